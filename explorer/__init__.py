@@ -12,4 +12,14 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+from explorer.prediction import Prediction, predict_latency
+from explorer.profiling import ModelProfile, OpRecord, profile_model
+
+__all__ = [
+    "ModelProfile",
+    "OpRecord",
+    "Prediction",
+    "__version__",
+    "predict_latency",
+    "profile_model",
+]

@@ -87,6 +87,8 @@ class ModelProfile:
     batch_size: int = 1
     ops: tuple[OpRecord, ...] = ()
     input_shapes: tuple[tuple[int, ...], ...] = ()
+    uncounted_ops: tuple[str, ...] = ()  # aten ops seen that have no cost rule (0 FLOPs)
+    meta: bool = False  # True when counted on fake tensors (no arithmetic ran)
 
     @property
     def total_flops(self) -> int:
@@ -117,6 +119,8 @@ class ModelProfile:
             "ai_weights": self.ai_weights,
             "ai_traffic": self.ai_traffic,
             "input_shapes": [list(s) for s in self.input_shapes],
+            "uncounted_ops": list(self.uncounted_ops),
+            "meta": self.meta,
         }
         d["layers"] = [op.to_dict() for op in self.ops] if layers else []
         return d

@@ -1,0 +1,173 @@
+"""How fast ``profile_model`` is beside fvcore's FlopCountAnalysis, thop and FlopCounterMode.
+
+For models of rising size, in one run: our profiling time (fake tensors, no arithmetic), each
+external counter's time on the same model (they run the real forward), the speed ratios, and
+how many MACs each counter misses relative to ours. Prints a table and writes JSON.
+
+    .venv/bin/python benchmarks/profile_speed.py [--out benchmarks/results/profile_speed.json]
+                                                 [--quick] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from explorer.profiling import profile_model  # noqa: E402
+from explorer.profiling._counters import run_counter  # noqa: E402
+from tests.profiling_models import FrameGRU, ResNet18, TinyConvNet  # noqa: E402
+
+COUNTERS = ("torch", "fvcore", "thop")
+
+
+class GRUEncoder(nn.Module):
+    """Kumar's Bi-GRU over 90 ResNet-18 frame features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(512, 256, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(512, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(x)[0].mean(1))
+
+
+class CrossAttention(nn.Module):
+    """Kumar's bidirectional cross-attention (4 heads, d = 256, 60 steps) + an encoder layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a2v = nn.MultiheadAttention(256, 4, batch_first=True)
+        self.v2a = nn.MultiheadAttention(256, 4, batch_first=True)
+        self.enc = nn.TransformerEncoderLayer(256, 4, 512, batch_first=True)
+
+    def forward(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        x, _ = self.a2v(a, v, v)
+        y, _ = self.v2a(v, a, a)
+        return self.enc(x + y)
+
+
+def _models(quick: bool) -> list[tuple[str, Callable[[], tuple[nn.Module, tuple[Any, ...]]]]]:
+    models: list[tuple[str, Callable[[], tuple[nn.Module, tuple[Any, ...]]]]] = [
+        ("tiny-conv 32²", lambda: (TinyConvNet(), (torch.randn(1, 1, 32, 32),))),
+    ]
+    try:
+        import search_spaces as ss
+
+        if "ding2025" in ss.presets():
+
+            def ding() -> tuple[nn.Module, tuple[Any, ...]]:
+                m = ss.build(ss.get_preset("ding2025"))
+                return m, ss.example_inputs(m, 1)
+
+            models.append(("ding2025", ding))
+    except ImportError:  # pragma: no cover
+        pass
+    models += [
+        ("bi-gru 90×512", lambda: (GRUEncoder(), (torch.randn(1, 90, 512),))),
+        (
+            "cross-attention 60×256",
+            lambda: (CrossAttention(), (torch.randn(1, 60, 256), torch.randn(1, 60, 256))),
+        ),
+        ("resnet18 1×224²", lambda: (ResNet18(), (torch.randn(1, 3, 224, 224),))),
+    ]
+    if not quick:
+        models += [
+            ("resnet18 16×224²", lambda: (ResNet18(), (torch.randn(16, 3, 224, 224),))),
+            (
+                "resnet18+bi-gru 90×224²",
+                lambda: (FrameGRU(), (torch.randn(1, 90, 3, 224, 224),)),
+            ),
+        ]
+    return models
+
+
+def _time_ours(model: nn.Module, inputs: tuple[Any, ...], repeat: int) -> tuple[float, Any]:
+    times, profile = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        profile = profile_model(model, inputs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), profile
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/profile_speed.json")
+    parser.add_argument("--quick", action="store_true", help="skip the two largest models")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median)")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    # the first fake-tensor profile imports torch's fake-tensor stack: time it apart
+    start = time.perf_counter()
+    profile_model(TinyConvNet(), torch.randn(1, 1, 32, 32))
+    first_call_s = time.perf_counter() - start
+
+    rows: list[dict[str, Any]] = []
+    for name, make in _models(args.quick):
+        model, inputs = make()
+        model.eval()
+        ours_s, profile = _time_ours(model, inputs, args.repeat)
+        row: dict[str, Any] = {
+            "model": name,
+            "params": profile.params,
+            "macs": profile.macs,
+            "ours_s": ours_s,
+            "peak_activation_bytes": profile.peak_activation_bytes,
+        }
+        for counter in COUNTERS:
+            result = run_counter(counter, model, inputs, profile=profile)
+            row[f"{counter}_s"] = result.seconds
+            row[f"{counter}_ratio"] = result.seconds / ours_s if ours_s else float("nan")
+            row[f"{counter}_macs"] = result.macs
+            row[f"{counter}_missed_macs"] = result.missed_macs
+            row[f"{counter}_skipped"] = list(result.skipped)
+        rows.append(row)
+        _print_row(row)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "first_call_s": first_call_s,
+        "rows": rows,
+    }
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nfirst profile in a process (imports the fake-tensor stack): {first_call_s:.2f} s")
+    print(f"wrote {args.out}")
+    return 0
+
+
+_HEADER_DONE = False
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    global _HEADER_DONE
+    if not _HEADER_DONE:
+        print(
+            f"{'model':26} {'GMACs':>8} {'ours s':>7} "
+            + " ".join(f"{c + ' s':>9} {'×ours':>6} {'missed MACs':>13}" for c in COUNTERS)
+        )
+        _HEADER_DONE = True
+    cells = " ".join(
+        f"{row[f'{c}_s']:9.3f} {row[f'{c}_ratio']:6.1f} {row[f'{c}_missed_macs']:13,}"
+        for c in COUNTERS
+    )
+    print(f"{row['model']:26} {row['macs'] / 1e9:8.3f} {row['ours_s']:7.3f} {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

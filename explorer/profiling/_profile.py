@@ -1,0 +1,148 @@
+"""``profile_model``: one forward under the recorder, on fake tensors unless told otherwise."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils import _pytree as pytree
+
+from explorer.errors import ExplorerError, UsageError
+
+from ._recorder import Recorder
+from ._rnn import is_counted_rnn, shape_only_forward
+from ._types import ModelProfile
+
+__all__ = ["profile_model"]
+
+
+def profile_model(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    name: str = "model",
+    meta: bool | None = None,
+) -> ModelProfile:
+    """Count one forward of ``model`` on ``example_inputs``, operator by operator.
+
+    Args:
+        model: the network; its train/eval mode is kept (the forward runs under ``no_grad``).
+        example_inputs: a tensor or a tuple of positional inputs (the batch size is theirs).
+        name: the label stored in the profile.
+        meta: ``True`` runs on fake tensors (shapes only, no arithmetic, no activation memory;
+            the same device as the real tensors, so PyTorch picks the same kernels and the counts
+            are identical to a real run); ``False`` runs the real forward; ``None`` (default)
+            uses fake tensors and falls back to a real run for a model whose forward needs
+            data-dependent values (e.g. ``.item()``), with a warning.
+
+    Returns:
+        A ``ModelProfile`` with per-operator rows and totals.
+
+    Raises:
+        UsageError: ``model`` is not an ``nn.Module``.
+        ExplorerError: ``meta=True`` and the forward cannot run on fake tensors.
+    """
+    if not isinstance(model, nn.Module):
+        raise UsageError(
+            f"profile_model needs an nn.Module, got {type(model).__name__}: pass the model object"
+        )
+    inputs = (
+        tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    )
+    used_meta = meta is not False
+    if meta is False:
+        recorder = _run_real(model, inputs)
+    else:
+        try:
+            recorder = _run_fake(model, inputs)
+        except Exception as exc:
+            if meta is True:
+                raise ExplorerError(
+                    f"cannot profile {name!r} on fake tensors ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}): run with meta=False"
+                ) from exc
+            warnings.warn(
+                f"profiling {name!r} on fake tensors failed ({type(exc).__name__}); "
+                "running the real forward instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            used_meta = False
+            recorder = _run_real(model, inputs)
+    return _summarise(model, inputs, recorder, name=name, meta=used_meta)
+
+
+def _weights(model: nn.Module) -> list[torch.Tensor]:
+    return [*model.parameters(), *model.buffers()]
+
+
+def _run_real(model: nn.Module, inputs: tuple[Any, ...]) -> Recorder:
+    recorder = Recorder(model, weights=_weights(model))
+    recorder.track(pytree.tree_leaves(inputs))
+    recorder.attach(model)
+    try:
+        with torch.no_grad(), recorder:
+            model(*inputs)
+    finally:
+        recorder.detach()
+    return recorder
+
+
+def _run_fake(model: nn.Module, inputs: tuple[Any, ...]) -> Recorder:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    # allow_non_fake_inputs: plain tensor attributes (cached masks, constants) become fake on
+    # the fly instead of failing.
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    fake_state = {k: fake_mode.from_tensor(v) for k, v in state.items()}
+    fake_inputs = pytree.tree_map_only(torch.Tensor, fake_mode.from_tensor, inputs)
+    recorder = Recorder(model, weights=fake_state.values())
+    recorder.track(pytree.tree_leaves(fake_inputs))
+    recorder.attach(model)
+    # The RNNs' time-step loops cost milliseconds per step on fake tensors and their counts
+    # come from _rnn.py anyway: skip the loop.
+    rnns = [m for m in model.modules() if is_counted_rnn(m) and "forward" not in vars(m)]
+    for m in rnns:
+        m.forward = shape_only_forward(m)
+    try:
+        with torch.no_grad(), fake_mode, recorder:
+            torch.func.functional_call(model, fake_state, fake_inputs, strict=False)
+    finally:
+        recorder.detach()
+        for m in rnns:
+            del m.forward
+    return recorder
+
+
+def _summarise(
+    model: nn.Module, inputs: Sequence[Any], recorder: Recorder, *, name: str, meta: bool
+) -> ModelProfile:
+    ops = tuple(recorder.records)
+    seen: set[int] = set()
+    weight_bytes = 0
+    for t in _weights(model):
+        if id(t) not in seen:
+            seen.add(id(t))
+            weight_bytes += t.numel() * t.element_size()
+    tensors = [t for t in pytree.tree_leaves(tuple(inputs)) if isinstance(t, torch.Tensor)]
+    batch = int(tensors[0].shape[0]) if tensors and tensors[0].dim() else 1
+    macs = sum(op.macs for op in ops)
+    return ModelProfile(
+        model=name,
+        params=sum(p.numel() for p in model.parameters()),
+        macs=macs,
+        flops=2 * macs,
+        elementwise_flops=sum(op.elementwise_flops for op in ops),
+        weight_bytes=weight_bytes,
+        traffic_bytes=sum(op.traffic_bytes for op in ops),
+        peak_activation_bytes=recorder.peak_bytes,
+        batch_size=batch,
+        ops=ops,
+        input_shapes=tuple(tuple(int(s) for s in t.shape) for t in tensors),
+        uncounted_ops=tuple(sorted(recorder.uncounted)),
+        meta=meta,
+    )
