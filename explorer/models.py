@@ -47,8 +47,10 @@ def resolve_model(text: str, *, batch_size: int = 1) -> ResolvedModel:
     """Resolve ``text`` (see the module docstring) into a ``ResolvedModel`` in eval mode."""
     text = text.strip()
     if not text:
-        raise UsageError("MODEL is empty: name a preset (e.g. ding2025), family:key=value, "
-                         "a checkpoint .pt file, or module:function")
+        raise UsageError(
+            "MODEL is empty: name a preset (e.g. ding2025), family:key=value, "
+            "a checkpoint .pt file, or module:function"
+        )
     if _is_family_spec(text):
         config = ss.config_from_string(text)
         model = ss.build(config)

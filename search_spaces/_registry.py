@@ -211,7 +211,7 @@ def config_from_string(text: str) -> Any:
         # split on commas that are not inside brackets, so lists like [16,32] survive
         depth, start, parts = 0, 0, []
         for i, ch in enumerate(tail):
-            depth += ch in "[(" 
+            depth += ch in "[("
             depth -= ch in "])"
             if ch == "," and depth == 0:
                 parts.append(tail[start:i])

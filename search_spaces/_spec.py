@@ -44,7 +44,11 @@ def check_range(
     ok_type = isinstance(value, int) and not isinstance(value, bool)
     if not integer:
         ok_type = ok_type or isinstance(value, float)
-    if not ok_type or not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
+    if (
+        not ok_type
+        or not (low <= value <= high)
+        or (isinstance(value, float) and math.isnan(value))
+    ):
         raise ConfigError(f"{owner}.{name}={value!r} is invalid: must be {kind} in [{low}, {high}]")
 
 
