@@ -1,0 +1,196 @@
+"""The device profile types: ``DeviceProfile``, its optional ``Calibration`` and ``DeviceError``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["KINDS", "PRECISIONS", "Calibration", "DeviceError", "DeviceProfile"]
+
+KINDS = ("cpu", "gpu")
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+
+
+class DeviceError(ValueError):
+    """An unknown device, or a device file that is malformed or invalid (one-line message)."""
+
+
+def _positive(value: Any, what: str, *, where: str, allow_zero: bool = False) -> float:
+    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok_type or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        rule = "a number >= 0" if allow_zero else "a positive number"
+        raise DeviceError(f"{where}: {what} must be {rule}, got {value!r}; fix the value")
+    return float(value)
+
+
+def _fraction(value: Any, what: str, *, where: str) -> float:
+    value = _positive(value, what, where=where)
+    if value > 1:
+        raise DeviceError(
+            f"{where}: {what} is a share of the peak and must be in (0, 1], got {value!r}"
+        )
+    return value
+
+
+def _frozen_map(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """What a device really achieves: shares of its roofs and a fixed cost per operator.
+
+    ``compute_fraction`` and ``bandwidth_fraction`` scale the peak FP32 and the bandwidth
+    (0 < f <= 1); ``overhead_us`` is added once per operator. The per-kind maps refine these
+    for an operator class (``OpRecord.kind``: conv, linear, rnn, elementwise, ...).
+    ``fuse_elementwise`` says that the runtime fuses activations/norms into the preceding
+    operator, so their memory traffic is not paid separately. ``call_overhead_us`` is paid once
+    per inference (the runtime's own cost of a call).
+    """
+
+    compute_fraction: float
+    bandwidth_fraction: float
+    overhead_us: float
+    kind_compute_fraction: Mapping[str, float] = field(default_factory=dict)
+    kind_bandwidth_fraction: Mapping[str, float] = field(default_factory=dict)
+    kind_overhead_us: Mapping[str, float] = field(default_factory=dict)
+    fuse_elementwise: bool = False
+    call_overhead_us: float = 0.0
+    threads: int | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"calibration ({self.source or 'no source'})"
+        _fraction(self.compute_fraction, "compute_fraction", where=where)
+        _fraction(self.bandwidth_fraction, "bandwidth_fraction", where=where)
+        _positive(self.overhead_us, "overhead_us", where=where, allow_zero=True)
+        _positive(self.call_overhead_us, "call_overhead_us", where=where, allow_zero=True)
+        for name, m, check in (
+            ("kind_compute_fraction", self.kind_compute_fraction, _fraction),
+            ("kind_bandwidth_fraction", self.kind_bandwidth_fraction, _fraction),
+        ):
+            for k, v in m.items():
+                check(v, f"{name}.{k}", where=where)
+        for k, v in self.kind_overhead_us.items():
+            _positive(v, f"kind_overhead_us.{k}", where=where, allow_zero=True)
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise DeviceError(f"{where}: threads must be a positive integer, got {self.threads!r}")
+        for name in ("kind_compute_fraction", "kind_bandwidth_fraction", "kind_overhead_us"):
+            object.__setattr__(self, name, _frozen_map(getattr(self, name)))
+
+    def compute_fraction_for(self, kind: str) -> float:
+        """Achievable share of peak compute for operators of ``kind``."""
+        return self.kind_compute_fraction.get(kind, self.compute_fraction)
+
+    def bandwidth_fraction_for(self, kind: str) -> float:
+        """Achievable share of bandwidth for operators of ``kind``."""
+        return self.kind_bandwidth_fraction.get(kind, self.bandwidth_fraction)
+
+    def overhead_us_for(self, kind: str) -> float:
+        """Fixed cost of one operator of ``kind`` in microseconds."""
+        return self.kind_overhead_us.get(kind, self.overhead_us)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (the same keys as the TOML ``[calibration]`` table)."""
+        d: dict[str, Any] = {
+            "compute_fraction": self.compute_fraction,
+            "bandwidth_fraction": self.bandwidth_fraction,
+            "overhead_us": self.overhead_us,
+            "fuse_elementwise": self.fuse_elementwise,
+            "call_overhead_us": self.call_overhead_us,
+        }
+        for name in ("kind_compute_fraction", "kind_bandwidth_fraction", "kind_overhead_us"):
+            if getattr(self, name):
+                d[name] = dict(getattr(self, name))
+        if self.threads is not None:
+            d["threads"] = self.threads
+        if self.source:
+            d["source"] = self.source
+        return d
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceProfile:
+    """A target device: its roofs (peak GFLOP/s per precision, memory bandwidth) and sources.
+
+    The default figures are the ones a paper used where one did (so the tool reproduces the
+    paper's tables); ``alternatives`` records other published values, e.g. the datasheet's.
+    ``origin`` is the file the profile was read from (for error messages).
+    """
+
+    key: str
+    name: str
+    kind: str
+    peak_gflops: Mapping[str, float]
+    bandwidth_gb_s: float
+    memory_gb: float | None = None
+    aliases: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    notes: str = ""
+    alternatives: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    origin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        where = self.origin or f"device {self.key!r}"
+        if self.kind not in KINDS:
+            raise DeviceError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if "fp32" not in self.peak_gflops:
+            raise DeviceError(f"{where}: peak_gflops needs an fp32 entry (GFLOP/s)")
+        for precision, value in self.peak_gflops.items():
+            if precision not in PRECISIONS:
+                raise DeviceError(
+                    f"{where}: unknown precision {precision!r} in peak_gflops; "
+                    f"use {', '.join(PRECISIONS)}"
+                )
+            _positive(value, f"peak_gflops.{precision}", where=where)
+        _positive(self.bandwidth_gb_s, "bandwidth_gb_s", where=where)
+        if self.memory_gb is not None:
+            _positive(self.memory_gb, "memory_gb", where=where)
+        object.__setattr__(self, "peak_gflops", _frozen_map(self.peak_gflops))
+        object.__setattr__(
+            self,
+            "alternatives",
+            MappingProxyType({k: _frozen_map(v) for k, v in self.alternatives.items()}),
+        )
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+    @property
+    def peak_gflops_fp32(self) -> float:
+        """Peak FP32 throughput in GFLOP/s."""
+        return self.peak_gflops["fp32"]
+
+    @property
+    def ridge_flops_per_byte(self) -> float:
+        """Ridge point of the roofline: peak FP32 / bandwidth (FLOPs per byte)."""
+        return self.peak_gflops_fp32 / self.bandwidth_gb_s
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The key followed by every alias."""
+        return (self.key, *self.aliases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict with the figures, the derived ridge point and the sources."""
+        return {
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind,
+            "peak_gflops_fp32": self.peak_gflops_fp32,
+            "bandwidth_gb_s": self.bandwidth_gb_s,
+            "ridge_flops_per_byte": self.ridge_flops_per_byte,
+            "peak_gflops": dict(self.peak_gflops),
+            "memory_gb": self.memory_gb,
+            "aliases": list(self.aliases),
+            "sources": list(self.sources),
+            "notes": self.notes,
+            "alternatives": {k: dict(v) for k, v in self.alternatives.items()},
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+            "origin": self.origin,
+        }

@@ -1,0 +1,103 @@
+"""``explorer bench MODEL...``: measured latency on ONNX Runtime, PyTorch or TensorRT."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from ._app import app
+from ._output import Format, print_csv, print_json, print_table
+
+
+class BackendName(str, Enum):  # noqa: UP042 - typer needs a str Enum for choices
+    ort = "ort"
+    torch = "torch"
+    tensorrt = "tensorrt"
+
+
+@app.command("bench")
+def bench_command(
+    models: list[str] = typer.Argument(
+        ..., metavar="MODEL...", help="Preset, family:k=v, checkpoint."
+    ),
+    backend: BackendName = typer.Option(
+        BackendName.ort, "--backend", help="ort, torch or tensorrt."
+    ),
+    threads: int = typer.Option(1, "--threads", help="Intra-op threads (CPU backends)."),
+    runs: int = typer.Option(0, "--runs", help="Timed runs (0: enough for about 1 s, 15-300)."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed warm-up runs."),
+    batch: int = typer.Option(1, "--batch", help="Batch size."),
+    device: str = typer.Option("cpu", "--device", help="torch backend: cpu or cuda[:i]."),
+    precision: str = typer.Option("fp32", "--precision", help="tensorrt: fp32 or fp16."),
+    onnx: Path = typer.Option(None, "--onnx", help="ort/tensorrt: time this ONNX file."),
+    clock: str = typer.Option(
+        "wall",
+        "--clock",
+        help="wall, or cpu: thread CPU time (one thread; robust on a busy machine).",
+    ),
+    format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+) -> None:
+    """Warm-up, many timed runs, median reported; JSON holds raw timings and the environment.
+
+    `explorer bench MODEL --format json > FILE` on a board, then
+    `explorer calibrate --from-measurements FILE --device KEY` here fits that board.
+    """
+    from explorer.errors import UsageError
+    from explorer.latency import BenchSettings, bench
+    from explorer.models import resolve_model
+
+    if batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {batch}")
+    if onnx is not None and len(models) > 1:
+        raise UsageError("--onnx times one file: give one MODEL with it")
+    if onnx is not None and not onnx.is_file():
+        raise UsageError(f"ONNX file {str(onnx)!r} does not exist")
+    settings = BenchSettings(
+        runs=runs or None,
+        warmup=warmup,
+        threads=threads,
+        device=device,
+        precision=precision,
+        onnx_path=onnx,
+        clock=clock,
+    )
+    results = []
+    for text in models:
+        resolved = resolve_model(text, batch_size=batch)
+        results.append(
+            bench(
+                resolved.model,
+                resolved.example_inputs,
+                backend=backend.value,
+                settings=settings,
+                name=text,
+            )
+        )
+    if format is Format.json:
+        print_json(results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results])
+        return
+    if format is Format.csv:
+        print_csv([r.to_dict(timings=False) | {"environment": ""} for r in results])
+        return
+    rows = [
+        (
+            r.model,
+            r.backend,
+            r.device,
+            r.threads or "",
+            r.batch_size,
+            f"{r.median_ms:.3f}",
+            f"{r.p10_ms:.3f}",
+            f"{r.p90_ms:.3f}",
+            r.runs,
+        )
+        for r in results
+    ]
+    print_table(
+        rows,
+        ["model", "backend", "device", "threads", "batch", "median ms", "p10 ms", "p90 ms", "runs"],
+        title="latency",
+        right_align=(3, 4, 5, 6, 7, 8),
+    )

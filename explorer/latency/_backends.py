@@ -1,0 +1,350 @@
+"""Measurement backends behind one protocol: ONNX Runtime, PyTorch (CPU/CUDA), TensorRT.
+
+Each backend's ``measure(model, inputs, settings=...)`` returns a ``LatencyResult``. ORT and
+TensorRT run an ONNX file exported (and checked against PyTorch) on the fly, or the one given.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from explorer.environment import environment
+from explorer.errors import MissingExtraError, UsageError
+
+from ._result import LatencyResult, summarise
+from ._timing import CLOCKS, auto_runs, time_runs
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BenchSettings",
+    "OrtBackend",
+    "TensorRTBackend",
+    "TorchBackend",
+    "get_backend",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchSettings:
+    """How to measure: runs (None = enough for about a second, 15..300), warm-up, threads."""
+
+    runs: int | None = None
+    warmup: int = 10
+    threads: int = 1
+    device: str = "cpu"  # torch backend: "cpu" or "cuda[:i]"
+    precision: str = "fp32"  # tensorrt: "fp32" or "fp16"
+    onnx_path: Path | None = None  # ort/tensorrt: use this file instead of exporting
+    clock: str = "wall"  # "wall", or "cpu" (thread CPU time; one thread only, CPU backends)
+
+    def __post_init__(self) -> None:
+        if self.runs is not None and self.runs < 1:
+            raise UsageError(f"--runs must be at least 1, got {self.runs}")
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.threads}")
+        if self.clock not in CLOCKS:
+            raise UsageError(f"clock must be wall or cpu, got {self.clock!r}")
+        if self.clock == "cpu" and self.threads != 1:
+            raise UsageError(
+                f"--clock cpu times the calling thread, so it needs --threads 1, got {self.threads}"
+            )
+        if self.precision not in ("fp32", "fp16"):
+            raise UsageError(f"precision must be fp32 or fp16, got {self.precision!r}")
+
+
+class Backend(Protocol):
+    """A runtime that can time a model."""
+
+    name: str
+
+    def measure(
+        self,
+        model: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        *,
+        settings: BenchSettings,
+        name: str = "model",
+    ) -> LatencyResult: ...
+
+
+def _env(extra: dict[str, Any]) -> dict[str, Any]:
+    env = environment()
+    env.update(extra)
+    return env
+
+
+def _onnx_file(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], settings: BenchSettings, tmp: str
+) -> Path:
+    if settings.onnx_path is not None:
+        return Path(settings.onnx_path)
+    from explorer.export import export_onnx
+
+    return export_onnx(model, inputs, Path(tmp) / "model.onnx").path
+
+
+def ort_session(path: str | Path, *, threads: int) -> Any:
+    """An ONNX Runtime CPU session: ``threads`` intra-op threads, all graph optimisations."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def ort_feed(session: Any, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    """Map example tensors to the session's inputs, in order (unused inputs are dropped)."""
+    from explorer.export import onnx_input_names
+
+    wanted = {i.name for i in session.get_inputs()}
+    names = onnx_input_names(len(inputs))
+    return {n: t.detach().cpu().numpy() for n, t in zip(names, inputs, strict=True) if n in wanted}
+
+
+class OrtBackend:
+    """ONNX Runtime on the CPU (one intra-op thread by default, graph optimisation on)."""
+
+    name = "ort"
+
+    def measure_session(
+        self,
+        session: Any,
+        feed: dict[str, Any],
+        *,
+        settings: BenchSettings,
+        name: str,
+        batch_size: int,
+    ) -> LatencyResult:
+        """Time an existing session (used by calibration, which builds many small graphs)."""
+        import onnxruntime as ort
+
+        def run() -> object:
+            return session.run(None, feed)
+
+        runs = settings.runs or auto_runs(run)
+        timings = time_runs(run, runs=runs, warmup=settings.warmup, clock=settings.clock)
+        return summarise(
+            timings,
+            model=name,
+            backend=self.name,
+            device="cpu",
+            clock=settings.clock,
+            warmup=settings.warmup,
+            batch_size=batch_size,
+            threads=settings.threads,
+            environment=_env({"onnxruntime": ort.__version__, "graph_optimization": "all"}),
+        )
+
+    def measure(
+        self,
+        model: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        *,
+        settings: BenchSettings,
+        name: str = "model",
+    ) -> LatencyResult:
+        with tempfile.TemporaryDirectory(prefix="explorer-ort-") as tmp:
+            path = _onnx_file(model, inputs, settings, tmp)
+            session = ort_session(path, threads=settings.threads)
+            return self.measure_session(
+                session,
+                ort_feed(session, inputs),
+                settings=settings,
+                name=name,
+                batch_size=int(inputs[0].shape[0]),
+            )
+
+
+class TorchBackend:
+    """PyTorch eager: CPU (``threads`` intra-op threads) or CUDA (events + synchronisation)."""
+
+    name = "torch"
+
+    def measure(
+        self,
+        model: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        *,
+        settings: BenchSettings,
+        name: str = "model",
+    ) -> LatencyResult:
+        device = torch.device(settings.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {settings.device} needs CUDA, which this machine lacks; use --device cpu"
+            )
+        if device.type not in ("cpu", "cuda"):
+            raise UsageError(f"torch backend runs on cpu or cuda, got {settings.device!r}")
+        model = model.eval().to(device)
+        inputs = tuple(t.to(device) for t in inputs)
+        extra: dict[str, Any] = {"torch": torch.__version__}
+        old_threads = torch.get_num_threads()
+        torch.set_num_threads(settings.threads)
+        try:
+            with torch.inference_mode():
+                if device.type == "cuda":
+                    timings, runs = self._cuda(model, inputs, settings)
+                    extra["gpu"] = torch.cuda.get_device_name(device)
+                else:
+
+                    def run() -> object:
+                        return model(*inputs)
+
+                    runs = settings.runs or auto_runs(run)
+                    timings = time_runs(
+                        run, runs=runs, warmup=settings.warmup, clock=settings.clock
+                    )
+        finally:
+            torch.set_num_threads(old_threads)
+        return summarise(
+            timings,
+            model=name,
+            backend=self.name,
+            device=str(device),
+            clock=settings.clock if device.type == "cpu" else "cuda-events",
+            warmup=settings.warmup,
+            batch_size=int(inputs[0].shape[0]),
+            threads=settings.threads if device.type == "cpu" else None,
+            environment=_env(extra),
+        )
+
+    @staticmethod
+    def _cuda(
+        model: nn.Module, inputs: tuple[torch.Tensor, ...], settings: BenchSettings
+    ) -> tuple[list[float], int]:
+        for _ in range(max(settings.warmup, 1)):
+            model(*inputs)
+        torch.cuda.synchronize()
+        runs = settings.runs or 100
+        timings = []
+        for _ in range(runs):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            model(*inputs)
+            end.record()
+            end.synchronize()
+            timings.append(start.elapsed_time(end))
+        return timings, runs
+
+
+class TensorRTBackend:
+    """TensorRT: an engine built from the ONNX file (FP32 or FP16), timed with CUDA events."""
+
+    name = "tensorrt"
+
+    @staticmethod
+    def available() -> bool:
+        """True when the ``tensorrt`` package imports and a CUDA device is present."""
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            return False
+        return torch.cuda.is_available()
+
+    def measure(
+        self,
+        model: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        *,
+        settings: BenchSettings,
+        name: str = "model",
+    ) -> LatencyResult:
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise MissingExtraError("tensorrt", "tensorrt", "the TensorRT backend") from None
+        if not torch.cuda.is_available():
+            raise UsageError("the TensorRT backend needs a CUDA GPU; use --backend ort or torch")
+        with tempfile.TemporaryDirectory(prefix="explorer-trt-") as tmp:
+            path = _onnx_file(model, inputs, settings, tmp)
+            engine = _build_engine(trt, path, fp16=settings.precision == "fp16")
+        context = engine.create_execution_context()
+        from explorer.export import onnx_input_names
+
+        names = onnx_input_names(len(inputs))
+        buffers = {}
+        for i in range(engine.num_io_tensors):
+            tname = engine.get_tensor_name(i)
+            shape = tuple(engine.get_tensor_shape(tname))
+            if engine.get_tensor_mode(tname) == trt.TensorIOMode.INPUT:
+                src = inputs[names.index(tname)]
+                buffers[tname] = src.to("cuda").contiguous()
+            else:
+                dtype = (
+                    torch.float16
+                    if engine.get_tensor_dtype(tname) == trt.DataType.HALF
+                    else torch.float32
+                )
+                buffers[tname] = torch.empty(shape, dtype=dtype, device="cuda")
+            context.set_tensor_address(tname, buffers[tname].data_ptr())
+        stream = torch.cuda.Stream()
+
+        def run() -> None:
+            context.execute_async_v3(stream.cuda_stream)
+
+        for _ in range(max(settings.warmup, 1)):
+            run()
+        stream.synchronize()
+        timings = []
+        for _ in range(settings.runs or 100):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record(stream)
+            run()
+            end.record(stream)
+            end.synchronize()
+            timings.append(start.elapsed_time(end))
+        return summarise(
+            timings,
+            model=name,
+            backend=self.name,
+            device="cuda:0",
+            warmup=settings.warmup,
+            batch_size=int(inputs[0].shape[0]),
+            threads=None,
+            precision=settings.precision,
+            clock="cuda-events",
+            environment=_env({"tensorrt": trt.__version__, "gpu": torch.cuda.get_device_name(0)}),
+        )
+
+
+def _build_engine(trt: Any, path: Path, *, fp16: bool) -> Any:
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        from explorer.errors import ExplorerError
+
+        raise ExplorerError(f"TensorRT cannot parse {path}: {errors}")
+    config = builder.create_builder_config()
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    serialized = builder.build_serialized_network(network, config)
+    runtime = trt.Runtime(logger)
+    return runtime.deserialize_cuda_engine(serialized)
+
+
+BACKENDS: dict[str, type] = {"ort": OrtBackend, "torch": TorchBackend, "tensorrt": TensorRTBackend}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (ort, torch, tensorrt)."""
+    try:
+        return BACKENDS[name]()
+    except KeyError:
+        raise UsageError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}") from None

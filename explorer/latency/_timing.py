@@ -1,0 +1,50 @@
+"""The timing loop shared by the CPU backends."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+__all__ = ["CLOCKS", "auto_runs", "time_runs"]
+
+
+def auto_runs(
+    fn: Callable[[], object], *, target_s: float = 1.0, lo: int = 15, hi: int = 300
+) -> int:
+    """How many runs fill about ``target_s`` seconds, from one probe run (clamped to [lo, hi])."""
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-6)
+    return max(lo, min(hi, int(target_s / once)))
+
+
+CLOCKS = ("wall", "cpu")
+
+
+def time_runs(
+    fn: Callable[[], object], *, runs: int, warmup: int, clock: str = "wall"
+) -> list[float]:
+    """Call ``fn`` ``warmup`` times untimed, then ``runs`` times; per-run times in ms.
+
+    ``clock="wall"`` is elapsed time. ``clock="cpu"`` is the CPU time of the calling thread:
+    with one runtime thread the work runs on this thread, so this is the model's own time even
+    when other processes share the cores (elapsed time then also counts the time the scheduler
+    gave to them). The garbage collector is paused while timing so that a collection does not
+    land inside a run (it would show up as an outlier, not as the model's cost).
+    """
+    now = time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
+    for _ in range(warmup):
+        fn()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        out = []
+        for _ in range(runs):
+            start = now()
+            fn()
+            out.append((now() - start) / 1e6)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
