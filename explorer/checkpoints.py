@@ -1,0 +1,291 @@
+"""Safe checkpoints: one ``.pt`` file that ``torch.load(path, weights_only=True)`` reads.
+
+Layout (a plain dict of JSON-like values and tensors, never pickled modules)::
+
+    format          "explorer-checkpoint"
+    format_version  1
+    family          e.g. "ding"
+    config          config_to_dict(model.config) (JSON-safe, with "family")
+    input_spec      InputSpec.to_dict()
+    class_names     list of str
+    state_dict      name -> tensor
+    shapes          name -> list of int, for every state_dict entry
+    metrics         JSON-safe dict (validation metrics), may be empty
+    extra           JSON-safe dict (training settings, audio normalisation, pruning notes)
+
+``shapes`` lets a pruned model be rebuilt: ``Checkpoint.build_model`` builds the model from its
+config and, where a stored shape differs, replaces that Conv/Linear/BatchNorm/LayerNorm with one
+of the stored shape before loading the weights (``_adapt_to_shapes``, the pruning hook).
+Files are written to a temporary file and renamed into place, so an interrupted save never
+leaves a half-written checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import search_spaces as ss
+from explorer.errors import CheckpointError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "explorer-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Checkpoint:
+    """A loaded checkpoint; ``build_model()`` rebuilds the network with its weights."""
+
+    path: str
+    family: str
+    config: Any  # the family's Config
+    input_spec: ss.InputSpec
+    class_names: tuple[str, ...]
+    state_dict: Mapping[str, torch.Tensor]
+    shapes: Mapping[str, tuple[int, ...]]
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def build_model(self) -> ss.AVModel:
+        """The model, with this checkpoint's weights loaded (pruned shapes restored), in eval mode.
+
+        Raises:
+            CheckpointError: the weights do not fit the rebuilt model.
+        """
+        model = ss.build(self.config)
+        _adapt_to_shapes(model, self.shapes)
+        try:
+            model.load_state_dict(dict(self.state_dict), strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(
+                f"checkpoint {self.path!r}: its weights do not fit a {self.family} model built "
+                f"from its config ({first}); the file is damaged or was edited"
+            ) from None
+        model.eval()
+        return model
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if hasattr(value, "to_dict"):
+        return _json_safe(value.to_dict())
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    metrics: Any = None,
+    class_names: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (a family model with ``config`` and ``input_spec``) to ``path``.
+
+    ``metrics`` may be a ``Metrics``/dict; ``class_names`` default to numbered classes.
+    Returns the path written.
+
+    Raises:
+        CheckpointError: the model has no registered family config.
+    """
+    config = getattr(model, "config", None)
+    try:
+        config_dict = ss.config_to_dict(config)
+    except ss.ConfigError:
+        raise CheckpointError(
+            f"cannot checkpoint a {type(model).__name__}: only models built by search_spaces "
+            "(with a registered family config) can be saved; build it with search_spaces.build"
+        ) from None
+    spec = model.input_spec
+    names = (
+        list(class_names)
+        if class_names is not None
+        else [f"class_{i}" for i in range(spec.num_classes)]
+    )
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "family": config_dict["family"],
+        "config": config_dict,
+        "input_spec": spec.to_dict(),
+        "class_names": names,
+        "state_dict": state,
+        "shapes": {k: list(v.shape) for k, v in state.items()},
+        "metrics": _json_safe(metrics) if metrics is not None else {},
+        "extra": _json_safe(dict(extra or {})),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint with ``torch.load(weights_only=True)``: nothing in the file is executed.
+
+    Raises:
+        CheckpointError: missing, unreadable, corrupt, unsafe (pickled code), another tool's
+            file, or a newer format version.
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {where!r} does not exist: check the path")
+    try:
+        with warnings.catch_warnings():  # e.g. "pickle protocol 4": the file is refused anyway
+            warnings.simplefilter("ignore", UserWarning)
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise CheckpointError(
+            f"checkpoint {where!r} is not safe to load (it contains objects other than tensors "
+            f"and plain data: {reason}); only load checkpoints written by explorer"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,
+        AttributeError,
+        TypeError,
+        IndexError,
+        UnicodeDecodeError,
+    ) as exc:
+        raise CheckpointError(
+            f"checkpoint {where!r} is unreadable or corrupt ({type(exc).__name__}); "
+            "write it again with explorer train/search/prune"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{where!r} is not an explorer checkpoint (no format={FORMAT!r} entry; another "
+            "tool's file?): use a .pt written by explorer train, search or prune"
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {where!r} has format_version={version!r}; this explorer reads up to "
+            f"{FORMAT_VERSION}: upgrade explorer"
+        )
+    try:
+        config = ss.config_from_dict(data["config"])
+        spec = ss.InputSpec.from_dict(data["input_spec"])
+        state = data["state_dict"]
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()
+        ):
+            raise TypeError("state_dict is not a mapping of tensors")
+        shapes = {k: tuple(int(d) for d in v) for k, v in data.get("shapes", {}).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {where!r} is malformed ({' '.join(str(exc).split())[:160]}); "
+            "write it again with explorer"
+        ) from None
+    return Checkpoint(
+        path=where,
+        family=str(data.get("family", "")),
+        config=config,
+        input_spec=spec,
+        class_names=tuple(data.get("class_names", ())),
+        state_dict=state,
+        shapes=shapes or {k: tuple(v.shape) for k, v in state.items()},
+        metrics=data.get("metrics", {}) or {},
+        extra=data.get("extra", {}) or {},
+        format_version=version,
+    )
+
+
+# --- rebuilding pruned models ------------------------------------------------------------
+
+
+def _adapt_to_shapes(model: nn.Module, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Replace each layer whose stored weight shape differs from the built one (pruning hook).
+
+    Structured pruning (Torch-Pruning) only removes channels, so every changed layer keeps
+    its type and hyper-parameters except its channel counts: a Conv gets the stored
+    ``out_channels`` / ``in_channels`` (``groups`` follows a depthwise layer), a Linear its
+    features, a BatchNorm/LayerNorm its size. Parameters held directly by custom modules
+    must keep their shapes.
+    """
+    for name, module in list(model.named_modules()):
+        key = f"{name}.weight" if name else "weight"
+        if key not in shapes or not hasattr(module, "weight") or module.weight is None:
+            continue
+        want = tuple(shapes[key])
+        if tuple(module.weight.shape) == want:
+            continue
+        new = _resized(module, want)
+        if new is None:
+            raise CheckpointError(
+                f"cannot rebuild layer {name!r} ({type(module).__name__}) with stored shape "
+                f"{want}: only Conv, Linear and normalisation layers can change shape"
+            )
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, new)
+
+
+def _resized(module: nn.Module, shape: tuple[int, ...]) -> nn.Module | None:
+    if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
+        depthwise = module.groups > 1 and module.groups == module.in_channels == module.out_channels
+        out_ch = shape[0]
+        groups = out_ch if depthwise else module.groups
+        in_ch = shape[1] * groups
+        return type(module)(
+            in_ch,
+            out_ch,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=groups,
+            bias=module.bias is not None,
+            padding_mode=module.padding_mode,
+        )
+    if isinstance(module, nn.Linear):
+        return nn.Linear(shape[1], shape[0], bias=module.bias is not None)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return type(module)(
+            shape[0],
+            eps=module.eps,
+            momentum=module.momentum,
+            affine=module.affine,
+            track_running_stats=module.track_running_stats,
+        )
+    if isinstance(module, nn.LayerNorm):
+        return nn.LayerNorm(shape, eps=module.eps, elementwise_affine=module.elementwise_affine)
+    if isinstance(module, nn.PReLU):
+        return nn.PReLU(shape[0])
+    return None

@@ -1,0 +1,106 @@
+"""``explorer train``: train one model on a data set and save a safe checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._app import app
+from ._output import Format, err_console, print_json, print_table
+
+
+@app.command("train")
+def train_command(
+    model: str = typer.Argument(
+        ..., help="Preset (ding2025), family:key=value, or a checkpoint to fine-tune."
+    ),
+    dataset: str = typer.Option(
+        "synthetic", "--dataset", help="synthetic[:key=value,...], ravdess:DIR or cremad:DIR."
+    ),
+    split: str = typer.Option(
+        "actor", "--split", help="actor (honest default), stratified, kfold or loao."
+    ),
+    fold: int = typer.Option(0, "--fold", help="Fold of kfold / loao."),
+    epochs: int = typer.Option(30, "--epochs", help="Maximum epochs."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay"),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam or adamw."),
+    patience: int = typer.Option(
+        10, "--patience", help="Early-stopping patience in epochs (on validation loss)."
+    ),
+    augment: bool = typer.Option(
+        False,
+        "--augment",
+        help="The papers' augmentations (flip, rotation, brightness, noise, stretch).",
+    ),
+    samples_per_clip: int = typer.Option(
+        1, "--samples-per-clip", help="Samples cut from each clip (Ding et al.: 6)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    out: Path | None = typer.Option(None, "--out", help="Checkpoint to write (.pt)."),
+    format: Format = typer.Option(Format.table, "--format", help="table or json."),
+) -> None:
+    """Train MODEL with early stopping and report validation metrics; --out saves a checkpoint."""
+    from explorer.training import TrainSettings, train_model
+
+    settings = TrainSettings(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        patience=patience,
+        augment=augment,
+        seed=seed,
+        device=device,
+    )
+    report = train_model(
+        model,
+        dataset=dataset,
+        split=split,
+        fold=fold,
+        settings=settings,
+        samples_per_clip=samples_per_clip,
+        out=out,
+        progress=format is not Format.json,
+    )
+    if format is Format.json:
+        print_json(report)
+        return
+    m = report["metrics"]
+    rows = [
+        ("model", report["model"]),
+        ("dataset", f"{report['dataset']} ({report['samples']} samples)"),
+        (
+            "split",
+            f"{report['split']['kind']}: {report['split']['train']} train / "
+            f"{report['split']['val']} val",
+        ),
+        ("epochs run (best)", f"{report['epochs_run']} ({report['best_epoch']})"),
+        (
+            "features s",
+            f"{report['feature_seconds']:.2f}"
+            + (" (cache)" if report["features_from_cache"] else ""),
+        ),
+        ("s / epoch", f"{report['seconds_per_epoch']:.2f}"),
+        ("accuracy (WA)", f"{m['accuracy']:.4f}"),
+        ("UA", f"{m['unweighted_accuracy']:.4f}"),
+        ("macro-F1", f"{m['macro_f1']:.4f}"),
+        ("precision", f"{m['precision']:.4f}"),
+        ("recall", f"{m['recall']:.4f}"),
+    ]
+    if report.get("checkpoint"):
+        rows.append(("checkpoint", report["checkpoint"]))
+    print_table(rows, ["item", "value"], title="training result")
+    names = report["class_names"]
+    print_table(
+        [(names[i], *row) for i, row in enumerate(m["confusion"])],
+        ["true \\ pred", *[n[:5] for n in names]],
+        title="confusion matrix (validation)",
+        right_align=range(1, len(names) + 1),
+    )
+    if report["skipped"]:
+        err_console.print(f"{len(report['skipped'])} clip(s) skipped; see explorer data inspect")

@@ -1,0 +1,191 @@
+"""``build_features``: decode every clip as an ``InputSpec`` asks, with an on-disk cache."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer.errors import DataError, UsageError
+from search_spaces import InputSpec
+
+from . import cache as _cache
+from ._types import Dataset, FeatureSet, MediaRequest, SkippedFile
+from .features import fit_length, logmel, mfcc, segment_audio, standardise_audio
+
+__all__ = ["build_features"]
+
+
+def _audio_features(y: np.ndarray, spec: InputSpec, *, standardise: bool) -> np.ndarray:
+    sr = spec.sample_rate_hz
+    kind = spec.audio_kind
+    if kind == "mfcc_mean":
+        # Ding et al.: 40 MFCCs of the (segment of the) clip, averaged over time
+        return mfcc(
+            y,
+            sample_rate_hz=sr,
+            n_mfcc=spec.audio_shape[0],
+            n_fft=spec.n_fft,
+            hop_length=spec.hop_length,
+        ).mean(axis=1)
+    if standardise:
+        y = standardise_audio(y, sample_rate_hz=sr, clip_seconds=spec.clip_seconds)
+    rows, steps = spec.audio_shape
+    if kind == "logmel":
+        feat = logmel(
+            y, sample_rate_hz=sr, n_mels=rows, n_fft=spec.n_fft, hop_length=spec.hop_length
+        )
+    else:
+        order = spec.frft_order if kind == "frft_mfcc_seq" else 1.0
+        feat = mfcc(
+            y,
+            sample_rate_hz=sr,
+            n_mfcc=rows,
+            n_fft=spec.n_fft,
+            hop_length=spec.hop_length,
+            frft_order=order,
+        )
+    return fit_length(feat, steps, axis=1)
+
+
+def build_features(
+    dataset: Dataset,
+    spec: InputSpec,
+    *,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    samples_per_clip: int = 1,
+    progress: bool = False,
+) -> FeatureSet:
+    """Features of every clip of ``dataset`` in the shapes ``spec`` declares.
+
+    Args:
+        dataset: from ``load_dataset``.
+        spec: the model's ``input_spec``.
+        cache_dir: feature cache directory (default ``$EXPLORER_CACHE`` or
+            ``~/.cache/explorer/features``); a second call with the same data set and spec
+            reads the cache and decodes nothing.
+        use_cache: False neither reads nor writes the cache.
+        samples_per_clip: Ding et al. cut each clip into this many equal segments and make one
+            sample of each (its central frame(s) and its audio segment); 1 (the default) makes
+            one sample per clip from the whole clip.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        A ``FeatureSet``: audio ``(N, *spec.audio_shape)`` float32, video uint8
+        ``(N, frames, channels, height, width)``, labels, actors, clip indexes.
+
+    Raises:
+        UsageError: the spec's class count differs from the data set's, or bad options.
+        DataError: no clip could be decoded.
+    """
+    if spec.num_classes != len(dataset.class_names):
+        raise UsageError(
+            f"the model predicts {spec.num_classes} classes but data set {dataset.name!r} has "
+            f"{len(dataset.class_names)} ({', '.join(dataset.class_names)}): build the model "
+            f"with num_classes={len(dataset.class_names)} (e.g. ding2025:num_classes="
+            f"{len(dataset.class_names)})"
+        )
+    if not (isinstance(samples_per_clip, int) and 1 <= samples_per_clip <= 64):
+        raise UsageError(f"samples_per_clip={samples_per_clip!r} is invalid: use 1..64")
+    start = time.perf_counter()
+    cache_dir = Path(cache_dir) if cache_dir is not None else _cache.default_cache_dir()
+    key = _cache.cache_key(dataset.fingerprint, spec.to_dict(), samples_per_clip=samples_per_clip)
+    if use_cache:
+        hit = _cache.load_entry(cache_dir, key)
+        if hit is not None:
+            arrays, meta = hit
+            skipped_before = tuple(SkippedFile(**x) for x in meta.get("skipped", []))
+            return _feature_set(
+                dataset, spec, arrays, start, from_cache=True, skipped=skipped_before
+            )
+
+    s = samples_per_clip
+    request = MediaRequest(
+        sample_rate_hz=spec.sample_rate_hz,
+        frames=spec.frames * s,
+        height=spec.height,
+        width=spec.width,
+        channels=spec.channels,
+    )
+    audio, video, labels, actors, clip_index = [], [], [], [], []
+    skipped: list[SkippedFile] = []
+    actor_ids = {a: i for i, a in enumerate(dataset.actors)}
+    bar = _progress(progress, len(dataset), f"features {dataset.name}")
+    try:
+        for i, clip in enumerate(dataset.clips):
+            try:
+                media = dataset.read(i, request)
+            except DataError as exc:  # a file that passed the scan but fails to decode
+                skipped.append(
+                    SkippedFile(path=str(clip.video_path or clip.clip_id), reason=str(exc))
+                )
+                continue
+            frames = np.transpose(media.video, (0, 3, 1, 2))  # (F, C, H, W)
+            pieces = segment_audio(media.audio, s) if s > 1 else [media.audio]
+            for j, piece in enumerate(pieces):
+                audio.append(_audio_features(piece, spec, standardise=s == 1).astype(np.float32))
+                video.append(frames[j * spec.frames : (j + 1) * spec.frames])
+                labels.append(clip.label)
+                actors.append(actor_ids[clip.actor])
+                clip_index.append(i)
+            if bar is not None:
+                bar[0].advance(bar[1])
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    if not labels:
+        raise DataError(
+            f"no clip of data set {dataset.name!r} could be decoded ({len(skipped)} failed, "
+            "first: " + (skipped[0].reason if skipped else "none") + "): check the files"
+        )
+    arrays = {
+        "audio": np.stack(audio),
+        "video": np.stack(video).astype(np.uint8),
+        "labels": np.asarray(labels, dtype=np.int64),
+        "actors": np.asarray(actors, dtype=np.int64),
+        "clip_index": np.asarray(clip_index, dtype=np.int64),
+    }
+    if use_cache:
+        _cache.save_entry(
+            cache_dir,
+            key,
+            arrays,
+            {
+                "dataset": dataset.name,
+                "spec": spec.to_dict(),
+                "skipped": [x.to_dict() for x in skipped],
+            },
+        )
+    return _feature_set(dataset, spec, arrays, start, from_cache=False, skipped=tuple(skipped))
+
+
+def _feature_set(dataset, spec, arrays, start, *, from_cache: bool, skipped=()) -> FeatureSet:
+    return FeatureSet(
+        audio=arrays["audio"],
+        video_uint8=arrays["video"],
+        labels=arrays["labels"],
+        actors=arrays["actors"],
+        clip_index=arrays["clip_index"],
+        class_names=dataset.class_names,
+        actor_names=dataset.actors,
+        spec=spec,
+        dataset_name=dataset.name,
+        build_seconds=time.perf_counter() - start,
+        from_cache=from_cache,
+        skipped=tuple(skipped),
+    )
+
+
+def _progress(enabled: bool, total: int, label: str):
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(label, total=total)
+    bar.start()
+    return bar, task
