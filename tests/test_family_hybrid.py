@@ -71,9 +71,19 @@ def test_combination_builds_and_gives_logits(audio, visual, temporal, fusion) ->
     assert type(model.visual_encoder).__module__ == f"search_spaces.{visual}"
     # both inputs reach the output (no modality silently dropped; at random init a deep
     # narrow trunk may pass only a tiny signal, so compare exactly)
-    with torch.no_grad():
-        assert not torch.equal(model(torch.zeros_like(audio_in), video_in), logits)
-        assert not torch.equal(model(audio_in, torch.zeros_like(video_in)), logits)
+    # In train mode (batch statistics) so a deep trunk's tiny eval-mode signal at init cannot
+    # hide a branch; the same dropout masks for both calls via the same seed.
+    model.train()
+
+    def run(a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return model(a, v)
+
+    both = run(audio_in, video_in)
+    assert not torch.equal(run(torch.zeros_like(audio_in), video_in), both)
+    assert not torch.equal(run(audio_in, torch.zeros_like(video_in)), both)
+    model.eval()
     # the InputSpec comes from the audio encoder's family
     kinds = {
         "ding": "mfcc_mean",

@@ -1,0 +1,262 @@
+"""``explorer search`` and ``explorer worker``: the budget-constrained architecture search."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from explorer.budget import parse_budget
+from explorer.search import SearchConfig, SearchResult, TrialEvent, parse_duration, run_search
+from explorer.search import run_worker as _run_worker
+from explorer.search._settings import SEARCH_DATASET
+
+from ._app import app
+from ._output import Format, err_console, human, print_json, print_table
+
+
+def _families(values: list[str] | None) -> tuple[str, ...]:
+    import search_spaces as ss
+
+    names = tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
+    for name in names:
+        ss.get_family(name)  # unknown -> ConfigError naming the valid ones
+    return names
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]search"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials  best macro-F1 {task.fields[best]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}", style="dim"),
+        console=err_console,
+        transient=False,
+    )
+    task = bar.add_task("search", total=total, best="-", note="")
+    started = False
+
+    def update(event: TrialEvent) -> None:
+        nonlocal started
+        if not started:  # shown once the study is open, so argument errors print alone
+            bar.start()
+            started = True
+        best = f"{event.best_f1:.3f}" if event.best_f1 is not None else "-"
+        if event.state == "START":
+            note = f"resuming: {event.done} trials done" if event.done else ""
+        elif event.state == "FAIL":
+            note = f"#{event.number} failed: {event.note[:60]}"
+        elif not event.feasible:
+            note = f"#{event.number} infeasible"
+        else:
+            note = f"#{event.number} macro-F1 {event.macro_f1:.3f}" if event.macro_f1 else ""
+        bar.update(task, completed=event.done, total=event.total, best=best, note=note)
+
+    try:
+        yield update
+    finally:
+        if started:
+            bar.stop()
+
+
+def _summary(result: SearchResult, fmt: Format) -> None:
+    if fmt is Format.json:
+        print_json(
+            {
+                "study": result.config.study,
+                "out_dir": str(result.out_dir),
+                "results_csv": str(result.results_csv),
+                "report_html": str(result.report_html) if result.report_html else None,
+                "stopped": result.stopped,
+                "wall_seconds": result.wall_seconds,
+                "counts": result.counts,
+                "pareto": result.pareto_rows,
+                "references": list(result.references),
+            }
+        )
+        return
+    device = result.config.device
+    cost_name = {
+        "latency": f"ms on {device}",
+        "flops": "FLOPs",
+        "params": "params",
+        "host_latency": "host ms",
+    }[result.config.objective]
+    rows = []
+    for r in result.pareto_rows:
+        rows.append(
+            (
+                r["number"],
+                r["family"],
+                f"{r['macro_f1']:.3f}",
+                f"{r['accuracy']:.3f}",
+                f"{r['cost']:.4g}",
+                human(r["flops"] or 0),
+                human(r["params"] or 0),
+                r["checkpoint"] or "-",
+            )
+        )
+    c = result.counts
+    title = (
+        f"Pareto front of {result.config.study}: {c['complete']} trials ({c['feasible']} within "
+        f"budget, {c['infeasible']} over, {c['failed']} failed), {result.wall_seconds:.0f} s"
+    )
+    print_table(
+        rows,
+        ["trial", "family", "macro-F1", "accuracy", cost_name, "FLOPs", "params", "checkpoint"],
+        title=title,
+        right_align=(0, 2, 3, 4, 5, 6),
+    )
+    if result.references:
+        refs = []
+        for r in result.references:
+            f1 = f"{r['macro_f1']:.3f}" if r.get("macro_f1") is not None else "-"
+            refs.append(
+                (
+                    r["name"],
+                    f1,
+                    f"{r.get(f'predicted_ms_{device}', float('nan')):.4g}",
+                    human(r["flops"]),
+                    human(r["params"]),
+                    "yes" if r["feasible"] else "no",
+                    r.get("note", ""),
+                )
+            )
+        print_table(
+            refs,
+            ["paper preset", "macro-F1", f"ms on {device}", "FLOPs", "params", "fits", "note"],
+            title="The papers' models, same data and budget",
+            right_align=(1, 2, 3, 4),
+        )
+    where = result.report_html or result.results_csv
+    err_console.print(f"results: {result.results_csv}   report: {where}")
+    if result.report_note:
+        err_console.print(f"[yellow]{result.report_note}")
+    if result.stopped != "trials":
+        err_console.print(f"stopped early ({result.stopped}); re-run the command to resume")
+
+
+@app.command("search")
+def search_command(
+    device: str = typer.Option(..., "--device", help="Target device key, alias or .toml file."),
+    budget: list[str] = typer.Option(
+        None,
+        "--budget",
+        help="Repeatable: 1e9flops, 500Mflops, 300M macs, 2M params, 4MB, 20ms, 20ms@rpi4.",
+    ),
+    families: list[str] = typer.Option(
+        None, "--families", help="Families to search, comma-separated (default: all + hybrid)."
+    ),
+    trials: int = typer.Option(32, "--trials", help="Completed trials the study should hold."),
+    timeout: str = typer.Option(
+        "8m",
+        "--timeout",
+        help="Wall-time bound, e.g. 90s, 10m, 1h (default 8m, so the default "
+        "search ends within 10 minutes; 'none' for no bound).",
+    ),
+    dataset: str = typer.Option(
+        SEARCH_DATASET, "--dataset", help="synthetic[:options], ravdess:DIR, cremad:DIR."
+    ),
+    split: str = typer.Option("actor", "--split", help="actor (independent) or stratified."),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        help="Optuna storage URL (default: sqlite file study.db in the run directory).",
+    ),
+    study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
+    sampler: str = typer.Option("nsga2", "--sampler", help="nsga2, tpe or random."),
+    seed: int = typer.Option(0, "--seed", help="Sampler and training seed."),
+    objective: str = typer.Option(
+        "latency",
+        "--objective",
+        help="Cost to minimise: latency (predicted on --device), flops, params, host_latency.",
+    ),
+    epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial (low fidelity)."),
+    population: int = typer.Option(8, "--population", help="NSGA-II population size."),
+    max_frames: int = typer.Option(2, "--max-frames", help="Cap on video frames drawn (0: none)."),
+    max_image_size: int = typer.Option(
+        48, "--max-image-size", help="Cap on the face-crop side in pixels drawn (0: none)."
+    ),
+    threads: int = typer.Option(1, "--threads", help="torch threads while training (see docs)."),
+    heartbeat: int = typer.Option(
+        10,
+        "--heartbeat",
+        help="Seconds between trial heartbeats; a trial silent for 3x this "
+        "(its process was killed) is marked failed.",
+    ),
+    references: bool = typer.Option(
+        True,
+        "--references/--no-references",
+        help="Train the papers' presets that fit the budget, for comparison.",
+    ),
+    format: Format = typer.Option(Format.table, "--format", help="table or json."),
+) -> None:
+    """Search the families for the Pareto front of macro-F1 against cost on a device."""
+    config = SearchConfig(
+        device=device,
+        budgets=tuple(parse_budget(b) for b in budget or ()),
+        families=_families(families),
+        trials=trials,
+        timeout_s=None if (timeout or "none").lower() in ("none", "0") else parse_duration(timeout),
+        dataset=dataset,
+        split=split,
+        storage=storage,
+        study=study or "",
+        out_dir=out or Path("runs"),
+        sampler=sampler,
+        seed=seed,
+        objective=objective,
+        epochs=epochs,
+        population=population,
+        max_frames=max_frames or None,
+        max_image_px=max_image_size or None,
+        reference_presets=references,
+        heartbeat_s=heartbeat,
+        threads=threads,
+    )
+    if out is None:
+        config = replace(config, out_dir=Path("runs") / config.study)
+    with _progress(format is Format.table, config.trials) as update:
+        result = run_search(config, progress=update)
+    _summary(result, format)
+
+
+@app.command("worker")
+def worker_command(
+    storage: str = typer.Option(..., "--storage", help="The study's Optuna storage URL."),
+    study: str = typer.Option(..., "--study", help="Name of a study `explorer search` created."),
+    trials: int = typer.Option(None, "--trials", help="Override the study's target trial count."),
+    timeout: str = typer.Option(None, "--timeout", help="Wall-time bound, e.g. 90s, 10m, 1h."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Where this worker writes checkpoints and "
+        "results (default: the run directory stored on the study).",
+    ),
+    seed: int = typer.Option(None, "--seed", help="Sampler seed (default: from the process id)."),
+    format: Format = typer.Option(Format.table, "--format", help="table or json."),
+) -> None:
+    """Join a study in a shared storage and run its trials until it holds its target count."""
+    with _progress(format is Format.table, trials or 0) as update:
+        result = _run_worker(
+            storage,
+            study,
+            trials=trials,
+            timeout_s=parse_duration(timeout) if timeout else None,
+            out_dir=out,
+            seed=seed,
+            progress=update,
+        )
+    _summary(result, format)

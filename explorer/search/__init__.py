@@ -1,0 +1,38 @@
+"""Budget-constrained, multi-objective, resumable architecture search on Optuna.
+
+    >>> from explorer.budget import parse_budget
+    >>> from explorer.search import SearchConfig, run_search
+    >>> result = run_search(SearchConfig(device="orin-nano", budgets=(parse_budget("1e9flops"),)))
+    >>> result.pareto_rows  # doctest: +SKIP
+
+Flow of one trial (``_objective.Objective``): draw a family and its fields (``_space``), build,
+profile, predict the latency on every known device, check the budgets; a candidate over
+budget is recorded as infeasible without touching the data (macro-F1 0, its real cost, and a
+positive constraint value the NSGA-II/TPE samplers use to rank it below every feasible one);
+a feasible one trains at low fidelity (``SearchConfig.epochs``) with a median early-stopping
+rule, since Optuna has no pruning for multi-objective studies. Objectives: maximise validation
+macro-F1, minimise the cost (predicted latency on the device by default).
+
+The study lives in an Optuna RDB storage (``runs/<study>/study.db`` unless ``storage`` names
+one, e.g. PostgreSQL); its settings are stored on it, so re-running resumes it and
+``run_worker`` joins it from any machine. Trials left running by a killed process are marked
+FAIL once their heartbeat is stale. Outputs (``_outputs.finalize``): results.csv, search.json,
+checkpoints of the Pareto-optimal models, report.html.
+"""
+
+from __future__ import annotations
+
+from ._settings import OBJECTIVES, SAMPLERS, SearchConfig, parse_duration
+from ._study import SearchResult, TrialEvent, open_study, run_search, run_worker
+
+__all__ = [
+    "OBJECTIVES",
+    "SAMPLERS",
+    "SearchConfig",
+    "SearchResult",
+    "TrialEvent",
+    "open_study",
+    "parse_duration",
+    "run_search",
+    "run_worker",
+]

@@ -1,0 +1,353 @@
+"""One trial of the search: sample, build, profile, check the budget, then (only if it fits) train.
+
+Everything a report needs is stored on the trial as user attributes (see ``ATTRS``), so the
+results can be rebuilt from the storage alone, by any process.
+
+Early stopping. Optuna has no pruning for multi-objective studies (``Trial.report`` raises),
+so the objective applies its own median rule: after epoch ``k`` (``k >= early_stop_warmup``)
+a candidate stops training when its validation macro-F1 is below the median macro-F1 at epoch
+``k`` of the completed, trained trials (once at least ``early_stop_startup`` have reached
+``k``). Per-epoch scores live in the ``f1_curve`` user attribute, which every worker reads from
+the shared storage. A stopped candidate is kept (COMPLETE) with the scores it reached: they are
+real scores at a lower fidelity, and its cost objective is unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+import search_spaces as ss
+from explorer.budget import budget_usage
+from explorer.errors import ExplorerError
+
+from ._settings import SearchConfig
+from ._space import suggest_config
+
+__all__ = ["ATTRS", "Objective", "constraints_of"]
+
+# User attributes written on every finished trial (some only when trained).
+ATTRS = (
+    "family",
+    "config",
+    "feasible",
+    "reason",
+    "params",
+    "macs",
+    "flops",
+    "elementwise_flops",
+    "weight_bytes",
+    "traffic_bytes",
+    "peak_activation_bytes",
+    "predicted_ms",
+    "budget_usage",
+    "constraint",
+    "host_ms",
+    "macro_f1",
+    "accuracy",
+    "f1_curve",
+    "epochs",
+    "stopped_early",
+    "train_seconds",
+    "checkpoint",
+    "profile_seconds",
+)
+INVALID_LATENCY_MS = 1e9  # cost value of a config its family rejects (never on a front)
+
+
+def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """Optuna ``constraints_func``: values <= 0 mean feasible (see ``Objective``)."""
+    return list(trial.user_attrs.get("constraint", [1.0]))
+
+
+def _set_constraints(trial: optuna.Trial, values: list[float], budgets: Any) -> None:
+    trial.set_user_attr("constraint", values)
+    if hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
+        for key, value in zip(["valid", *(b.label for b in budgets)], values, strict=True):
+            trial.set_constraint(key, value)
+
+
+class _StopTraining(Exception):
+    """Raised from the epoch callback to end training early (median rule or timeout)."""
+
+
+class TrialFailure(ExplorerError):
+    """A candidate crashed while building, profiling or training; the trial is marked FAIL."""
+
+
+class Objective:
+    """The callable handed to ``study.optimize``: returns ``(macro_f1, cost)``.
+
+    Constraint values (stored as the ``constraint`` user attribute, read by the samplers'
+    ``constraints_func``): ``[0 or 1 for an invalid config] + [used/limit - 1 per budget]``.
+    Infeasible candidates return macro-F1 0 and their real cost, and never touch the data.
+    """
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        *,
+        device: Any,
+        devices: Mapping[str, Any],
+        deadline: float | None = None,
+        train_fn: Callable[..., Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.devices = dict(devices)  # key -> DeviceProfile, the target included
+        self.deadline = deadline  # time.monotonic() after which training stops early
+        self._train_fn = train_fn
+        self.references_note = ""
+        self._data: Any = None
+        self._features: dict[Any, tuple[Any, Any]] = {}
+
+    # --- the trial ----------------------------------------------------------------------
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
+        try:
+            return self._evaluate(trial)
+        except TrialFailure as exc:
+            trial.set_user_attr("error", str(exc)[:500])
+            raise
+
+    def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
+        cfg = self.config
+        n_budgets = len(cfg.budgets)
+        try:
+            family, _, config = suggest_config(
+                trial,
+                cfg.families,
+                max_frames=cfg.max_frames,
+                max_image_px=cfg.max_image_px,
+                fixed={"num_classes": self.num_classes},
+            )
+        except ss.ConfigError as exc:
+            return self._invalid(trial, str(exc), n_budgets)
+        trial.set_user_attr("family", family)
+        trial.set_user_attr("config", ss.config_to_dict(config))
+        try:
+            model = ss.build(config)
+        except ss.ConfigError as exc:
+            return self._invalid(trial, str(exc), n_budgets)
+        except Exception as exc:  # a bug in a family: record it, keep searching
+            raise TrialFailure(f"building {family} failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            totals, latency = self._profile(trial, model)
+        except Exception as exc:
+            raise TrialFailure(f"profiling {family} failed: {type(exc).__name__}: {exc}") from exc
+        usage = budget_usage(cfg.budgets, totals=totals, latency_ms=latency, device=self.device.key)
+        pairs = list(zip(cfg.budgets, usage, strict=True))
+        trial.set_user_attr("budget_usage", {b.label: u for b, u in pairs})
+        _set_constraints(trial, [0.0] + [u - 1.0 for u in usage], cfg.budgets)
+        over = [f"{b.label} {u:.2f}x the limit" for b, u in pairs if u > 1.0]
+        feasible = not over
+        trial.set_user_attr("feasible", feasible)
+        cost = self._cost(trial, model, totals, latency)
+        if not feasible:
+            trial.set_user_attr("reason", "over budget: " + ", ".join(over))
+            return 0.0, cost
+        try:
+            f1 = self._train(trial, model, config)
+        except (_StopTraining, KeyboardInterrupt, ExplorerError):
+            raise
+        except Exception as exc:
+            raise TrialFailure(f"training {family} failed: {type(exc).__name__}: {exc}") from exc
+        return f1, cost
+
+    def _invalid(self, trial: optuna.Trial, why: str, n_budgets: int) -> tuple[float, float]:
+        trial.set_user_attr("feasible", False)
+        trial.set_user_attr("reason", f"invalid config: {why}")
+        _set_constraints(trial, [1.0] + [0.0] * n_budgets, self.config.budgets)
+        return 0.0, INVALID_LATENCY_MS
+
+    # --- cost ---------------------------------------------------------------------------
+    def _profile(
+        self, trial: optuna.Trial, model: Any
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        from explorer.prediction import predict_latency
+        from explorer.profiling import profile_model
+
+        start = time.perf_counter()
+        profile = profile_model(model, ss.example_inputs(model, 1), name=trial.user_attrs["family"])
+        totals = {
+            "params": profile.params,
+            "macs": profile.macs,
+            "flops": profile.flops,
+            "elementwise_flops": profile.elementwise_flops,
+            "weight_bytes": profile.weight_bytes,
+            "traffic_bytes": profile.traffic_bytes,
+            "peak_activation_bytes": profile.peak_activation_bytes,
+        }
+        latency = {key: predict_latency(profile, dev).ms for key, dev in self.devices.items()}
+        for key, value in totals.items():
+            trial.set_user_attr(key, int(value))
+        trial.set_user_attr("predicted_ms", latency)
+        trial.set_user_attr("profile_seconds", time.perf_counter() - start)
+        return totals, latency
+
+    def _cost(
+        self,
+        trial: optuna.Trial,
+        model: Any,
+        totals: Mapping[str, float],
+        latency: Mapping[str, float],
+    ) -> float:
+        objective = self.config.objective
+        if objective == "latency":
+            return float(latency[self.device.key])
+        if objective in ("flops", "params"):
+            return float(totals[objective])
+        host_ms = measure_host_ms(model)
+        trial.set_user_attr("host_ms", host_ms)
+        return host_ms
+
+    # --- training -----------------------------------------------------------------------
+    def _settings(self, seed: int) -> Any:
+        from explorer.training import TrainSettings
+
+        cfg = self.config
+        # The fidelity is the epoch count; the median rule, not patience, stops early.
+        return TrainSettings(
+            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.epochs, seed=seed
+        )
+
+    def train_reference(self, model: Any) -> Any:
+        """Train a preset exactly like a trial (same data, split, fidelity); its metrics."""
+        features, split = self.features_for(model.input_spec)
+        train = self._train_fn or _default_train()
+        return train(model, features, split, settings=self._settings(self.config.seed)).metrics
+
+    def _train(self, trial: optuna.Trial, model: Any, config: Any) -> float:
+        features, split = self.features_for(model.input_spec)
+        train = self._train_fn or _default_train()
+        settings = self._settings(self.config.seed + trial.number)
+        curve: list[float] = []
+        last: dict[str, Any] = {}
+
+        min_delta = float(getattr(settings, "min_delta", 0.0))
+
+        def on_epoch(epoch: int, metrics: Any) -> None:
+            curve.append(float(metrics.macro_f1))
+            # train() restores the weights of the lowest validation loss even when stopped,
+            # so keep the metrics of that epoch (the same rule), not of the last one.
+            loss = float(getattr(metrics, "loss", -len(curve)))
+            if "metrics" not in last or loss < last["loss"] - min_delta:
+                last["metrics"], last["loss"] = metrics, loss
+            trial.set_user_attr("f1_curve", curve)
+            reason = self._stop_reason(trial, len(curve) - 1, curve[-1])
+            if reason:
+                last["stopped"] = reason
+                raise _StopTraining(reason)
+
+        start = time.perf_counter()
+        try:
+            result = train(model, features, split, settings=settings, on_epoch=on_epoch)
+            metrics, epochs = result.metrics, int(result.epochs_run)
+            stopped = ""
+        except _StopTraining:
+            metrics, epochs, stopped = last["metrics"], len(curve), last["stopped"]
+        seconds = time.perf_counter() - start
+        f1 = float(metrics.macro_f1)
+        trial.set_user_attr("macro_f1", f1)
+        trial.set_user_attr("accuracy", float(metrics.accuracy))
+        trial.set_user_attr("epochs", epochs)
+        trial.set_user_attr("stopped_early", stopped)
+        trial.set_user_attr("train_seconds", seconds)
+        trial.set_user_attr("checkpoint", self._save(trial, model, metrics, features))
+        return f1
+
+    def _stop_reason(self, trial: optuna.Trial, epoch: int, f1: float) -> str:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return "timeout"
+        cfg = self.config
+        if epoch < cfg.early_stop_warmup or epoch >= cfg.epochs - 1:
+            return ""
+        peers = [
+            t.user_attrs["f1_curve"][epoch]
+            for t in trial.study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+            )
+            if len(t.user_attrs.get("f1_curve", ())) > epoch
+        ]
+        if len(peers) < cfg.early_stop_startup:
+            return ""
+        median = statistics.median(peers)
+        return (
+            f"median rule: macro-F1 {f1:.3f} < {median:.3f} at epoch {epoch + 1}"
+            if f1 < median
+            else ""
+        )
+
+    def _save(self, trial: optuna.Trial, model: Any, metrics: Any, features: Any) -> str:
+        from explorer.checkpoints import save_checkpoint
+
+        rel = Path("checkpoints") / f"trial_{trial.number:05d}.pt"
+        path = self.config.out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(
+            path,
+            model,
+            metrics=metrics,
+            class_names=tuple(features.class_names),
+            extra={"study": self.config.study, "trial": trial.number},
+        )
+        return rel.as_posix()
+
+    # --- data ---------------------------------------------------------------------------
+    def load_data(self) -> None:
+        """Open the data set (metadata only: clips are decoded when features are built), so a
+        wrong ``--dataset`` fails before the first trial and the class count is known."""
+        if self._data is None:
+            from explorer.data import load_dataset
+
+            self._data = load_dataset(self.config.dataset)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the data set (every candidate's output size)."""
+        self.load_data()
+        return len(self._data.class_names)
+
+    def features_for(self, spec: Any) -> tuple[Any, Any]:
+        """Features and split for ``spec``, built once per process (and cached on disk)."""
+        if spec not in self._features:
+            from explorer.data import build_features, make_split
+
+            self.load_data()
+            features = build_features(self._data, spec)  # cached in $EXPLORER_CACHE
+            split = make_split(features, kind=self.config.split, seed=self.config.data_seed)
+            self._features[spec] = (features, split)
+        return self._features[spec]
+
+
+def _default_train() -> Callable[..., Any]:
+    from explorer.training import train
+
+    return train
+
+
+def measure_host_ms(model: Any, *, runs: int = 5, warmup: int = 2) -> float:
+    """Median wall time (ms) of a batch-1 forward on this machine's CPU with PyTorch."""
+    import torch
+
+    inputs = ss.example_inputs(model, 1)
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            model(*inputs)
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1e3)
+    return float(statistics.median(times))
+
+
+def config_json(trial: optuna.trial.FrozenTrial) -> str:
+    """The trial's Config as compact JSON (``""`` when the family rejected it)."""
+    config = trial.user_attrs.get("config")
+    return json.dumps(config, separators=(",", ":")) if config else ""

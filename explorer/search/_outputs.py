@@ -1,0 +1,226 @@
+"""What a search leaves in its run directory: results.csv, search.json, Pareto checkpoints,
+report.html, and the papers' presets profiled (and trained, when they fit) as references."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+import search_spaces as ss
+from explorer.budget import budget_usage
+
+from ._results import (
+    columns_for,
+    pareto_numbers,
+    prune_checkpoints,
+    trial_rows,
+    write_csv,
+    write_json,
+)
+
+__all__ = ["ensure_references", "finalize", "reference_rows"]
+
+REFERENCES_ATTR = "explorer.references"
+
+
+def _main_presets(families: tuple[str, ...]) -> list[str]:
+    # The papers' own models: a preset name without a suffix (``ding2025``, not its ablations).
+    return [
+        name for name, fam in sorted(ss.presets().items()) if fam in families and "_" not in name
+    ]
+
+
+def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
+    """Profile the papers' presets of the searched families on every device, check them
+    against the budgets, and train the ones that fit (same data, split and fidelity as the
+    trials) when ``train``; rows use results.csv's column names plus ``name``."""
+    from explorer.prediction import predict_latency
+    from explorer.profiling import profile_model
+
+    cfg = objective.config
+    rows = []
+    for name in _main_presets(cfg.families):
+        preset = ss.get_preset(name)
+        fields = set(ss.get_family(ss.presets()[name]).field_names())
+        values = {"num_classes": objective.num_classes} if "num_classes" in fields else {}
+        config = ss.config_from_dict({**ss.config_to_dict(preset), **values})
+        model = ss.build(config)
+        profile = profile_model(model, ss.example_inputs(model, 1), name=name)
+        totals = {
+            k: getattr(profile, k)
+            for k in (
+                "params",
+                "macs",
+                "flops",
+                "weight_bytes",
+                "peak_activation_bytes",
+                "traffic_bytes",
+            )
+        }
+        latency = {k: predict_latency(profile, d).ms for k, d in objective.devices.items()}
+        usage = budget_usage(
+            cfg.budgets, totals=totals, latency_ms=latency, device=objective.device.key
+        )
+        pairs = zip(cfg.budgets, usage, strict=True)
+        over = [f"{b.label} {u:.2f}x the limit" for b, u in pairs if u > 1]
+        row: dict[str, Any] = {
+            "name": name,
+            "family": ss.presets()[name],
+            **totals,
+            "feasible": not over,
+            "trained": False,
+            "note": ("over budget: " + ", ".join(over)) if over else "",
+        }
+        row.update({f"predicted_ms_{k}": v for k, v in latency.items()})
+        spec = model.input_spec
+        # Presets sit outside the capped space (e.g. ding2025's 64-px face); train those whose
+        # video is at most 4x the pixels per sample the caps allow, only profile bigger ones.
+        cap_px = (
+            (cfg.max_frames or spec.frames)
+            * (cfg.max_image_px or spec.height)
+            * (cfg.max_image_px or spec.width)
+        )
+        too_big = spec.frames * spec.height * spec.width > 4 * cap_px
+        if train and not over and too_big:
+            row["note"] = "not trained: its video input is over 4x --max-frames/--max-image-size"
+        elif train and not over:
+            start = time.perf_counter()
+            metrics = objective.train_reference(model)
+            row.update(
+                macro_f1=float(metrics.macro_f1),
+                accuracy=float(metrics.accuracy),
+                trained=True,
+                train_seconds=time.perf_counter() - start,
+            )
+        rows.append(row)
+    return rows
+
+
+def ensure_references(study: optuna.Study, objective: Any) -> str:
+    """Compute the reference rows once per study and keep them on it (resumes and workers
+    reuse them); runs before the first trial so ``--timeout`` bounds it too. Returns a note
+    ('' when fine): references are a comparison aid, their failure must not stop a search."""
+    if study.user_attrs.get(REFERENCES_ATTR) is not None:
+        return ""
+    try:
+        rows = reference_rows(objective, train=objective.config.reference_presets)
+    except Exception as exc:
+        return f"references failed: {type(exc).__name__}: {exc}"
+    study.set_user_attr(REFERENCES_ATTR, rows)
+    return ""
+
+
+def cost_column_of(objective: str, device: str) -> str:
+    """The results.csv column the search minimised (what ``objective``/``cost`` refer to)."""
+    return {
+        "latency": f"predicted_ms_{device}",
+        "flops": "flops",
+        "params": "params",
+        "host_latency": "host_ms",
+    }[objective]
+
+
+def finalize(
+    study: optuna.Study,
+    config: Any,
+    *,
+    objective: Any,
+    wall_seconds: float,
+    stopped: str,
+    write_report: bool = True,
+) -> Any:
+    """Write results.csv, search.json, report.html; keep only the Pareto checkpoints."""
+    from explorer.environment import environment
+
+    from ._study import SearchResult, _counts
+
+    out: Path = config.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    front = pareto_numbers(trials)
+    prune_checkpoints(out, trials, front)
+    devices = list(objective.devices)
+    labels = [b.label for b in config.budgets]
+    cost_column = cost_column_of(config.objective, objective.device.key)
+    rows = trial_rows(
+        trials,
+        device=objective.device.key,
+        devices=devices,
+        budget_labels=labels,
+        objective=cost_column,
+        out_dir=out,
+    )
+    results_csv = out / "results.csv"
+    write_csv(results_csv, rows, columns_for(devices, labels))
+    references = list(study.user_attrs.get(REFERENCES_ATTR, []))
+    ref_note = getattr(objective, "references_note", "")
+    counts = _counts(trials)
+    search_json = out / "search.json"
+    summary = {
+        "format": "explorer.search/1",
+        "study": config.study,
+        "storage": config.storage_url if config.storage else "study.db",
+        "settings": config.to_dict(),
+        "device": objective.device.to_dict(),
+        "objectives": [
+            {"name": "macro_f1", "direction": "maximize"},
+            {"name": cost_column, "direction": "minimize"},
+        ],
+        "budgets": [
+            {
+                "label": b.label,
+                "text": b.text,
+                "metric": b.metric,
+                "limit": b.limit,
+                "device": b.device or objective.device.key,
+            }
+            for b in config.budgets
+        ],
+        "counts": counts,
+        "stopped": stopped,
+        "wall_seconds": wall_seconds,
+        "pareto": front,
+        "references": references,
+        "references_note": ref_note,
+        "results_csv": results_csv.name,
+        "report_html": "report.html",
+        "environment": environment(),
+    }
+    write_json(search_json, summary)
+    report_html, report_note = (None, "")
+    if write_report:
+        report_html, report_note = _write_report(out)
+    return SearchResult(
+        config=config,
+        out_dir=out,
+        results_csv=results_csv,
+        search_json=search_json,
+        report_html=report_html,
+        rows=tuple(rows),
+        pareto=tuple(front),
+        counts=counts,
+        wall_seconds=wall_seconds,
+        stopped=stopped,
+        references=tuple(references),
+        report_note=report_note or ref_note,
+    )
+
+
+def _write_report(out: Path) -> tuple[Path | None, str]:
+    """report.html via the reports package (the same builder as ``explorer report``)."""
+    try:
+        from reports.html import search_report  # type: ignore[attr-defined]
+    except ImportError:
+        return None, "report.html not written: the reports package has no search_report yet"
+    path = out / "report.html"
+    try:
+        search_report(out, out=path)
+    except Exception as exc:  # the results are written; a chart failure must not lose them
+        return (
+            None,
+            f"report.html failed: {type(exc).__name__}: {exc} (run `explorer report {out}`)",
+        )
+    return path, ""

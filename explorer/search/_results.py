@@ -1,0 +1,171 @@
+"""Turn a study's trials into rows, the Pareto set, ``results.csv`` and Pareto checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+__all__ = ["RESULT_COLUMNS", "pareto_numbers", "prune_checkpoints", "trial_rows", "write_csv"]
+
+# Columns of results.csv, in order; ``predicted_ms_<device>`` columns (target first, then every
+# other known device) and ``budget_<label>`` columns (used / limit) are inserted where marked.
+RESULT_COLUMNS = (
+    "number",
+    "state",
+    "family",
+    "feasible",
+    "pareto",
+    "reason",
+    "macro_f1",
+    "accuracy",
+    "objective",
+    "cost",
+    "params",
+    "macs",
+    "flops",
+    "elementwise_flops",
+    "weight_bytes",
+    "peak_activation_bytes",
+    "traffic_bytes",
+    "<predicted>",
+    "host_ms",
+    "<budgets>",
+    "train_seconds",
+    "epochs",
+    "stopped_early",
+    "duration_s",
+    "checkpoint",
+    "config_json",
+    "error",
+)
+
+
+def _feasible_points(trials: Iterable[optuna.trial.FrozenTrial]) -> list[tuple[int, float, float]]:
+    return [
+        (t.number, float(t.values[0]), float(t.values[1]))
+        for t in trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and t.values is not None
+        and t.user_attrs.get("feasible")
+    ]
+
+
+def pareto_numbers(trials: Iterable[optuna.trial.FrozenTrial]) -> list[int]:
+    """Numbers of the feasible completed trials no other feasible trial dominates
+    (higher-or-equal macro-F1 and lower-or-equal cost, one of them strictly), by cost."""
+    points = _feasible_points(trials)
+    front = [
+        p
+        for p in points
+        if not any(q[1] >= p[1] and q[2] <= p[2] and (q[1] > p[1] or q[2] < p[2]) for q in points)
+    ]
+    return [p[0] for p in sorted(front, key=lambda p: (p[2], -p[1], p[0]))]
+
+
+def prune_checkpoints(
+    out_dir: Path, trials: Sequence[optuna.trial.FrozenTrial], keep: Iterable[int]
+) -> None:
+    """Delete the checkpoints of completed trials off the front: a dominated trial stays
+    dominated however the study continues, and trials still running are left alone."""
+    keep = set(keep)
+    for t in trials:
+        rel = t.user_attrs.get("checkpoint")
+        if rel and t.state == optuna.trial.TrialState.COMPLETE and t.number not in keep:
+            (out_dir / rel).unlink(missing_ok=True)
+
+
+def trial_rows(
+    trials: Sequence[optuna.trial.FrozenTrial],
+    *,
+    device: str,
+    devices: Sequence[str],
+    budget_labels: Sequence[str],
+    objective: str,
+    out_dir: Path,
+) -> list[dict[str, Any]]:
+    """One plain dict per trial with the ``RESULT_COLUMNS`` (``checkpoint`` only when the
+    file exists, i.e. for Pareto models)."""
+    front = set(pareto_numbers(trials))
+    rows = []
+    for t in trials:
+        a = t.user_attrs
+        row: dict[str, Any] = {
+            "number": t.number,
+            "state": t.state.name,
+            "family": a.get("family") or t.params.get("family", ""),
+            "feasible": bool(a.get("feasible", False)),
+            "pareto": t.number in front,
+            "reason": a.get("reason", ""),
+            "macro_f1": a.get("macro_f1"),
+            "accuracy": a.get("accuracy"),
+            "objective": objective,
+            "cost": t.values[1] if t.values else None,
+        }
+        for key in (
+            "params",
+            "macs",
+            "flops",
+            "elementwise_flops",
+            "weight_bytes",
+            "peak_activation_bytes",
+            "traffic_bytes",
+        ):
+            row[key] = a.get(key)
+        predicted = a.get("predicted_ms") or {}
+        for key in devices:
+            row[f"predicted_ms_{key}"] = predicted.get(key)
+        row["host_ms"] = a.get("host_ms")
+        usage = a.get("budget_usage") or {}
+        for label in budget_labels:
+            row[f"budget_{label}"] = usage.get(label)
+        row["train_seconds"] = a.get("train_seconds")
+        row["epochs"] = a.get("epochs")
+        row["stopped_early"] = a.get("stopped_early", "")
+        row["duration_s"] = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        ckpt = a.get("checkpoint")
+        row["checkpoint"] = ckpt if ckpt and (out_dir / ckpt).exists() else ""
+        config = a.get("config")
+        row["config_json"] = json.dumps(config, separators=(",", ":")) if config else ""
+        row["error"] = a.get("error", "")
+        rows.append(row)
+    return rows
+
+
+def columns_for(devices: Sequence[str], budget_labels: Sequence[str]) -> list[str]:
+    """The concrete column list of results.csv."""
+    cols: list[str] = []
+    for col in RESULT_COLUMNS:
+        if col == "<predicted>":
+            cols += [f"predicted_ms_{k}" for k in devices]
+        elif col == "<budgets>":
+            cols += [f"budget_{label}" for label in budget_labels]
+        else:
+            cols.append(col)
+    return cols
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Write ``rows`` to ``path`` atomically (a reader never sees half a file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    tmp.replace(path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)

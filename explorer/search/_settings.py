@@ -1,0 +1,185 @@
+"""``SearchConfig``: every setting of a search, stored on the study so workers can join it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from explorer.budget import Budget, budgets_to_texts, parse_budget
+from explorer.errors import UsageError
+
+__all__ = [
+    "OBJECTIVES",
+    "SAMPLERS",
+    "SEARCH_DATASET",
+    "SearchConfig",
+    "default_families",
+    "parse_duration",
+]
+
+SAMPLERS = ("nsga2", "tpe", "random")
+# The default data of a search: the synthetic set at half its default size (8 actors x 8
+# classes x 3 clips = 192 clips), so the README's command ends within 10 minutes on 2 cores.
+SEARCH_DATASET = "synthetic:actors=8,clips_per_class=3"
+# The second objective (the first is always validation macro-F1, maximised).
+OBJECTIVES = ("latency", "flops", "params", "host_latency")
+
+# Settings that define the problem: a resumed study or a worker must agree on them, or the
+# trials already stored would not be comparable with new ones.
+_PROBLEM_FIELDS = (
+    "device",
+    "budgets",
+    "families",
+    "objective",
+    "dataset",
+    "split",
+    "epochs",
+    "batch_size",
+    "lr",
+    "max_frames",
+    "max_image_px",
+    "data_seed",
+)
+
+
+def default_families() -> tuple[str, ...]:
+    """Every registered family (``hybrid`` included)."""
+    import search_spaces as ss
+
+    return tuple(ss.list_families())
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """The settings of one ``explorer search`` (see ``explorer search --help`` for each).
+
+    ``budgets`` are parsed ``Budget``s; ``storage`` is an Optuna storage URL (``None``: a
+    SQLite file ``study.db`` in ``out_dir``). ``epochs`` is the low training fidelity of each
+    trial; ``early_stop_*`` drive the median early-stopping rule (see ``explorer.search``).
+    ``max_frames`` / ``max_image_px`` cap the video inputs the space may draw, which bounds
+    feature-extraction and training time on a laptop (``None``: no cap). ``threads`` is
+    torch's intra-op thread count while the search runs: the candidates are small, and on two
+    busy cores one thread trained a lu candidate 9x faster than two (OpenMP spin-waits); use
+    one worker per core to use more cores.
+    """
+
+    device: str
+    budgets: tuple[Budget, ...] = ()
+    families: tuple[str, ...] = ()
+    trials: int = 32
+    timeout_s: float | None = None
+    sampler: str = "nsga2"
+    population: int = 8
+    seed: int = 0
+    objective: str = "latency"
+    dataset: str = SEARCH_DATASET
+    split: str = "actor"
+    data_seed: int = 0
+    study: str = ""
+    storage: str | None = None
+    out_dir: Path = field(default_factory=lambda: Path("runs"))
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 3e-3
+    max_frames: int | None = 2
+    max_image_px: int | None = 48
+    early_stop_startup: int = 4
+    early_stop_warmup: int = 1
+    heartbeat_s: int = 10
+    reference_presets: bool = True
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"--sampler {self.sampler!r} is unknown: use one of {SAMPLERS}")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"--objective {self.objective!r} is unknown: use one of {OBJECTIVES}")
+        for name, low in (
+            ("trials", 1),
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("population", 2),
+            ("heartbeat_s", 1),
+            ("early_stop_warmup", 0),
+            ("early_stop_startup", 1),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise UsageError(
+                    f"--{name.replace('_', '-')}={value!r} must be an integer >= {low}"
+                )
+        for name in ("max_frames", "max_image_px"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')}={value!r} must be >= 1 (or omitted)")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise UsageError(f"--timeout={self.timeout_s!r} must be positive")
+        if self.split not in ("actor", "stratified"):
+            raise UsageError(f"--split {self.split!r} is unknown: use actor or stratified")
+        object.__setattr__(self, "budgets", tuple(self.budgets))
+        object.__setattr__(self, "families", tuple(self.families) or default_families())
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if not self.study:
+            object.__setattr__(self, "study", default_study_name(self.device, self.budgets))
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]*", self.study):
+            raise UsageError(
+                f"--study {self.study!r} must be letters, digits, '.', '_', '-' or '@' "
+                "(it names a folder under runs/)"
+            )
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL (a SQLite file in ``out_dir`` unless ``storage`` is set)."""
+        return self.storage or f"sqlite:///{(self.out_dir / 'study.db').resolve()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (budgets as the text the user gave); inverse of ``from_dict``."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["budgets"] = budgets_to_texts(self.budgets)
+        d["families"] = list(self.families)
+        d["out_dir"] = str(self.out_dir.resolve())
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> SearchConfig:
+        """Rebuild from ``to_dict`` output; ``overrides`` replace stored fields."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}  # newer fields stay default
+        kwargs.update(overrides)
+        kwargs["budgets"] = tuple(
+            b if isinstance(b, Budget) else parse_budget(b) for b in kwargs.get("budgets", ())
+        )
+        kwargs["families"] = tuple(kwargs.get("families", ()))
+        return cls(**kwargs)
+
+    def problem(self) -> dict[str, Any]:
+        """The settings a resumed run or a worker must share with the stored study."""
+        d = self.to_dict()
+        d["budgets"] = sorted(b.describe() for b in self.budgets)  # "1e9flops" == "1 GFLOPs"
+        return {k: d[k] for k in _PROBLEM_FIELDS}
+
+
+def default_study_name(device: str, budgets: tuple[Budget, ...]) -> str:
+    """``orin-nano_1e9flops``: the same command names the same study, so it resumes."""
+    parts = [re.sub(r"[^A-Za-z0-9._@-]+", "", device.replace("/", "-")) or "device"]
+    parts += [re.sub(r"[^A-Za-z0-9._@-]+", "", t) for t in budgets_to_texts(budgets)]
+    return "_".join(p for p in parts if p)
+
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(s|sec|secs|m|min|mins|h|hr|hours?)?\s*$", re.I)
+
+
+def parse_duration(text: str) -> float:
+    """``90`` / ``90s`` / ``10m`` / ``1.5h`` -> seconds; raises ``UsageError`` otherwise."""
+    match = _DURATION.match(text or "")
+    if match is None or not float(match.group(1)) > 0:
+        raise UsageError(
+            f"--timeout {text!r} is not a duration: write e.g. 90s, 10m or 1.5h (positive)"
+        )
+    unit = (match.group(2) or "s").lower()
+    factor = 3600.0 if unit.startswith("h") else 60.0 if unit.startswith("m") else 1.0
+    return float(match.group(1)) * factor

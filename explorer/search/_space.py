@@ -1,0 +1,110 @@
+"""Map the families' SPACEs onto Optuna distributions, one ``suggest_*`` per field.
+
+The family is ``trial.suggest_categorical("family", families)``; each field of each SPACE
+becomes ``f"{family}.{field}"`` so distributions of different families never collide. Optuna's
+categorical values must be None/bool/int/float/str, so tuple values are offered as JSON text
+(``"[16, 32]"``) and decoded by position. ``max_frames`` / ``max_image_px`` drop larger choices
+of the ``frames`` and ``image_size_px`` fields (the caps are part of the stored settings, so
+every trial of a study sees the same distributions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import search_spaces as ss
+
+__all__ = ["capped_space", "suggest_config"]
+
+_PRIMITIVE = (type(None), bool, int, float, str)
+# Field names that carry the video input's frame count and image side in the families.
+_FRAME_FIELDS = ("frames",)
+_IMAGE_FIELDS = ("image_size_px",)
+
+
+def _encode(value: Any) -> Any:
+    return value if isinstance(value, _PRIMITIVE) else json.dumps(value)
+
+
+def _cap(param: Any, limit: int | None) -> Any:
+    """``param`` without the values above ``limit`` (at least its smallest value is kept)."""
+    if limit is None:
+        return param
+    if isinstance(param, ss.Choice):
+        numeric = [v for v in param.values if isinstance(v, (int, float)) and v <= limit]
+        if not numeric:
+            numeric = [min(v for v in param.values if isinstance(v, (int, float)))]
+        return type(param)(tuple(numeric), param.when)
+    if isinstance(param, ss.IntRange):
+        high = max(param.low, min(param.high, limit))
+        return ss.IntRange(param.low, high, param.step, param.log, param.when)
+    return param
+
+
+def capped_space(
+    family: str, *, max_frames: int | None, max_image_px: int | None
+) -> dict[str, Any]:
+    """``family``'s SPACE with the frame and image-size caps applied."""
+    space = dict(ss.get_family(family).space)
+    for name, param in space.items():
+        if name in _FRAME_FIELDS:
+            space[name] = _cap(param, max_frames)
+        elif name in _IMAGE_FIELDS:
+            space[name] = _cap(param, max_image_px)
+    return space
+
+
+def _suggest(trial: Any, name: str, param: Any) -> Any:
+    if isinstance(param, ss.Choice):
+        encoded = [_encode(v) for v in param.values]
+        picked = trial.suggest_categorical(name, encoded)
+        return param.values[encoded.index(picked)]
+    if isinstance(param, ss.IntRange):
+        if param.log and param.step != 1:  # Optuna has no stepped log ints: snap to the grid
+            raw = trial.suggest_int(name, param.low, param.high, log=True)
+            snapped = param.low + round((raw - param.low) / param.step) * param.step
+            return int(min(max(snapped, param.low), param.high))
+        return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
+    if isinstance(param, ss.FloatRange):
+        return trial.suggest_float(name, param.low, param.high, log=param.log)
+    raise TypeError(f"unknown SPACE parameter type {type(param).__name__} for {name}")
+
+
+def suggest_config(
+    trial: Any,
+    families: Sequence[str],
+    *,
+    max_frames: int | None = None,
+    max_image_px: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> tuple[str, Mapping[str, Any], Any]:
+    """Draw a family and its fields on ``trial``; return ``(family, values, config)``.
+
+    Every field of every family is drawn on every trial, although only the chosen family's
+    active fields are used: NSGA-II (and multivariate TPE) evolve only the parameters that
+    all past trials share (Optuna's intersection search space), so a conditional space would
+    leave them evolving ``family`` alone and sampling everything else at random.
+
+    Raises ``search_spaces.ConfigError`` when the Config rejects the drawn combination (the
+    caller records the trial as infeasible); ``values`` are the used fields, decoded.
+    ``fixed`` values (e.g. ``num_classes`` of the data set) are set on every family whose
+    Config has the field.
+    """
+    family = trial.suggest_categorical("family", list(families))
+    values: dict[str, Any] = {}
+    for fam in families:
+        space = capped_space(fam, max_frames=max_frames, max_image_px=max_image_px)
+        for name, param in space.items():
+            value = _suggest(trial, f"{fam}.{name}", param)
+            if fam == family and _active(param, values):
+                values[name] = value
+    fields = set(ss.get_family(family).field_names())
+    values.update({k: v for k, v in (fixed or {}).items() if k in fields})
+    return family, values, ss.config_from_dict({"family": family, **values})
+
+
+def _active(param: Any, values: Mapping[str, Any]) -> bool:
+    # Same rule as search_spaces.sample: every field named in ``when`` has an allowed value.
+    return all(values.get(k) in allowed for k, allowed in param.when.items())

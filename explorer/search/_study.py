@@ -1,0 +1,431 @@
+"""Create or resume the Optuna study, run trials until the target count, write the outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from explorer.errors import ExplorerError, MissingExtraError, UsageError
+
+from ._objective import Objective, TrialFailure, constraints_of
+from ._settings import SearchConfig
+
+__all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
+
+SETTINGS_ATTR = "explorer.search"  # study user attribute holding SearchConfig.to_dict()
+_DIRECTIONS = ("maximize", "minimize")  # macro-F1, cost
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialEvent:
+    """What the progress callback gets after each trial this process ran."""
+
+    number: int
+    state: str  # a TrialState name, or "START" once before the first trial
+    feasible: bool
+    macro_f1: float | None
+    done: int  # completed trials in the study (all processes)
+    total: int  # the target
+    best_f1: float | None  # best feasible macro-F1 so far
+    elapsed_s: float
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchResult:
+    """What a finished (or stopped) search wrote and found."""
+
+    config: SearchConfig
+    out_dir: Path
+    results_csv: Path
+    search_json: Path
+    report_html: Path | None
+    rows: tuple[dict[str, Any], ...]
+    pareto: tuple[int, ...]  # trial numbers on the front, by increasing cost
+    counts: dict[str, int]
+    wall_seconds: float
+    stopped: str  # "trials", "timeout" or "interrupted"
+    references: tuple[dict[str, Any], ...] = ()
+    report_note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pareto_rows(self) -> list[dict[str, Any]]:
+        by_number = {r["number"]: r for r in self.rows}
+        return [by_number[n] for n in self.pareto]
+
+
+# --- storage and study ----------------------------------------------------------------------
+
+
+def _storage(url: str, *, heartbeat_s: int) -> optuna.storages.RDBStorage:
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs["creator"] = _sqlite_connector(path)
+    elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("psycopg", "postgres", "a PostgreSQL storage") from None
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        engine_kwargs["pool_pre_ping"] = True
+    elif "://" not in url:
+        raise UsageError(
+            f"--storage {url!r} is not a storage URL: use sqlite:///path/study.db or "
+            "postgresql://user@host/db"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_s,
+                grace_period=3 * heartbeat_s,
+            )
+    except Exception as exc:  # bad URL, unreachable server, unwritable file
+        raise ExplorerError(
+            f"cannot open the study storage {_redact(url)!r}: {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}; check the URL, the server and its permissions"
+        ) from None
+
+
+def _sqlite_connector(path: Path) -> Callable[[], Any]:
+    """SQLite connections in WAL mode with synchronous=NORMAL: a trial writes ~100 rows, and
+    the default (a full fsync per commit, ~30 ms here) made storage dominate a trial. WAL
+    stays safe when a process is killed (only a power cut can lose the last commits) and lets
+    workers on this machine read while one writes; the timeout waits for the lock."""
+    import sqlite3
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return connect
+
+
+def _redact(url: str) -> str:
+    head, sep, tail = url.partition("://")
+    if "@" in tail and ":" in tail.split("@", 1)[0]:
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
+    return url
+
+
+def _sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if config.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        # Optuna >= 5 reads constraints the trial sets itself (Trial.set_constraint).
+        extra = (
+            {} if hasattr(optuna.Trial, "set_constraint") else {"constraints_func": constraints_of}
+        )
+        if config.sampler == "tpe":
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=config.population, **extra
+            )
+        return optuna.samplers.NSGAIISampler(population_size=config.population, seed=seed, **extra)
+
+
+def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study:
+    """Create the study named ``config.study`` in its storage, or load it to resume.
+
+    A new study stores ``config`` as its user attribute ``explorer.search``. An existing one
+    must have been created with the same problem (device, budgets, families, objective, data,
+    fidelity); otherwise a ``UsageError`` says to pick another ``--study``.
+    """
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = _storage(config.storage_url, heartbeat_s=config.heartbeat_s)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=config.study,
+        directions=list(_DIRECTIONS),
+        sampler=_sampler(config, config.seed if seed is None else seed),
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    if stored is None:
+        study.set_user_attr(SETTINGS_ATTR, config.to_dict())
+    else:
+        old = SearchConfig.from_dict(stored).problem()
+        new = config.problem()
+        diff = [f"{k} {old[k]!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
+        if diff:
+            raise UsageError(
+                f"study {config.study!r} in {_redact(config.storage_url)} was created with "
+                f"other settings ({'; '.join(diff)}): resume it with the same ones, or name a "
+                "new study with --study"
+            )
+    return study
+
+
+def load_stored_config(storage_url: str, study_name: str, **overrides: Any) -> SearchConfig:
+    """The ``SearchConfig`` a study was created with (for ``explorer worker``)."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = _storage(storage_url, heartbeat_s=10)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if study_name not in names:
+        raise UsageError(
+            f"study {study_name!r} does not exist in {_redact(storage_url)}: start it with "
+            f"`explorer search ... --storage URL --study NAME` first (studies there: "
+            f"{', '.join(names) or 'none'})"
+        )
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    if stored is None:
+        raise UsageError(f"study {study_name!r} was not created by `explorer search`")
+    return SearchConfig.from_dict(stored, storage=storage_url, **overrides)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class _Stopper:
+    """First Ctrl-C (or SIGTERM): finish the running trial, then stop. Second: abort now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Stopper]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._old.items():
+                signal.signal(sig, handler)
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _counts(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    states = optuna.trial.TrialState
+    complete = [t for t in trials if t.state == states.COMPLETE]
+    feasible = [t for t in complete if t.user_attrs.get("feasible")]
+    invalid = sum(1 for t in complete if t.user_attrs.get("reason", "").startswith("invalid"))
+    return {
+        # Candidates evaluated (within or over budget): what --trials counts. Configs their
+        # family rejects cost nothing and are recorded but not counted.
+        "complete": len(complete) - invalid,
+        "invalid": invalid,
+        "feasible": len(feasible),
+        "infeasible": len(complete) - len(feasible) - invalid,
+        "trained": sum(1 for t in feasible if t.user_attrs.get("macro_f1") is not None),
+        "failed": sum(1 for t in trials if t.state == states.FAIL),
+        "running": sum(1 for t in trials if t.state == states.RUNNING),
+    }
+
+
+def _best_f1(trials: list[optuna.trial.FrozenTrial]) -> float | None:
+    scores = [
+        t.user_attrs["macro_f1"]
+        for t in trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and t.user_attrs.get("feasible")
+        and t.user_attrs.get("macro_f1") is not None
+    ]
+    return max(scores) if scores else None
+
+
+def _run_loop(
+    study: optuna.Study,
+    objective: Objective,
+    config: SearchConfig,
+    *,
+    start: float,
+    progress: Callable[[TrialEvent], None] | None,
+) -> str:
+    """Run trials until the study holds ``config.trials`` completed ones; return why it ended."""
+    stopper = _Stopper()
+    failures_in_a_row = 0
+    if progress is not None:
+        trials = study.get_trials(deepcopy=False)
+        progress(
+            TrialEvent(
+                number=-1,
+                state="START",
+                feasible=False,
+                macro_f1=None,
+                done=_counts(trials)["complete"],
+                total=config.trials,
+                best_f1=_best_f1(trials),
+                elapsed_s=time.monotonic() - start,
+            )
+        )
+    with stopper.installed():
+        while True:
+            _fail_stale(study)  # trials of killed processes -> FAIL
+            trials = study.get_trials(deepcopy=False)
+            counts = _counts(trials)
+            if counts["complete"] >= config.trials:
+                return "trials"
+            if counts["invalid"] > 10 * config.trials:
+                raise ExplorerError(
+                    f"{counts['invalid']} drawn configs were rejected by their families: the "
+                    "search space is mostly invalid; narrow --families"
+                )
+            if stopper.requested:
+                return "interrupted"
+            if objective.deadline is not None and time.monotonic() >= objective.deadline:
+                return "timeout"
+            if counts["complete"] + counts["running"] >= config.trials:
+                # Other processes run the last trials (or a killed one's heartbeat has not
+                # gone stale yet): wait for them rather than overshoot the target.
+                time.sleep(min(2.0, config.heartbeat_s))
+                continue
+            before = {t.number for t in trials}
+            study.optimize(objective, n_trials=1, catch=(TrialFailure,), gc_after_trial=True)
+            trials = study.get_trials(deepcopy=False)
+            mine = [t for t in trials if t.number not in before]
+            for t in mine:
+                if t.state == optuna.trial.TrialState.FAIL:
+                    failures_in_a_row += 1
+                    if failures_in_a_row >= 3:
+                        raise ExplorerError(
+                            f"3 trials in a row failed; the last: {t.user_attrs.get('error')} "
+                            "(run with --debug, or narrow --families)"
+                        )
+                else:
+                    failures_in_a_row = 0
+                if progress is not None:
+                    c = _counts(trials)
+                    progress(
+                        TrialEvent(
+                            number=t.number,
+                            state=t.state.name,
+                            feasible=bool(t.user_attrs.get("feasible")),
+                            macro_f1=t.user_attrs.get("macro_f1"),
+                            done=c["complete"],
+                            total=config.trials,
+                            best_f1=_best_f1(trials),
+                            elapsed_s=time.monotonic() - start,
+                            note=t.user_attrs.get("error") or t.user_attrs.get("reason", ""),
+                        )
+                    )
+
+
+def _devices(config: SearchConfig) -> tuple[Any, dict[str, Any]]:
+    import device_profiles
+
+    target = device_profiles.get(config.device)
+    devices = {d.key: d for d in device_profiles.list_devices()}
+    for budget in config.budgets:
+        if budget.device is not None:
+            dev = device_profiles.get(budget.device)
+            devices.setdefault(dev.key, dev)
+    devices.pop(target.key, None)
+    return target, {target.key: target, **dict(sorted(devices.items()))}
+
+
+def _normalise_budget_devices(config: SearchConfig) -> SearchConfig:
+    """Budgets name devices by alias or path; store their keys so labels are stable."""
+    import device_profiles
+
+    budgets = tuple(
+        replace(b, device=device_profiles.get(b.device).key) if b.device else b
+        for b in config.budgets
+    )
+    return replace(config, device=device_profiles.get(config.device).key, budgets=budgets)
+
+
+def run_search(
+    config: SearchConfig,
+    *,
+    progress: Callable[[TrialEvent], None] | None = None,
+    train_fn: Callable[..., Any] | None = None,
+    worker_seed: int | None = None,
+    write_report: bool = True,
+) -> SearchResult:
+    """Run (or resume) the search ``config`` describes and write its outputs.
+
+    Trials already in the study count toward ``config.trials``. Returns after the target
+    count, ``timeout_s``, or a Ctrl-C (which lets the running trial finish); the outputs are
+    written in every case. ``train_fn`` replaces ``explorer.training.train`` (tests).
+    """
+    from ._outputs import ensure_references, finalize
+
+    start = time.monotonic()
+    config = _normalise_budget_devices(config)
+    target, devices = _devices(config)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(config, seed=worker_seed)
+    deadline = start + config.timeout_s if config.timeout_s else None
+    objective = Objective(
+        config, device=target, devices=devices, deadline=deadline, train_fn=train_fn
+    )
+    objective.load_data()
+    stopped = "interrupted"
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        objective.references_note = ensure_references(study, objective)
+        stopped = _run_loop(study, objective, config, start=start, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+        result = finalize(
+            study,
+            config,
+            objective=objective,
+            wall_seconds=time.monotonic() - start,
+            stopped=stopped,
+            write_report=write_report,
+        )
+    return result
+
+
+def run_worker(
+    storage: str,
+    study: str,
+    *,
+    trials: int | None = None,
+    timeout_s: float | None = None,
+    out_dir: Path | None = None,
+    seed: int | None = None,
+    progress: Callable[[TrialEvent], None] | None = None,
+    train_fn: Callable[..., Any] | None = None,
+) -> SearchResult:
+    """Join the study ``study`` in ``storage`` with the settings it was created with, and run
+    trials until it holds its target count (``trials`` overrides the stored target).
+
+    Each worker gets its own sampler seed (``seed``, else one from the process id), so that
+    workers started together do not draw the same candidates.
+    """
+    overrides: dict[str, Any] = {"timeout_s": timeout_s}
+    if trials is not None:
+        overrides["trials"] = trials
+    if out_dir is not None:
+        overrides["out_dir"] = Path(out_dir)
+    config = load_stored_config(storage, study, **overrides)
+    worker_seed = seed if seed is not None else (config.seed * 1_000_003 + os.getpid()) % 2**31
+    return run_search(config, progress=progress, train_fn=train_fn, worker_seed=worker_seed)

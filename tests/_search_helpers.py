@@ -1,0 +1,81 @@
+"""Shared set-up of the search tests: a tiny real search (ding only, 32 short synthetic clips,
+one epoch) so the whole real path (profiling, features, training, checkpoints) runs quickly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from explorer.budget import parse_budget
+from explorer.search import SearchConfig
+
+TINY_DATA = "synthetic:actors=4,clips_per_class=1,clip_seconds=0.5"
+REPO = Path(__file__).resolve().parents[1]
+EXPLORER = Path(sys.executable).parent / "explorer"  # the console script of this venv
+
+
+def tiny_config(out_dir: Path, **overrides: Any) -> SearchConfig:
+    settings: dict[str, Any] = {
+        "device": "orin-nano",
+        "budgets": (parse_budget("1e8flops"),),
+        "families": ("ding",),
+        "trials": 3,
+        "dataset": TINY_DATA,
+        "epochs": 1,
+        "batch_size": 8,
+        "max_frames": 1,
+        "max_image_px": 32,
+        "population": 2,
+        "out_dir": out_dir,
+        "study": "tiny",
+        "reference_presets": False,
+        "heartbeat_s": 1,
+    }
+    settings.update(overrides)
+    return SearchConfig(**settings)
+
+
+def cli_args(out_dir: Path, *, trials: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """`explorer search` arguments equivalent to ``tiny_config``."""
+    return [
+        str(EXPLORER),
+        "search",
+        "--device",
+        "orin-nano",
+        "--budget",
+        "1e8flops",
+        "--families",
+        "ding",
+        "--trials",
+        str(trials),
+        "--dataset",
+        TINY_DATA,
+        "--epochs",
+        "1",
+        "--max-frames",
+        "1",
+        "--max-image-size",
+        "32",
+        "--population",
+        "2",
+        "--study",
+        "tiny",
+        "--out",
+        str(out_dir),
+        "--no-references",
+        "--heartbeat",
+        "1",
+        "--format",
+        "json",
+        *extra,
+    ]
+
+
+def subprocess_env(cache_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["EXPLORER_CACHE"] = str(cache_dir)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"  # two processes on two cores: no oversubscription
+    return env

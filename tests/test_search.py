@@ -1,0 +1,176 @@
+"""The search's real path on a tiny problem: space mapping, infeasible trials, outputs, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+import search_spaces as ss
+from explorer.budget import parse_budget
+from explorer.errors import UsageError
+from explorer.search import run_search
+from explorer.search._space import suggest_config
+from explorer.search._study import open_study
+from tests._search_helpers import tiny_config
+
+
+@pytest.fixture(autouse=True)
+def _feature_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path_factory.getbasetemp() / "features"))
+
+
+def test_space_mapping_covers_every_family_decodes_tuples_and_caps_inputs() -> None:
+    families = tuple(ss.list_families())
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    seen, valid = set(), 0
+    for _ in range(60):
+        trial = study.ask()
+        try:
+            family, values, config = suggest_config(trial, families, max_frames=2, max_image_px=48)
+        except ss.ConfigError:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        valid += 1
+        seen.add(family)
+        assert ss.config_to_dict(config)["family"] == family
+        for name, value in values.items():
+            assert getattr(config, name) == value  # decoded, e.g. tuples stay tuples
+        spec = ss.build(config).input_spec if family == "ding" else None
+        if "frames" in values:
+            assert values["frames"] <= 2
+        if "image_size_px" in values:
+            assert values["image_size_px"] <= 48
+        if spec is not None:
+            assert spec.frames <= 2 and spec.height <= 48
+        # every field of every family is drawn, so NSGA-II sees one fixed search space
+        assert len(trial.params) == 1 + sum(len(ss.get_family(f).space) for f in families)
+        study.tell(trial, [0.0, 1.0])
+    assert valid >= 20
+    assert seen == set(families)
+
+
+def test_over_budget_candidates_are_infeasible_and_never_touch_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import explorer.data
+    import explorer.training
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an infeasible candidate built features or trained")
+
+    monkeypatch.setattr(explorer.data, "build_features", forbidden)
+    monkeypatch.setattr(explorer.training, "train", forbidden)
+    config = tiny_config(
+        tmp_path / "run", budgets=(parse_budget("1k flops"),), trials=4, reference_presets=True
+    )
+    result = run_search(config, write_report=False)
+    assert result.counts["complete"] == 4 and result.counts["feasible"] == 0
+    assert result.counts["failed"] == 0
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) >= 4
+    for t in done:
+        assert t.values[0] == 0.0
+        assert not t.user_attrs["feasible"]
+        assert "f1_curve" not in t.user_attrs and "checkpoint" not in t.user_attrs
+        assert max(t.constraints.values()) > 0  # the samplers rank it below feasible ones
+        if "flops" in t.user_attrs:  # over budget (not an invalid config): real cost kept
+            assert t.user_attrs["flops"] > 1000
+            assert t.values[1] == pytest.approx(t.user_attrs["predicted_ms"]["orin-nano"])
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
+    assert {r["feasible"] for r in rows} == {"False"}
+    refs = json.loads((tmp_path / "run" / "search.json").read_text())["references"]
+    assert refs and all(not r["trained"] and not r["feasible"] for r in refs)
+
+
+def test_search_trains_writes_outputs_and_resumes(tmp_path: Path) -> None:
+    from explorer.checkpoints import load_checkpoint
+
+    config = tiny_config(tmp_path / "run", trials=3)
+    first = run_search(config)
+    assert first.stopped == "trials" and first.counts["complete"] == 3
+    assert first.counts["trained"] >= 1
+    out = tmp_path / "run"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    for col in (
+        "number",
+        "state",
+        "family",
+        "feasible",
+        "pareto",
+        "macro_f1",
+        "accuracy",
+        "params",
+        "macs",
+        "flops",
+        "weight_bytes",
+        "peak_activation_bytes",
+        "predicted_ms_orin-nano",
+        "predicted_ms_rpi4",
+        "train_seconds",
+        "epochs",
+        "config_json",
+        "checkpoint",
+        "objective",
+        "cost",
+    ):
+        assert col in rows[0], col
+    assert {r["objective"] for r in rows} == {"predicted_ms_orin-nano"}
+    pareto = [r for r in rows if r["pareto"] == "True"]
+    assert pareto and [int(r["number"]) for r in pareto] == list(first.pareto)
+    for r in rows:  # checkpoints: kept for the front only, and they rebuild the model
+        if r["pareto"] == "True":
+            ckpt = load_checkpoint(out / r["checkpoint"])
+            assert ss.config_to_dict(ckpt.config) == json.loads(r["config_json"])
+            ckpt.build_model()
+        else:
+            assert r["checkpoint"] == ""
+    assert len(list((out / "checkpoints").glob("*.pt"))) == len(pareto)
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["objectives"][1]["name"] == "predicted_ms_orin-nano"
+    assert summary["settings"]["budgets"] == ["1e8flops"] and "environment" in summary
+    assert first.report_html is None or first.report_html.is_file()
+
+    before = {
+        t.number: (t.params, t.values, t.state)
+        for t in optuna.load_study(study_name="tiny", storage=config.storage_url).trials
+    }
+    second = run_search(tiny_config(tmp_path / "run", trials=4), write_report=False)
+    assert second.counts["complete"] == 4
+    after = optuna.load_study(study_name="tiny", storage=config.storage_url).trials
+    for t in after:
+        if t.number in before:
+            assert (t.params, t.values, t.state) == before[t.number]
+    assert len(after) > len(before)
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+    open_study(tiny_config(tmp_path / "run"))
+    with pytest.raises(UsageError, match=r"other settings.*budgets"):
+        open_study(tiny_config(tmp_path / "run", budgets=(parse_budget("2e8flops"),)))
+    # the same budget written differently is the same problem
+    open_study(tiny_config(tmp_path / "run", budgets=(parse_budget("100 MFLOPs"),)))
+
+
+def test_median_rule_stops_poor_candidates(tmp_path: Path) -> None:
+    from explorer.search._objective import Objective
+
+    config = tiny_config(tmp_path / "run", epochs=4, early_stop_startup=3, early_stop_warmup=1)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for f1s in ([0.2, 0.5, 0.6, 0.7], [0.2, 0.4, 0.5, 0.6], [0.1, 0.3, 0.4, 0.5]):
+        study.add_trial(
+            optuna.trial.create_trial(values=[f1s[-1], 1.0], user_attrs={"f1_curve": f1s})
+        )
+    objective = Objective(config, device=None, devices={})
+    trial = study.ask()
+    assert objective._stop_reason(trial, 0, 0.0) == ""  # warm-up epoch: never
+    assert objective._stop_reason(trial, 1, 0.39).startswith("median rule")  # median 0.4
+    assert objective._stop_reason(trial, 1, 0.41) == ""
+    assert objective._stop_reason(trial, 3, 0.0) == ""  # the last epoch: nothing to save
