@@ -7,7 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
@@ -19,7 +19,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output formats of ``--format``."""
 
     table = "table"

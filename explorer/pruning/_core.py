@@ -1,0 +1,613 @@
+"""Structural pruning of a trained network down to a budget (``explorer prune``).
+
+    >>> from explorer.pruning import prune_to_budget
+    >>> result = prune_to_budget(model, inputs, budget=parse_budget("1e6flops"))
+
+Channels are removed with Torch-Pruning (``BasePruner`` + group importance, magnitude or
+Taylor). Torch-Pruning's dependency graph assumes every operator it does not know passes
+channels through unchanged, which is wrong for GRUs, attention, Tucker/bilinear cores and
+custom parameters; so each group it proposes is accepted only when every layer it touches is a
+plain Conv/Linear/norm/PReLU outside those parts (``protected_layers``), and after each step
+the model must still run, give the same output shape, and feed the protected parts the same
+shapes as before. The protected parts are kept intact and listed in the result.
+
+Pruning runs in ``steps``: each step removes channels until the budgeted quantity reaches a
+geometric interpolation between the start and the limit (a bisection on the channel ratio,
+tried on copies), then ``finetune`` (if given) trains the model for a few epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from explorer.budget import Budget
+from explorer.errors import ExplorerError, UsageError
+
+__all__ = [
+    "IMPORTANCES",
+    "PruneResult",
+    "PruneStep",
+    "model_costs",
+    "protected_layers",
+    "prune_to_budget",
+]
+
+IMPORTANCES = ("magnitude", "taylor")
+
+# Layers Torch-Pruning may change: channel counts only, rebuilt from recorded shapes.
+_PRUNABLE = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.Linear,
+    nn.modules.batchnorm._BatchNorm,
+    nn.LayerNorm,
+    nn.PReLU,
+)
+# Parts that must stay intact, by class name (the families' own modules and user models):
+# attention of any kind (q/k/v projections, triplet/frame attention gates), fusion cores.
+_PROTECTED_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<!triplet)(?<!frame)(attention|attend|reweight)$", re.I), "attention"),
+    (re.compile(r"tucker|bilinear|mfusher", re.I), "fusion core"),
+)
+
+
+# Modules whose parameters do not depend on the channel count they receive and that return
+# as many channels as they get (Triplet Attention's Z-pool gates): channels pass through them.
+_PASSTHROUGH_NAMES = re.compile(r"^TripletAttention$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneStep:
+    """One pruning step: the channel ratio used and the costs after it (before fine-tuning)."""
+
+    step: int
+    channel_ratio: float
+    target: float  # the budgeted quantity this step aimed at
+    value: float  # the budgeted quantity reached
+    params: int
+    flops: int
+    groups_pruned: int
+    groups_skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneResult:
+    """What ``prune_to_budget`` did. The pruned model itself is changed in place."""
+
+    budget: Budget
+    start_value: float
+    final_value: float
+    met: bool
+    steps: tuple[PruneStep, ...]
+    kept_intact: Mapping[str, str]  # module name -> reason
+    skipped_groups: int  # groups Torch-Pruning proposed that touched protected parts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget.text or self.budget.describe(),
+            "metric": self.budget.label,
+            "limit": self.budget.limit,
+            "start_value": self.start_value,
+            "final_value": self.final_value,
+            "met": self.met,
+            "steps": [s.to_dict() for s in self.steps],
+            "kept_intact": dict(self.kept_intact),
+            "skipped_groups": self.skipped_groups,
+        }
+
+
+# --- protected parts ---------------------------------------------------------------------
+
+
+def _output_classes(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int | None:
+    spec = getattr(model, "input_spec", None)
+    if spec is not None:
+        return int(spec.num_classes)
+    with torch.no_grad():
+        out = model(*inputs)
+    return int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.dim() >= 1 else None
+
+
+def protected_layers(
+    model: nn.Module, example_inputs: Sequence[torch.Tensor] = ()
+) -> dict[str, str]:
+    """Modules pruning must leave intact, name -> reason (outermost protected module only).
+
+    Recurrent layers, attention (``nn.MultiheadAttention`` and any module whose class name
+    says attention), fusion cores (Tucker, bilinear, MFusHER), embeddings, modules holding
+    parameters directly (custom layers), grouped convolutions that are not depthwise, and
+    classifier heads (a Linear with as many outputs as classes: its inputs may shrink, its
+    outputs never).
+    """
+    classes = _output_classes(model, tuple(example_inputs)) if example_inputs else None
+    if classes is None:
+        spec = getattr(model, "input_spec", None)
+        classes = getattr(spec, "num_classes", None)
+    found: dict[str, str] = {}
+
+    def inside(name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in found if p)
+
+    for name, module in model.named_modules():
+        if not name or inside(name):
+            continue
+        reason = None
+        if isinstance(module, nn.RNNBase):
+            reason = "recurrent"
+        elif isinstance(module, nn.MultiheadAttention):
+            reason = "attention"
+        elif isinstance(module, nn.Embedding):
+            reason = "embedding"
+        elif isinstance(module, nn.modules.conv._ConvNd) and (
+            module.transposed
+            or (
+                module.groups > 1 and not module.groups == module.in_channels == module.out_channels
+            )
+        ):
+            reason = "grouped or transposed convolution"
+        elif not isinstance(module, _PRUNABLE):
+            cls = type(module).__name__
+            for pattern, why in _PROTECTED_NAMES:
+                if pattern.search(cls):
+                    reason = why
+                    break
+            else:
+                if any(p is not None for p in module._parameters.values()):
+                    reason = "custom parameters"
+        is_head = isinstance(module, nn.Linear) and module.out_features == classes
+        if reason is None and classes is not None and is_head:
+            reason = "classifier head (outputs kept)"
+        if reason is not None:
+            found[name] = reason
+    return found
+
+
+def _modules_of(model: nn.Module, names: Mapping[str, str]) -> tuple[set[int], set[int]]:
+    """ids of every module inside protected parts, and ids of the head layers."""
+    inner: set[int] = set()
+    heads: set[int] = set()
+    for name, reason in names.items():
+        module = model.get_submodule(name)
+        if reason.startswith("classifier head"):
+            heads.add(id(module))
+        else:
+            inner.update(id(m) for m in module.modules())
+            inner.update(id(p) for p in module.parameters())
+    return inner, heads
+
+
+# --- costs -------------------------------------------------------------------------------
+
+
+def model_costs(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], *, device: Any = None
+) -> dict[str, float]:
+    """params, macs, flops, weight_bytes (batch 1) and, with a device, predicted latency_ms."""
+    from explorer.prediction import predict_latency
+    from explorer.profiling import profile_model
+
+    one = tuple(t[:1] for t in inputs)
+    with torch.no_grad():
+        profile = profile_model(model, one, name="model")
+    costs: dict[str, float] = {
+        "params": float(profile.params),
+        "macs": float(profile.macs),
+        "flops": float(profile.flops),
+        "weight_bytes": float(profile.weight_bytes),
+    }
+    if device is not None:
+        costs["latency_ms"] = float(predict_latency(profile, device).ms)
+    return costs
+
+
+def _fast_costs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    """The same dense FLOPs as ``profile_model`` (conv/matmul, 2 per MAC) from torch's own
+    counter on one real forward: several times cheaper, used inside the ratio search."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(*(t[:1] for t in inputs))
+    flops = float(counter.get_total_flops())
+    params = {id(p): p for p in model.parameters()}.values()
+    return {
+        "params": float(sum(p.numel() for p in params)),
+        "macs": flops / 2,
+        "flops": flops,
+        "weight_bytes": float(
+            sum(p.numel() * p.element_size() for p in params)
+            + sum(b.numel() * b.element_size() for b in model.buffers())
+        ),
+    }
+
+
+# --- one pruning pass ----------------------------------------------------------------------
+
+
+def _importance(kind: str):
+    import torch_pruning as tp
+
+    if kind == "magnitude":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if kind == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    raise UsageError(f"--importance {kind!r} is unknown: use {' or '.join(IMPORTANCES)}")
+
+
+def _group_ok(group, inner: set[int], heads: set[int], dg, custom: Mapping) -> bool:
+    import torch_pruning as tp
+
+    plain_ops = (
+        tp.ops._ConcatOp,
+        tp.ops._SplitOp,
+        tp.ops._ReshapeOp,
+        tp.ops._ElementWiseOp,
+        tp.ops._UnbindOp,
+        tp.ops._ExpandOp,
+        tp.ops._SliceOp,
+        tp.ops._OutputOp,
+    )
+    for item in group:
+        dep = item.dep
+        target = dep.target.module
+        if isinstance(target, nn.Parameter) or id(target) in inner:
+            return False
+        if id(target) in heads:
+            if dg.is_out_channel_pruning_fn(dep.handler):
+                return False
+            continue
+        if isinstance(target, plain_ops) or type(target) in custom:
+            continue
+        if not isinstance(target, _PRUNABLE):
+            return False
+        if (
+            isinstance(target, nn.modules.conv._ConvNd)
+            and target.groups > 1
+            and not (target.groups == target.in_channels == target.out_channels)
+        ):
+            return False
+    return True
+
+
+def _shape_probe(model: nn.Module, names: Mapping[str, str], inputs) -> dict[str, Any]:
+    """Output shape and the input shapes each protected part receives (for verification)."""
+    seen: dict[str, Any] = {}
+    hooks = []
+    for name, reason in names.items():
+        if reason.startswith("classifier head"):
+            continue  # its inputs may shrink; its output is the model's (checked below)
+        module = model.get_submodule(name)
+
+        def hook(mod, args, kwargs, name=name):
+            seen[name] = tuple(
+                tuple(a.shape) for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)
+            )
+
+        hooks.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+    try:
+        with torch.no_grad():
+            out = model(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    seen["<output>"] = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+    return seen
+
+
+def _passthrough_pruner():
+    import torch_pruning as tp
+
+    class _Passthrough(tp.pruner.function.BasePruningFunc):
+        """A channel-agnostic module: pruning its input prunes its output, nothing inside."""
+
+        def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+            return layer
+
+        prune_in_channels = prune_out_channels
+
+        def get_out_channels(self, layer: nn.Module) -> None:
+            return None
+
+        def get_in_channels(self, layer: nn.Module) -> None:
+            return None
+
+    return _Passthrough()
+
+
+def _prune_once(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    ratio: float,
+    importance: str,
+    protected: Mapping[str, str],
+    loss_fn: Callable[[nn.Module], torch.Tensor] | None,
+    bad_roots: set[str],
+    check: Callable[[nn.Module], bool] | None = None,
+) -> tuple[int, int]:
+    """Prune ``model`` in place with a uniform channel ratio; (groups pruned, skipped).
+
+    Groups rooted at a layer named in ``bad_roots`` are not proposed. With ``check``, the
+    model is checked after each group; a group that breaks it is undone (its layers' state
+    restored) and its root added to ``bad_roots``.
+    """
+    import warnings
+
+    import torch_pruning as tp
+
+    inner, heads = _modules_of(model, protected)
+    names = {id(m): n for n, m in model.named_modules()}
+    ignored = [model.get_submodule(n) for n in protected]
+    ignored += [model.get_submodule(n) for n in bad_roots]
+    passthrough = _passthrough_pruner()
+    custom = {
+        type(m): passthrough for m in model.modules() if _PASSTHROUGH_NAMES.search(type(m).__name__)
+    }
+    imp = _importance(importance)
+    model.eval()
+    with warnings.catch_warnings(), torch.enable_grad():
+        warnings.simplefilter("ignore")
+        pruner = tp.pruner.BasePruner(
+            model,
+            inputs,
+            importance=imp,
+            pruning_ratio=ratio,
+            max_pruning_ratio=0.95,
+            ignored_layers=ignored,
+            customized_pruners=custom or None,
+            global_pruning=False,
+            round_to=None,
+        )
+        if importance == "taylor":
+            if loss_fn is None:
+                raise UsageError("--importance taylor needs data for the gradients: pass --dataset")
+            model.zero_grad(set_to_none=True)
+            loss_fn(model).backward()
+        pruned = skipped = 0
+        for group in pruner.step(interactive=True):
+            if not _group_ok(group, inner, heads, pruner.DG, custom):
+                skipped += 1
+                continue
+            if check is None:
+                group.prune()
+                pruned += 1
+                continue
+            targets = {id(item.dep.target.module): item.dep.target.module for item in group}
+            saved = {k: copy.copy(m.__dict__) for k, m in targets.items()}
+            saved_params = {
+                k: (dict(m._parameters), dict(m._buffers))
+                for k, m in targets.items()
+                if isinstance(m, nn.Module)
+            }
+            group.prune()
+            if check(model):
+                pruned += 1
+                continue
+            for k, m in targets.items():  # undo: TP replaces attributes, it does not mutate
+                m.__dict__.clear()
+                m.__dict__.update(saved[k])
+                if k in saved_params:
+                    m._parameters = dict(saved_params[k][0])
+                    m._buffers = dict(saved_params[k][1])
+            root = group[0].dep.target.module
+            if id(root) in names:
+                bad_roots.add(names[id(root)])
+            skipped += 1
+    model.zero_grad(set_to_none=True)
+    return pruned, skipped
+
+
+# --- the budget loop -----------------------------------------------------------------------
+
+
+def prune_to_budget(
+    model: nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    *,
+    budget: Budget,
+    device: Any = None,
+    importance: str = "magnitude",
+    steps: int = 2,
+    finetune: Callable[[nn.Module, int], None] | None = None,
+    loss_fn: Callable[[nn.Module], torch.Tensor] | None = None,
+    max_ratio: float = 0.9,
+) -> tuple[nn.Module, PruneResult]:
+    """Prune ``model`` until ``budget`` holds; returns the pruned model and what was done.
+
+    Args:
+        model: the trained network (a copy is pruned; the argument is left as it was).
+        example_inputs: one batch of inputs ``(audio, video[, text])`` for tracing.
+        budget: FLOPs, MACs, params, weight bytes or predicted latency (needs ``device``).
+        device: a ``DeviceProfile`` for latency budgets and predicted latencies.
+        importance: ``magnitude`` (L2 of each channel group) or ``taylor`` (needs ``loss_fn``).
+        steps: pruning steps; ``finetune(model, step)`` runs after each one.
+        loss_fn: ``loss_fn(model) -> scalar`` on a training batch, for Taylor importance.
+        max_ratio: the largest share of a layer's channels one step may remove.
+
+    Raises:
+        UsageError: bad steps/importance, or a latency budget without a device.
+        ExplorerError: the budget cannot be met by pruning the prunable parts, or pruning
+            broke the model (a dependency Torch-Pruning did not see).
+    """
+    if importance not in IMPORTANCES:
+        raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
+    if not (isinstance(steps, int) and 1 <= steps <= 50):
+        raise UsageError(f"--steps {steps!r} is invalid: use an integer in 1..50")
+    if budget.metric == "latency_ms" and device is None:
+        raise UsageError(f"budget {budget.text!r} is a latency: pass --device")
+    if budget.metric == "latency_ms" and budget.device is not None:
+        import device_profiles
+
+        device = device_profiles.get(budget.device)
+    inputs = tuple(example_inputs)
+    model = copy.deepcopy(model).eval()
+    protected = protected_layers(model, inputs)
+    reference = _shape_probe(model, protected, inputs)
+
+    start = model_costs(model, inputs, device=device)[budget.metric]
+    # torch's counter has no rule for fused RNN ops; those layers are kept intact, so their
+    # cost is a constant offset between the two counts
+    offset = (
+        0.0 if budget.metric == "latency_ms" else start - _fast_costs(model, inputs)[budget.metric]
+    )
+
+    def value(m: nn.Module) -> float:
+        if budget.metric == "latency_ms":
+            return model_costs(m, inputs, device=device)["latency_ms"]
+        return _fast_costs(m, inputs)[budget.metric] + offset
+
+    current = start
+    done: list[PruneStep] = []
+    total_skipped = 0
+    bad_roots: set[str] = set()
+    for step in range(1, steps + 1):
+        if current <= budget.limit:
+            break
+        remaining = steps - step + 1
+        # geometric path from the current value to the limit; the last step aims at the limit
+        target = current * (budget.limit / current) ** (1.0 / remaining)
+        candidate, ratio, counts = _search_ratio(
+            model,
+            inputs,
+            target=target,
+            value=value,
+            importance=importance,
+            protected=protected,
+            loss_fn=loss_fn,
+            max_ratio=max_ratio,
+            bad_roots=bad_roots,
+            reference=reference,
+        )
+        if candidate is None:
+            raise ExplorerError(
+                f"cannot meet budget {budget.describe()}: pruning {max_ratio:.0%} of every "
+                f"prunable layer's channels still leaves {budget.label}="
+                f"{counts[2]:.4g}; the parts kept intact "
+                f"({', '.join(sorted(protected)) or 'none'}) "
+                "cost too much: use a larger budget or a smaller model"
+            )
+        _verify(candidate, protected, inputs, reference)
+        model = candidate
+        costs = model_costs(model, inputs, device=device)
+        current = costs[budget.metric]
+        done.append(
+            PruneStep(
+                step=step,
+                channel_ratio=ratio,
+                target=target,
+                value=current,
+                params=int(costs["params"]),
+                flops=int(costs["flops"]),
+                groups_pruned=counts[0],
+                groups_skipped=counts[1],
+            )
+        )
+        total_skipped += counts[1]
+        if finetune is not None:
+            finetune(model, step)
+    model.eval()
+    kept = dict(protected)
+    for name in sorted(bad_roots):
+        kept.setdefault(name, "outputs kept: pruning them breaks a dependency Torch-Pruning misses")
+    return model, PruneResult(
+        budget=budget,
+        start_value=start,
+        final_value=current,
+        met=current <= budget.limit,
+        steps=tuple(done),
+        kept_intact=kept,
+        skipped_groups=total_skipped,
+    )
+
+
+def _search_ratio(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    target: float,
+    value: Callable[[nn.Module], float],
+    importance: str,
+    protected: Mapping[str, str],
+    loss_fn,
+    max_ratio: float,
+    bad_roots: set[str],
+    reference: Mapping[str, Any],
+    iterations: int = 6,
+) -> tuple[nn.Module | None, float, tuple[int, int, float]]:
+    """The smallest channel ratio (bisection on copies) whose pruned model is <= target."""
+
+    def healthy(m: nn.Module) -> bool:
+        try:
+            return _shape_probe(m, protected, inputs) == reference
+        except Exception:  # a broken graph raises anything: shape, index, runtime errors
+            return False
+
+    def attempt(ratio: float) -> tuple[nn.Module, float, tuple[int, int]]:
+        kwargs = dict(
+            ratio=ratio,
+            importance=importance,
+            protected=protected,
+            loss_fn=loss_fn,
+            bad_roots=bad_roots,
+        )
+        trial = copy.deepcopy(model)
+        counts = _prune_once(trial, inputs, **kwargs)
+        if not healthy(trial):
+            # a dependency Torch-Pruning did not see: redo group by group, undoing (and
+            # remembering) each group that breaks the model
+            trial = copy.deepcopy(model)
+            counts = _prune_once(trial, inputs, check=healthy, **kwargs)
+        return trial, value(trial), counts
+
+    # the cost is not always monotone in the ratio near the top (a broken graph at a high
+    # ratio leaves groups unpruned), so bracket from a few ratios downwards
+    best = None
+    lowest = math.inf
+    for high in (max_ratio, 0.75 * max_ratio, 0.55 * max_ratio):
+        top, top_value, top_counts = attempt(high)
+        lowest = min(lowest, top_value)
+        if top_value <= target:
+            best, best_ratio, best_counts = top, high, top_counts
+            break
+    if best is None:
+        return None, max_ratio, (*top_counts, lowest)
+    low = 0.0
+    for _ in range(iterations):
+        mid = (low + high) / 2
+        trial, v, counts = attempt(mid)
+        if v <= target:
+            best, best_ratio, best_counts, high = trial, mid, counts, mid
+        else:
+            low = mid
+        if high - low < 0.02:
+            break
+    return best, best_ratio, (*best_counts, value(best))
+
+
+def _verify(
+    model: nn.Module, protected: Mapping[str, str], inputs, reference: Mapping[str, Any]
+) -> None:
+    try:
+        now = _shape_probe(model, protected, inputs)
+    except Exception as exc:  # the pruned graph no longer runs
+        raise ExplorerError(
+            f"pruning broke the model ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+            "a layer needs to be kept intact: please report the model"
+        ) from None
+    changed = [k for k in reference if now.get(k) != reference[k]]
+    if changed:
+        raise ExplorerError(
+            f"pruning changed the shapes reaching {', '.join(changed)}; "
+            "those parts must be kept intact: please report the model"
+        )
