@@ -11,16 +11,6 @@ import search_spaces as ss
 from search_spaces import hybrid
 from search_spaces.hybrid import ENCODERS, FUSIONS, TEMPORALS, Config
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # Tiny sizes so each combination runs in milliseconds.
 TINY = Config(
     frames=3,

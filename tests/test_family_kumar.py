@@ -11,16 +11,6 @@ from torch.utils.flop_counter import FlopCounterMode
 import search_spaces as ss
 from search_spaces.kumar import Config, ResNetEncoder, TuckerFusion, resample_time
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP oversubscription on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # A reduced config that runs for real in milliseconds (every stage of the model present).
 SMALL = Config(
     frames=5,

@@ -41,14 +41,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # Torch-Pruning's dependency-graph build did not return (minutes) on the GRU families in the
 # first runs; kept out of the suite until explorer.pruning bounds or fixes it.
 _GRU_HANG = pytest.mark.skip(reason="Torch-Pruning graph build hangs on GRU families: open bug")

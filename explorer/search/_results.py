@@ -12,6 +12,17 @@ import optuna
 
 __all__ = ["RESULT_COLUMNS", "pareto_numbers", "prune_checkpoints", "trial_rows", "write_csv"]
 
+# Profile totals copied from a trial's attributes into its row, under the same names.
+_PROFILE_COLUMNS = (
+    "params",
+    "macs",
+    "flops",
+    "elementwise_flops",
+    "weight_bytes",
+    "peak_activation_bytes",
+    "traffic_bytes",
+)
+
 # Columns of results.csv, in order; ``predicted_ms_<device>`` columns (target first, then every
 # other known device) and ``budget_<label>`` columns (used / limit) are inserted where marked.
 RESULT_COLUMNS = (
@@ -25,13 +36,7 @@ RESULT_COLUMNS = (
     "accuracy",
     "objective",
     "cost",
-    "params",
-    "macs",
-    "flops",
-    "elementwise_flops",
-    "weight_bytes",
-    "peak_activation_bytes",
-    "traffic_bytes",
+    *_PROFILE_COLUMNS,
     "<predicted>",
     "host_ms",
     "<budgets>",
@@ -106,15 +111,7 @@ def trial_rows(
             "objective": objective,
             "cost": t.values[1] if t.values else None,
         }
-        for key in (
-            "params",
-            "macs",
-            "flops",
-            "elementwise_flops",
-            "weight_bytes",
-            "peak_activation_bytes",
-            "traffic_bytes",
-        ):
+        for key in _PROFILE_COLUMNS:
             row[key] = a.get(key)
         predicted = a.get("predicted_ms") or {}
         for key in devices:
