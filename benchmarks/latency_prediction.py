@@ -118,27 +118,32 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
 
 def ablation(device, cands, measured, variants, clock, log) -> dict[str, list[float]]:
     """Re-measure the calibration suite and fit calibrations with fewer refinements."""
-    from explorer.latency._calibrate import _measure_suite, fit_calibration
+    from explorer.latency._calibrate import _measure_suite
+    from explorer.latency._fit import fit_calibration
 
     log("ablation: re-measuring the calibration suite")
-    samples = [
-        (s.profile, s.measured_ms)
-        for s in _measure_suite(
-            device.calibration.threads or 1, runs_target_s=0.25, log=lambda _: None, clock=clock
-        )
-    ]
+    threads = device.calibration.threads or 1
+    timed = _measure_suite(threads, runs_target_s=0.25, log=lambda _: None, clock=clock, networks=3)
+    everything = [(t.profile, t.measured_ms) for t in timed]
+    operators = [(t.profile, t.measured_ms) for t in timed if "#" not in t.name]
     base = replace(device, calibration=None)
     preds = {}
-    for label, kwargs in [
-        ("global fractions + overhead", {"per_kind": False, "fuse_elementwise": False}),
-        ("+ per-class fractions", {"per_kind": True, "fuse_elementwise": False}),
-        ("+ elementwise fusion", {"per_kind": True, "fuse_elementwise": True}),
+    for label, samples, kwargs in [
         (
-            "+ per-class overheads",
-            {"per_kind": True, "fuse_elementwise": True, "per_kind_overhead": True},
+            "operators: global fractions + overhead",
+            operators,
+            {"per_kind": False, "fuse_elementwise": False, "size_efficiency": False},
         ),
+        (
+            "+ per-class fractions",
+            operators,
+            {"per_kind": True, "fuse_elementwise": False, "size_efficiency": False},
+        ),
+        ("+ elementwise fusion", operators, {"per_kind": True, "size_efficiency": False}),
+        ("+ half-performance sizes", operators, {"per_kind": True}),
+        ("+ family networks in the suite", everything, {"per_kind": True}),
     ]:
-        cal = fit_calibration(base, samples, threads=1, source="ablation", **kwargs)
+        cal = fit_calibration(base, samples, threads=threads, source="ablation", **kwargs)
         dev = replace(base, calibration=cal)
         pred = np.array([predict_latency(c["profile"], dev).ms for c in cands])
         variants[label] = metrics(measured, pred)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._profile import PRECISIONS, Calibration, DeviceError, DeviceProfile
+from ._profile import _KIND_MAPS, PRECISIONS, Calibration, DeviceError, DeviceProfile
 
 __all__ = ["get", "list_devices", "load_file", "normalise_name", "to_toml", "user_device_dir"]
 
@@ -35,7 +35,8 @@ _TOP_KEYS = {
 }  # fmt: skip
 _CAL_KEYS = {
     "compute_fraction", "bandwidth_fraction", "overhead_us", "kind_compute_fraction",
-    "kind_bandwidth_fraction", "kind_overhead_us", "fuse_elementwise", "call_overhead_us",
+    "kind_bandwidth_fraction", "kind_overhead_us", "kind_half_channels", "kind_half_reduction",
+    "fuse_elementwise", "call_overhead_us",
     "threads", "source",
 }  # fmt: skip
 _ALT_NUMBERS = {
@@ -96,7 +97,7 @@ def _calibration(data: Mapping[str, Any], *, where: str) -> Calibration:
     if missing:
         raise DeviceError(f"{where}: [calibration] needs {', '.join(missing)}")
     kwargs = dict(data)
-    for name in ("kind_compute_fraction", "kind_bandwidth_fraction", "kind_overhead_us"):
+    for name in _KIND_MAPS:
         if name in kwargs:
             kwargs[name] = dict(_table(kwargs[name], f"calibration.{name}", where=where))
     if not isinstance(kwargs.get("fuse_elementwise", False), bool):

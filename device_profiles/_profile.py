@@ -35,6 +35,11 @@ def _fraction(value: Any, what: str, *, where: str) -> float:
     return value
 
 
+# Per-class tables of a Calibration; the last three hold non-negative sizes/times.
+_SIZE_MAPS = ("kind_overhead_us", "kind_half_channels", "kind_half_reduction")
+_KIND_MAPS = ("kind_compute_fraction", "kind_bandwidth_fraction", *_SIZE_MAPS)
+
+
 def _frozen_map(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(m or {}))
 
@@ -49,6 +54,12 @@ class Calibration:
     ``fuse_elementwise`` says that the runtime fuses activations/norms into the preceding
     operator, so their memory traffic is not paid separately. ``call_overhead_us`` is paid once
     per inference (the runtime's own cost of a call).
+
+    ``kind_half_channels`` and ``kind_half_reduction`` describe how a dense operator's
+    efficiency falls with its size, after Hockney's half-performance length: an operator with
+    ``n`` output channels (per group) and ``k`` multiply-adds per output element reaches
+    ``fraction * n / (n + n_half) * k / (k + k_half)`` of the peak, because a kernel's register
+    tiles are only partly filled by few channels or short reductions.
     """
 
     compute_fraction: float
@@ -57,6 +68,8 @@ class Calibration:
     kind_compute_fraction: Mapping[str, float] = field(default_factory=dict)
     kind_bandwidth_fraction: Mapping[str, float] = field(default_factory=dict)
     kind_overhead_us: Mapping[str, float] = field(default_factory=dict)
+    kind_half_channels: Mapping[str, float] = field(default_factory=dict)
+    kind_half_reduction: Mapping[str, float] = field(default_factory=dict)
     fuse_elementwise: bool = False
     call_overhead_us: float = 0.0
     threads: int | None = None
@@ -74,13 +87,14 @@ class Calibration:
         ):
             for k, v in m.items():
                 check(v, f"{name}.{k}", where=where)
-        for k, v in self.kind_overhead_us.items():
-            _positive(v, f"kind_overhead_us.{k}", where=where, allow_zero=True)
+        for name in _SIZE_MAPS:
+            for k, v in getattr(self, name).items():
+                _positive(v, f"{name}.{k}", where=where, allow_zero=True)
         if self.threads is not None and (
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
             raise DeviceError(f"{where}: threads must be a positive integer, got {self.threads!r}")
-        for name in ("kind_compute_fraction", "kind_bandwidth_fraction", "kind_overhead_us"):
+        for name in _KIND_MAPS:
             object.__setattr__(self, name, _frozen_map(getattr(self, name)))
 
     def compute_fraction_for(self, kind: str) -> float:
@@ -95,6 +109,12 @@ class Calibration:
         """Fixed cost of one operator of ``kind`` in microseconds."""
         return self.kind_overhead_us.get(kind, self.overhead_us)
 
+    def size_efficiency(self, kind: str, *, channels: float, reduction: float) -> float:
+        """Share of the class's fraction reached with ``channels`` outputs and ``reduction``."""
+        n_half = self.kind_half_channels.get(kind, 0.0)
+        k_half = self.kind_half_reduction.get(kind, 0.0)
+        return channels / (channels + n_half) * reduction / (reduction + k_half)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (the same keys as the TOML ``[calibration]`` table)."""
         d: dict[str, Any] = {
@@ -104,7 +124,7 @@ class Calibration:
             "fuse_elementwise": self.fuse_elementwise,
             "call_overhead_us": self.call_overhead_us,
         }
-        for name in ("kind_compute_fraction", "kind_bandwidth_fraction", "kind_overhead_us"):
+        for name in _KIND_MAPS:
             if getattr(self, name):
                 d[name] = dict(getattr(self, name))
         if self.threads is not None:

@@ -19,7 +19,16 @@ from typing import Any
 
 from explorer.profiling._types import ModelProfile, OpRecord
 
-__all__ = ["OpTime", "Prediction", "calibration_class", "predict_latency"]
+__all__ = [
+    "SIZED_CLASSES",
+    "OpTime",
+    "Prediction",
+    "calibration_class",
+    "fused_flags",
+    "op_calls",
+    "op_sizes",
+    "predict_latency",
+]
 
 # Classes a runtime fuses into a preceding dense operator (ONNX Runtime's FusedConv/FusedGemm
 # take ReLU, clip, leaky ReLU; batch norm is folded at export), and the kinds they fuse into.
@@ -39,7 +48,10 @@ _MATH_ACTIVATIONS = (
     "log_sigmoid",
     "exp",
 )
+_SLOW_ACTIVATIONS = ("mish", "softplus")
 _DENSE = frozenset({"conv", "linear", "matmul"})
+# Classes whose efficiency depends on their size (Calibration.size_efficiency).
+SIZED_CLASSES = ("conv", "linear", "matmul", "attention")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,24 +99,50 @@ class Prediction:
 
 
 def calibration_class(op: OpRecord) -> str:
-    """The operator class calibration uses: ``op.kind``, with convolutions split in three.
+    """The operator class calibration uses: ``op.kind``, refined where runtimes differ.
 
-    Runtimes vectorise a convolution over its output channels and its reduction (``Cin/groups
-    x kernel area`` MACs per output element), so the share of peak they reach depends on both:
-    ``dwconv`` (reduction <= 49: depthwise, or one input channel), ``conv_thin`` (at most 4
-    output channels, e.g. attention-gate convs) and ``conv`` (the rest). Activations split into
-    ``activation`` (ReLU-like, fusable) and ``activation_math`` (exp/tanh based, not fused).
+    Depthwise convolutions (``groups`` equal to the input and output channels) run a
+    different kernel from dense ones: ``dwconv``; other grouped convolutions are ``gconv``
+    (see ``op_calls``). Activations split into ``activation`` (ReLU-like, fused into
+    the preceding operator), ``activation_math`` (exp/tanh based, vectorised, not fused) and
+    ``activation_slow`` (mish and softplus: ONNX Runtime computes Softplus element by element,
+    about 35 times the cost of a sigmoid on x86); ``activation_gelu`` (erf-based, about three
+    times a sigmoid) has its own class too.
     """
     if op.kind == "activation":
         name = op.op.removeprefix("aten.").split(".")[0]
+        if name.startswith(_SLOW_ACTIVATIONS):
+            return "activation_slow"
+        if name.startswith("gelu"):
+            return "activation_gelu"
         return "activation_math" if name.startswith(_MATH_ACTIVATIONS) else "activation"
-    if op.kind == "conv" and len(op.output_shape) >= 2:
-        out = math.prod(op.output_shape)
-        if out and op.macs / out <= 49:
+    if op.kind == "conv" and op.groups > 1 and len(op.input_shape) >= 2:
+        if op.groups == op.input_shape[1] == op.output_shape[1]:
             return "dwconv"
-        if op.output_shape[1] <= 4:
-            return "conv_thin"
+        return "gconv"
     return op.kind
+
+
+def op_calls(op: OpRecord) -> int:
+    """Kernel calls an operator costs: one, but ``batch x groups`` for a grouped convolution.
+
+    ONNX Runtime (MLAS) has vectorised kernels for dense and depthwise convolutions; any other
+    grouped convolution (a ghost module's cheap operation: groups = input channels, several
+    outputs per group) runs one im2col + small GEMM per image and group, and that per-call
+    cost dominates such layers.
+    """
+    if calibration_class(op) != "gconv":
+        return 1
+    return max(1, op.output_shape[0] if op.output_shape else 1) * op.groups
+
+
+def op_sizes(op: OpRecord) -> tuple[float, float]:
+    """(output channels per group, multiply-adds per output element) of a dense operator."""
+    out = math.prod(op.output_shape) if op.output_shape else 0
+    if not out or len(op.output_shape) < 2:
+        return 1.0, 1.0
+    channels = op.output_shape[1] if op.kind == "conv" else op.output_shape[-1]
+    return max(1.0, channels / max(op.groups, 1)), max(1.0, op.macs / out)
 
 
 def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
@@ -121,11 +159,17 @@ def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
     else:
         cls = calibration_class(op)
         compute_fraction = cal.compute_fraction_for(cls)
+        if cls in SIZED_CLASSES and hasattr(cal, "size_efficiency"):
+            channels, reduction = op_sizes(op)
+            compute_fraction *= cal.size_efficiency(cls, channels=channels, reduction=reduction)
         bandwidth_fraction = _bandwidth_fraction(cal, cls)
         ms = (
             max(compute_s / compute_fraction, memory_s / bandwidth_fraction) * 1e3
-            + _overhead_us(cal, cls) * 1e-3
+            + _overhead_us(cal, cls) * op_calls(op) * 1e-3
         )
+        if op.strided_bytes:  # the exported graph copies a permuted/sliced input first
+            copy_s = 2 * op.strided_bytes / (bandwidth * _bandwidth_fraction(cal, "memory"))
+            ms += copy_s * 1e3 + _overhead_us(cal, "memory") * 1e-3
     return OpTime(
         module=op.module,
         op=op.op,
@@ -147,8 +191,10 @@ def _overhead_us(cal: Any, kind: str) -> float:
     return fn(kind) if fn else cal.overhead_us
 
 
-def _fused_flags(ops: tuple[OpRecord, ...], cal: Any) -> list[bool]:
-    if cal is None or not getattr(cal, "fuse_elementwise", False):
+def fused_flags(ops: tuple[OpRecord, ...], *, fuse_elementwise: bool) -> list[bool]:
+    """For each operator, whether a runtime that fuses elementwise ops folds it into the last
+    dense operator (an activation or norm directly after a conv/linear/matmul chain)."""
+    if not fuse_elementwise:
         return [False] * len(ops)
     flags = []
     previous_kind = ""
@@ -170,7 +216,7 @@ def predict_latency(profile: ModelProfile, device: Any) -> Prediction:
     (``roofline_ms``), the roof that dominates, and one ``OpTime`` per operator.
     """
     cal = getattr(device, "calibration", None)
-    flags = _fused_flags(profile.ops, cal)
+    flags = fused_flags(profile.ops, fuse_elementwise=bool(getattr(cal, "fuse_elementwise", 0)))
     ops = tuple(_op_time(op, device, fused=f) for op, f in zip(profile.ops, flags, strict=True))
     compute_ms = sum(o.roofline_ms for o in ops if o.bound == "compute")
     memory_ms = sum(o.roofline_ms for o in ops if o.bound == "memory")

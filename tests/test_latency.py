@@ -172,7 +172,7 @@ def test_calibrate_host_writes_a_usable_profile(tmp_path: Path, capsys, monkeypa
             "tiny_add_x8", "gru_8x32-32")  # fmt: skip
     monkeypatch.setattr(_calibrate, "_suite", lambda: [s for s in full if s[0] in keep])
     monkeypatch.setenv("EXPLORER_DEVICES", str(tmp_path / "devices"))
-    code, out, err = run_cli(capsys, "calibrate", "--format", "json")
+    code, out, err = run_cli(capsys, "calibrate", "--networks", "0", "--format", "json")
     assert code == 0, err
     d = json.loads(out)
     assert Path(d["path"]) == tmp_path / "devices" / "host.toml"
@@ -185,3 +185,16 @@ def test_calibrate_host_writes_a_usable_profile(tmp_path: Path, capsys, monkeypa
     # The fit reproduces what it was fitted on (six samples, many parameters).
     for s in d["samples"]:
         assert s["predicted_ms"] == pytest.approx(s["measured_ms"], rel=0.25)
+
+
+def test_calibration_networks_are_small_and_disjoint_from_the_benchmark() -> None:
+    """The family networks timed by `explorer calibrate` (seeds >= 1000, under the size cap)."""
+    import search_spaces as ss
+    from explorer import profile_model
+    from explorer.latency import _calibrate
+
+    nets = _calibrate._family_networks(1)
+    assert sorted(n.split("#")[0] for n, _, _ in nets) == sorted(ss.list_families())
+    for name, model, inputs in nets:
+        assert int(name.split("#")[1]) >= 1000  # benchmarks/latency_prediction.py uses 0-199
+        assert profile_model(model, inputs).macs <= _calibrate._NETWORK_MAX_MACS

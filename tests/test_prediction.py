@@ -20,11 +20,13 @@ DEVICE = DeviceProfile(
 
 
 def op(kind: str, *, macs: int = 0, elementwise: int = 0, read: int = 0, written: int = 0,
-       shape: tuple[int, ...] = (), module: str = "m") -> OpRecord:  # fmt: skip
+       shape: tuple[int, ...] = (), module: str = "m", name: str = "", groups: int = 1,
+       input_shape: tuple[int, ...] = (), strided: int = 0) -> OpRecord:  # fmt: skip
     return OpRecord(
-        module=module, module_type="X", op=f"aten.{kind}", kind=kind, macs=macs, flops=2 * macs,
-        elementwise_flops=elementwise, bytes_read=read, bytes_written=written, weight_bytes=0,
-        output_shape=shape,
+        module=module, module_type="X", op=f"aten.{name or kind}", kind=kind, macs=macs,
+        flops=2 * macs, elementwise_flops=elementwise, bytes_read=read, bytes_written=written,
+        weight_bytes=0, output_shape=shape, input_shape=input_shape, groups=groups,
+        strided_bytes=strided,
     )  # fmt: skip
 
 
@@ -79,12 +81,70 @@ def test_fused_activation_pays_only_its_arithmetic() -> None:
     assert [o.fused for o in alone.ops] == [False, False]
 
 
-def test_depthwise_convs_form_their_own_class() -> None:
-    dw = op("conv", macs=9 * 16 * 100, shape=(1, 16, 10, 10))  # 9 MACs per output element
-    dense = op("conv", macs=9 * 16 * 16 * 100, shape=(1, 16, 10, 10))
+def test_operator_classes_follow_the_runtime_kernels() -> None:
+    x = (1, 16, 10, 10)
+    dw = op("conv", macs=9 * 16 * 100, shape=x, input_shape=x, groups=16)
+    ghost = op("conv", macs=9 * 32 * 100, shape=(1, 32, 10, 10), input_shape=x, groups=16)
+    dense = op("conv", macs=9 * 16 * 16 * 100, shape=x, input_shape=x)
     assert calibration_class(dw) == "dwconv"
+    assert calibration_class(ghost) == "gconv"  # several outputs per group
     assert calibration_class(dense) == "conv"
     assert calibration_class(RELU) == "activation"
+    mish = op("activation", name="mish.default", elementwise=100)
+    gelu = op("activation", name="gelu.default", elementwise=100)
+    sigmoid = op("activation", name="sigmoid.default", elementwise=100)
+    assert calibration_class(mish) == "activation_slow"
+    assert calibration_class(gelu) == "activation_gelu"
+    assert calibration_class(sigmoid) == "activation_math"
+
+
+def test_size_efficiency_grouped_calls_and_strided_copies() -> None:
+    """Half-performance sizes, per-call overheads and view copies, by hand."""
+    cal = Calibration(compute_fraction=1.0, bandwidth_fraction=1.0, overhead_us=1.0,
+                      kind_half_channels={"conv": 16.0}, kind_half_reduction={"conv": 8.0},
+                      kind_overhead_us={"gconv": 0.5, "memory": 3.0})  # fmt: skip
+    dev = replace(DEVICE, calibration=cal)
+    # 16 output channels (n/(n+16) = 1/2), 24 MACs per output (k/(k+8) = 3/4): 3/8 of peak.
+    conv = op("conv", macs=24 * 16 * 100, shape=(1, 16, 10, 10), input_shape=(1, 8, 10, 10))
+    assert predict_latency(profile(conv), dev).ops[0].ms == pytest.approx(
+        2 * 24 * 16 * 100 / 100e9 / (1 / 2 * 3 / 4) * 1e3 + 1e-3
+    )
+    # A grouped conv pays its overhead once per image and group: 4 images x 8 groups.
+    ghost = op("conv", macs=9 * 32 * 4 * 100, shape=(4, 32, 10, 10),
+               input_shape=(4, 8, 10, 10), groups=8)  # fmt: skip
+    compute_ms = 2 * ghost.macs / 100e9 * 1e3
+    assert predict_latency(profile(ghost), dev).ops[0].ms == pytest.approx(
+        compute_ms + 4 * 8 * 0.5e-3
+    )
+    # A reduction over a permuted view pays a copy of it first (read + write at 10 GB/s).
+    red = op("reduction", elementwise=1000, read=4000, written=40, strided=4000)
+    plain = replace(red, strided_bytes=0)
+    extra = predict_latency(profile(red), dev).ms - predict_latency(profile(plain), dev).ms
+    assert extra == pytest.approx(2 * 4000 / 10e9 * 1e3 + 3e-3)
+
+
+def test_vectorised_fit_prices_like_predict_latency() -> None:
+    """The fitter's array pricing equals predict_latency on real family profiles."""
+    import search_spaces as ss
+    from explorer import profile_model
+    from explorer.latency._fit import _design, _price_ms
+
+    profiles = []
+    for family in ("lu", "hybrid", "kumar", "ishtiaq"):
+        model = ss.build(ss.sample(family, seed=3))
+        profiles.append(profile_model(model, ss.example_inputs(model)))
+    cal = Calibration(
+        compute_fraction=0.4, bandwidth_fraction=0.3, overhead_us=0.7, call_overhead_us=9.0,
+        kind_compute_fraction={"conv": 0.9, "dwconv": 0.2, "activation_gelu": 0.3},
+        kind_bandwidth_fraction={"memory": 0.8, "reduction": 0.1},
+        kind_overhead_us={"gconv": 0.2, "memory": 2.0},
+        kind_half_channels={"conv": 10.0, "linear": 3.0},
+        kind_half_reduction={"conv": 5.0, "matmul": 20.0}, fuse_elementwise=True,
+    )  # fmt: skip
+    dev = replace(DEVICE, calibration=cal)
+    priced = _price_ms(_design(DEVICE, profiles, fuse_elementwise=True), cal)
+    for p, ms in zip(profiles, priced, strict=True):
+        assert ms == pytest.approx(predict_latency(p, dev).ms, rel=1e-12)
 
 
 def test_prediction_on_real_profile_and_builtin_device() -> None:
@@ -113,7 +173,7 @@ def test_fit_recovers_a_known_calibration() -> None:
     for scale in (1, 3, 10, 30, 100, 300):
         for ops in (
             (op("conv", macs=20_000 * scale, read=500 * scale, written=400 * scale,
-                shape=(1, 8, scale, 10)),),
+                shape=(1, 8, scale, 10), input_shape=(1, 8, scale, 10)),),
             (op("linear", macs=5_000 * scale, read=20_000 * scale, written=40 * scale),),
             (op("activation", elementwise=1_000 * scale, read=4_000 * scale,
                 written=4_000 * scale),),
@@ -121,7 +181,10 @@ def test_fit_recovers_a_known_calibration() -> None:
         ):  # fmt: skip
             p = profile(*ops)
             samples.append((p, predict_latency(p, replace(DEVICE, calibration=truth)).ms))
-    cal = fit_calibration(DEVICE, samples, threads=1, source="test", per_kind_overhead=True)
+    # Each class has one size here, so half-performance sizes would be confounded with the
+    # fractions: fit without them (the truth has none).
+    cal = fit_calibration(DEVICE, samples, threads=1, source="test", per_kind_overhead=True,
+                          size_efficiency=False)  # fmt: skip
     fitted = replace(DEVICE, calibration=cal)
     for p, ms in samples:
         assert predict_latency(p, fitted).ms == pytest.approx(ms, rel=0.03)

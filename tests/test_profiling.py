@@ -443,3 +443,29 @@ def test_missing_counter_package_names_the_extra(monkeypatch):
     model, x = TinyConvNet(), torch.randn(1, 1, 32, 32)
     with pytest.raises(MissingExtraError, match=r"\[counters\]"):
         cross_check(model, x, profile_model(model, x), counters="fvcore")
+
+
+def test_records_conv_groups_input_shapes_and_strided_inputs() -> None:
+    """What the latency model needs to tell kernels apart: groups, input shapes, views."""
+    import torch
+    from torch import nn
+
+    from explorer import profile_model
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            self.ghost = nn.Conv2d(8, 16, 3, padding=1, groups=8)
+            self.up = nn.ConvTranspose2d(16, 4, 2, stride=2, groups=2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.up(self.ghost(self.dw(x)))
+            return y.permute(0, 2, 1, 3).amax(2) + y.amax(1)
+
+    p = profile_model(Net(), (torch.randn(2, 8, 6, 6),))
+    convs = [o for o in p.ops if o.kind == "conv"]
+    assert [o.groups for o in convs] == [8, 8, 2]
+    assert [o.input_shape for o in convs] == [(2, 8, 6, 6), (2, 8, 6, 6), (2, 16, 6, 6)]
+    amax = [o for o in p.ops if o.op.startswith("aten.amax")]
+    assert [o.strided_bytes for o in amax] == [2 * 4 * 12 * 12 * 4, 0]  # permuted, plain

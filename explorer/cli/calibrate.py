@@ -22,6 +22,9 @@ def calibrate_command(
     clock: str = typer.Option(
         "auto", "--clock", help="auto (cpu for one thread, else wall), wall or cpu."
     ),
+    networks: int = typer.Option(
+        3, "--networks", min=0, help="Seeded networks per family timed too (0: operators only)."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Measure this machine (about a minute) and write a `host` profile, so `--device host`
@@ -46,6 +49,7 @@ def calibrate_command(
             threads=threads,
             name=name,
             clock=clock,
+            networks=networks,
             log=(lambda _: None) if quiet else (lambda m: err_console.print(m, highlight=False)),
         )
         profile = run.profile

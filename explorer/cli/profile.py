@@ -22,6 +22,7 @@ _CSV_COLUMNS = (
     "bytes_written",
     "weight_bytes",
     "intensity",
+    "input_shape",
     "output_shape",
 )
 
@@ -66,7 +67,8 @@ def profile_command(
     elif format is Format.csv:
         rows = [op.to_dict() for op in report.profile.ops]
         for row in rows:
-            row["output_shape"] = "x".join(str(s) for s in row["output_shape"])
+            for key in ("input_shape", "output_shape"):
+                row[key] = "x".join(str(s) for s in row[key])
         print_csv(rows, _CSV_COLUMNS)
     else:
         _print_tables(report, per_layer=per_layer)

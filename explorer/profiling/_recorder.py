@@ -149,7 +149,7 @@ class Recorder(TorchDispatchMode):
         for t in pytree.tree_leaves((args, kwargs)):
             if isinstance(t, torch.Tensor):
                 inputs.setdefault(id(t), t)
-        bytes_read = weight_bytes = 0
+        bytes_read = weight_bytes = strided_bytes = 0
         has_weight = False
         for t in inputs.values():
             nbytes = _tensor_bytes(t)
@@ -157,6 +157,8 @@ class Recorder(TorchDispatchMode):
             if _storage_key(t) in self._weight_keys:
                 weight_bytes += nbytes
                 has_weight = True
+            elif t.dim() > 1 and t.numel() > 1 and not t.is_contiguous() and 0 not in t.stride():
+                strided_bytes += nbytes
         bytes_written = sum(_tensor_bytes(t) for t in outputs)
         kind = cost.kind
         if kind == "matmul" and has_weight:
@@ -166,6 +168,14 @@ class Recorder(TorchDispatchMode):
         elif isinstance(module, nn.MultiheadAttention) and kind == "matmul":
             kind = "attention"
         first = outputs[0] if outputs else None
+        tensors = list(inputs.values())
+        first_in = tensors[0] if tensors else None
+        groups = 1
+        if kind == "conv" and len(tensors) > 1 and tensors[1].dim() > 1 and first is not None:
+            # weight (Cout, Cin/groups, ...), transposed (Cin, Cout/groups, ...)
+            transposed = len(args) > 6 and bool(args[6])
+            channels = first.shape[1] if transposed else tensors[0].shape[1]
+            groups = max(1, int(channels) // max(1, int(tensors[1].shape[1])))
         self.records.append(
             OpRecord(
                 module=self._names.get(id(module), type(module).__name__),
@@ -179,5 +189,8 @@ class Recorder(TorchDispatchMode):
                 bytes_written=bytes_written,
                 weight_bytes=weight_bytes,
                 output_shape=tuple(int(s) for s in first.shape) if first is not None else (),
+                input_shape=tuple(int(s) for s in first_in.shape) if first_in is not None else (),
+                groups=groups,
+                strided_bytes=strided_bytes,
             )
         )

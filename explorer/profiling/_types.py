@@ -50,6 +50,11 @@ class OpRecord:
     bytes_written: int
     weight_bytes: int
     output_shape: tuple[int, ...] = ()
+    input_shape: tuple[int, ...] = ()  # of the first tensor argument (a conv's input)
+    groups: int = 1  # a convolution's groups (channels == groups: depthwise); 1 otherwise
+    # Bytes of inputs that are strided views (permuted, sliced): an exported graph
+    # materialises each as a Transpose/Slice copy before the operator.
+    strided_bytes: int = 0
 
     @property
     def total_flops(self) -> int:
@@ -68,6 +73,7 @@ class OpRecord:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["output_shape"] = list(self.output_shape)
+        d["input_shape"] = list(self.input_shape)
         d["intensity"] = self.intensity
         return d
 
