@@ -41,19 +41,7 @@ TINY = {
 }
 
 
-# Torch-Pruning's dependency-graph build did not return (minutes) on the GRU families in the
-# first runs; kept out of the suite until explorer.pruning bounds or fixes it.
-_GRU_HANG = pytest.mark.skip(reason="Torch-Pruning graph build hangs on GRU families: open bug")
-# In the suite the lu config stops at 62 % of its FLOPs (most ghost/TAM groups are undone by
-# the post-step shape check); the same config reached 50 % in a standalone run. Open bug.
-_LU_STALLS = pytest.mark.skip(reason="lu pruning stalls above 50 % FLOPs in the suite: open bug")
-_SKIPS = {"ishtiaq": _GRU_HANG, "kumar": _GRU_HANG, "hybrid": _GRU_HANG, "lu": _LU_STALLS}
-
-
-@pytest.mark.parametrize(
-    "family",
-    [pytest.param(f, marks=_SKIPS[f]) if f in _SKIPS else f for f in sorted(TINY)],
-)
+@pytest.mark.parametrize("family", sorted(TINY))
 def test_family_pruned_to_half_flops_reloads_and_exports(family: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = ss.build(ss.config_from_string(TINY[family]))
@@ -63,6 +51,10 @@ def test_family_pruned_to_half_flops_reloads_and_exports(family: str, tmp_path: 
     pruned, result = prune_to_budget(model, inputs, budget=budget, steps=1)
     end = model_costs(pruned, inputs)
     assert result.met and end["flops"] <= 0.5 * start["flops"]
+    # no group had to be undone: every dependency was seen (GRU/attention traced as one node,
+    # GhostNet's coupled channels removed together, yang's concat on the feature dim mapped)
+    broken = [k for k, why in result.kept_intact.items() if why.startswith("outputs kept")]
+    assert not broken, broken
     assert end["params"] < start["params"]
     # the original model is untouched
     assert model_costs(model, inputs)["flops"] == start["flops"]
@@ -81,11 +73,28 @@ def test_family_pruned_to_half_flops_reloads_and_exports(family: str, tmp_path: 
     np.testing.assert_allclose(session.run(None, feed)[0], want.numpy(), atol=1e-4, rtol=1e-4)
 
 
+def test_round_to_keeps_channel_counts_a_multiple() -> None:
+    torch.manual_seed(0)
+    model = ss.build(ss.config_from_string(TINY["yang"]))
+    inputs = ss.example_inputs(model, 2)
+    budget = parse_prune_budget("50%flops", model_costs(model, inputs))
+    pruned, result = prune_to_budget(model, inputs, budget=budget, steps=1, round_to=4)
+    assert result.met
+    before, after = model.state_dict(), pruned.state_dict()
+    changed = {
+        k: after[k].shape[0]
+        for k in before
+        if k.endswith("weight") and before[k].dim() >= 2 and after[k].shape != before[k].shape
+    }
+    assert changed and all(n % 4 == 0 for n in changed.values()), changed
+    with pytest.raises(UsageError, match="--round-to"):
+        prune_to_budget(model, inputs, budget=budget, round_to=0)
+
+
 def load_checkpoint_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-@_GRU_HANG
 def test_recurrent_attention_and_fusion_parts_are_kept_intact() -> None:
     model = ss.build(ss.config_from_string(TINY["kumar"]))
     inputs = ss.example_inputs(model, 2)
@@ -93,7 +102,7 @@ def test_recurrent_attention_and_fusion_parts_are_kept_intact() -> None:
     budget = parse_prune_budget("50%flops", model_costs(model, inputs))
     pruned, result = prune_to_budget(model, inputs, budget=budget, steps=1)
     kept = result.kept_intact
-    assert kept["temporal"] == "recurrent" and kept["fusion"] == "fusion core"
+    assert kept["temporal.gru"] == "recurrent" and kept["fusion"] == "fusion core"
     assert kept["audio_attends_video"] == "attention"
     after = {k: tuple(v.shape) for k, v in pruned.state_dict().items()}
     for name in ("temporal.", "fusion.", "audio_attends_video.", "video_attends_audio."):
@@ -101,6 +110,64 @@ def test_recurrent_attention_and_fusion_parts_are_kept_intact() -> None:
         assert not touched, touched
     assert after["classifier.weight"][0] == before["classifier.weight"][0]  # classes kept
     assert any(before[k] != after[k] for k in before)  # something was pruned
+
+
+_USER_MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv1d(8, 32, 3, padding=1), nn.BatchNorm1d(32), nn.ReLU(),
+            nn.Conv1d(32, 32, 3, padding=1), nn.ReLU(),
+        )
+        self.gru = nn.GRU(32, 16, batch_first=True)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, audio):
+        y, _ = self.gru(self.convs(audio).transpose(1, 2))
+        return self.head(y[:, -1])
+
+
+def make():
+    torch.manual_seed(0)
+    return Net(), (torch.randn(2, 8, 50),)
+"""
+
+
+def test_user_model_from_module_function_is_pruned_with_its_gru_intact(tmp_path: Path) -> None:
+    from explorer.pruning import prune_checkpoint
+
+    (tmp_path / "user_net.py").write_text(_USER_MODEL)
+    source = f"{tmp_path / 'user_net.py'}:make"
+    report = prune_checkpoint(
+        source,
+        device="rpi4",
+        budget="50%flops",
+        dataset=None,
+        measure=False,
+        onnx=tmp_path / "u.onnx",
+        steps=1,
+    )
+    assert report["budget"]["met"]
+    assert report["after"]["flops"] <= 0.5 * report["before"]["flops"]
+    assert report["kept_intact"]["gru"] == "recurrent"
+    assert report["kept_intact"]["head"].startswith("classifier head")
+    assert report["onnx"]["max_abs_diff"] <= report["onnx"]["tolerance"]
+    # no family config: the safe format cannot rebuild it, so --out is refused in one line
+    with pytest.raises(UsageError, match="safe checkpoint format"):
+        prune_checkpoint(
+            source,
+            device="rpi4",
+            budget="50%flops",
+            dataset=None,
+            measure=False,
+            out=tmp_path / "u.pt",
+            steps=1,
+        )
 
 
 def test_relative_and_absolute_budgets() -> None:

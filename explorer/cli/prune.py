@@ -44,6 +44,9 @@ def prune_command(
     finetune_epochs: int = typer.Option(2, "--finetune-epochs", help="Epochs after each step."),
     importance: str = typer.Option("magnitude", "--importance", help="magnitude or taylor."),
     steps: int = typer.Option(2, "--steps", help="Pruning steps (fine-tuning between them)."),
+    round_to: int = typer.Option(
+        1, "--round-to", help="Keep channel counts a multiple of N (8 helps SIMD kernels)."
+    ),
     lr: float = typer.Option(5e-4, "--lr", help="Fine-tuning learning rate."),
     seed: int = typer.Option(0, "--seed"),
     runs: int | None = typer.Option(None, "--runs", help="ONNX Runtime timed runs (auto)."),
@@ -64,6 +67,7 @@ def prune_command(
         finetune_epochs=finetune_epochs,
         importance=importance,
         steps=steps,
+        round_to=round_to,
         lr=lr,
         seed=seed,
         bench_runs=runs,

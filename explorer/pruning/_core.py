@@ -3,13 +3,20 @@
     >>> from explorer.pruning import prune_to_budget
     >>> result = prune_to_budget(model, inputs, budget=parse_budget("1e6flops"))
 
-Channels are removed with Torch-Pruning (``BasePruner`` + group importance, magnitude or
-Taylor). Torch-Pruning's dependency graph assumes every operator it does not know passes
-channels through unchanged, which is wrong for GRUs, attention, Tucker/bilinear cores and
-custom parameters; so each group it proposes is accepted only when every layer it touches is a
-plain Conv/Linear/norm/PReLU outside those parts (``protected_layers``), and after each step
-the model must still run, give the same output shape, and feed the protected parts the same
-shapes as before. The protected parts are kept intact and listed in the result.
+Channels are removed with Torch-Pruning: its ``DependencyGraph`` finds the groups of coupled
+channels, a group importance (magnitude or Taylor) ranks them, and each group loses the same
+share of its channels (``BasePruner``'s local ranking, done here because ``BasePruner.step``
+picks channels one by one and silently drops a group whose closure would empty a layer).
+Torch-Pruning assumes every operator it does not know passes channels through unchanged,
+which is wrong for GRUs, attention, Tucker/bilinear cores and custom parameters. So those
+parts (``protected_layers``) are traced as single opaque nodes (``_graph``: traced inside, a
+GRU made the group search run for minutes), each group is accepted only when every layer it
+touches is a plain Conv/Linear/norm/PReLU outside them, and after each step the model must
+still run, give the same output shape, and feed the protected parts the same shapes as
+before. The protected parts are kept intact and listed in the result. Channels the graph
+ties together (GhostNet's ``cat([x1, cheap(x1)])`` with a depthwise ``cheap`` ties channel
+``j`` to ``j + n/2``) are removed as whole sets, so a group removes what was asked and never
+a layer's last channel.
 
 Pruning runs in ``steps``: each step removes channels until the budgeted quantity reaches a
 geometric interpolation between the start and the limit (a bisection on the channel ratio,
@@ -30,6 +37,14 @@ from torch import nn
 
 from explorer.budget import Budget
 from explorer.errors import ExplorerError, UsageError
+
+from ._graph import (
+    choose_channels,
+    cut_broadcast_edges,
+    map_feature_concats,
+    opaque_handlers,
+    traced_as_one_node,
+)
 
 __all__ = [
     "IMPORTANCES",
@@ -305,26 +320,6 @@ def _shape_probe(model: nn.Module, names: Mapping[str, str], inputs) -> dict[str
     return seen
 
 
-def _passthrough_pruner():
-    import torch_pruning as tp
-
-    class _Passthrough(tp.pruner.function.BasePruningFunc):
-        """A channel-agnostic module: pruning its input prunes its output, nothing inside."""
-
-        def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
-            return layer
-
-        prune_in_channels = prune_out_channels
-
-        def get_out_channels(self, layer: nn.Module) -> None:
-            return None
-
-        def get_in_channels(self, layer: nn.Module) -> None:
-            return None
-
-    return _Passthrough()
-
-
 def _prune_once(
     model: nn.Module,
     inputs: tuple[torch.Tensor, ...],
@@ -334,13 +329,17 @@ def _prune_once(
     protected: Mapping[str, str],
     loss_fn: Callable[[nn.Module], torch.Tensor] | None,
     bad_roots: set[str],
+    partitions: dict[tuple, list[list[int]]],
+    round_to: int = 1,
     check: Callable[[nn.Module], bool] | None = None,
 ) -> tuple[int, int]:
     """Prune ``model`` in place with a uniform channel ratio; (groups pruned, skipped).
 
-    Groups rooted at a layer named in ``bad_roots`` are not proposed. With ``check``, the
-    model is checked after each group; a group that breaks it is undone (its layers' state
-    restored) and its root added to ``bad_roots``.
+    Every group Torch-Pruning finds is ranked on the unpruned model (as ``BasePruner``
+    does), then pruned. Groups rooted at a layer named in ``bad_roots`` are not proposed.
+    With ``check``, the model is checked after each group; a group that breaks it is undone
+    (its layers' state restored) and its root added to ``bad_roots``. ``partitions`` caches
+    the coupled channel sets per root (same structure: same sets).
     """
     import warnings
 
@@ -348,35 +347,64 @@ def _prune_once(
 
     inner, heads = _modules_of(model, protected)
     names = {id(m): n for n, m in model.named_modules()}
-    ignored = [model.get_submodule(n) for n in protected]
-    ignored += [model.get_submodule(n) for n in bad_roots]
-    passthrough = _passthrough_pruner()
-    custom = {
-        type(m): passthrough for m in model.modules() if _PASSTHROUGH_NAMES.search(type(m).__name__)
-    }
+    ignored = [
+        sub for n in (*protected, *sorted(bad_roots)) for sub in model.get_submodule(n).modules()
+    ]
+    seen_channels: dict[int, int] = {}
+    opaque, passthrough = opaque_handlers(seen_channels)
+    custom: dict[type, Any] = {}
+    for name, reason in protected.items():
+        module = model.get_submodule(name)
+        if not reason.startswith("classifier head") and not isinstance(module, _PRUNABLE):
+            custom[type(module)] = opaque
+    for m in model.modules():
+        if _PASSTHROUGH_NAMES.search(type(m).__name__):
+            custom[type(m)] = passthrough
+    one_node = [m for m in model.modules() if type(m) in custom]
     imp = _importance(importance)
     model.eval()
     with warnings.catch_warnings(), torch.enable_grad():
         warnings.simplefilter("ignore")
-        pruner = tp.pruner.BasePruner(
-            model,
-            inputs,
-            importance=imp,
-            pruning_ratio=ratio,
-            max_pruning_ratio=0.95,
-            ignored_layers=ignored,
-            customized_pruners=custom or None,
-            global_pruning=False,
-            round_to=None,
-        )
+        with traced_as_one_node(one_node, seen_channels):
+            dg = tp.DependencyGraph().build_dependency(
+                model, inputs, customized_pruners=custom or None, verbose=False
+            )
+        map_feature_concats(dg)
+        cut_broadcast_edges(dg)
         if importance == "taylor":
             if loss_fn is None:
                 raise UsageError("--importance taylor needs data for the gradients: pass --dataset")
             model.zero_grad(set_to_none=True)
             loss_fn(model).backward()
-        pruned = skipped = 0
-        for group in pruner.step(interactive=True):
-            if not _group_ok(group, inner, heads, pruner.DG, custom):
+        plans = []
+        skipped = 0
+        for group in dg.get_all_groups(
+            ignored_layers=ignored, root_module_types=(tp.ops.TORCH_CONV, tp.ops.TORCH_LINEAR)
+        ):
+            if not _group_ok(group, inner, heads, dg, custom):
+                skipped += 1
+                continue
+            root, fn = group[0].dep.target.module, group[0].dep.handler
+            scores = imp(group)
+            if scores is None or len(scores) != dg.get_out_channels(root):
+                continue
+            key = (names.get(id(root)), len(scores))
+            idxs = choose_channels(
+                dg,
+                root,
+                fn,
+                scores,
+                ratio=ratio,
+                key=key,
+                partitions=partitions,
+                round_to=round_to,
+            )
+            if idxs:
+                plans.append((root, fn, idxs))
+        pruned = 0
+        for root, fn, idxs in plans:
+            group = dg.get_pruning_group(root, fn, idxs)
+            if not dg.check_pruning_group(group):
                 skipped += 1
                 continue
             if check is None:
@@ -400,7 +428,6 @@ def _prune_once(
                 if k in saved_params:
                     m._parameters = dict(saved_params[k][0])
                     m._buffers = dict(saved_params[k][1])
-            root = group[0].dep.target.module
             if id(root) in names:
                 bad_roots.add(names[id(root)])
             skipped += 1
@@ -422,6 +449,7 @@ def prune_to_budget(
     finetune: Callable[[nn.Module, int], None] | None = None,
     loss_fn: Callable[[nn.Module], torch.Tensor] | None = None,
     max_ratio: float = 0.9,
+    round_to: int = 1,
 ) -> tuple[nn.Module, PruneResult]:
     """Prune ``model`` until ``budget`` holds; returns the pruned model and what was done.
 
@@ -434,6 +462,8 @@ def prune_to_budget(
         steps: pruning steps; ``finetune(model, step)`` runs after each one.
         loss_fn: ``loss_fn(model) -> scalar`` on a training batch, for Taylor importance.
         max_ratio: the largest share of a layer's channels one step may remove.
+        round_to: layers of at least ``2 * round_to`` channels keep a multiple of it (8 suits
+            x86 and ARM kernels; 1: any count).
 
     Raises:
         UsageError: bad steps/importance, or a latency budget without a device.
@@ -444,6 +474,8 @@ def prune_to_budget(
         raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
     if not (isinstance(steps, int) and 1 <= steps <= 50):
         raise UsageError(f"--steps {steps!r} is invalid: use an integer in 1..50")
+    if not (isinstance(round_to, int) and 1 <= round_to <= 64):
+        raise UsageError(f"--round-to {round_to!r} is invalid: use an integer in 1..64, e.g. 8")
     if budget.metric == "latency_ms" and device is None:
         raise UsageError(f"budget {budget.text!r} is a latency: pass --device")
     if budget.metric == "latency_ms" and budget.device is not None:
@@ -486,6 +518,7 @@ def prune_to_budget(
             protected=protected,
             loss_fn=loss_fn,
             max_ratio=max_ratio,
+            round_to=round_to,
             bad_roots=bad_roots,
             reference=reference,
         )
@@ -541,11 +574,13 @@ def _search_ratio(
     protected: Mapping[str, str],
     loss_fn,
     max_ratio: float,
+    round_to: int,
     bad_roots: set[str],
     reference: Mapping[str, Any],
     iterations: int = 6,
 ) -> tuple[nn.Module | None, float, tuple[int, int, float]]:
     """The smallest channel ratio (bisection on copies) whose pruned model is <= target."""
+    partitions: dict[tuple, list[list[int]]] = {}
 
     def healthy(m: nn.Module) -> bool:
         try:
@@ -556,10 +591,12 @@ def _search_ratio(
     def attempt(ratio: float) -> tuple[nn.Module, float, tuple[int, int]]:
         kwargs = dict(
             ratio=ratio,
+            round_to=round_to,
             importance=importance,
             protected=protected,
             loss_fn=loss_fn,
             bad_roots=bad_roots,
+            partitions=partitions,
         )
         trial = copy.deepcopy(model)
         counts = _prune_once(trial, inputs, **kwargs)

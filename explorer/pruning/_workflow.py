@@ -114,6 +114,7 @@ def prune_checkpoint(
     finetune_epochs: int = 2,
     importance: str = "magnitude",
     steps: int = 2,
+    round_to: int = 1,
     batch_size: int = 32,
     lr: float = 5e-4,
     seed: int = 0,
@@ -123,7 +124,8 @@ def prune_checkpoint(
 ) -> dict[str, Any]:
     """Prune ``source`` (checkpoint, family spec or ``module:function``) to ``budget``.
 
-    Fine-tunes ``finetune_epochs`` after each of ``steps`` pruning steps on ``dataset``
+    Fine-tunes ``finetune_epochs`` after each of ``steps`` pruning steps (channel counts kept
+    a multiple of ``round_to``, see ``prune_to_budget``) on ``dataset``
     (``None``: no data, no fine-tuning, no accuracy), saves the pruned model to ``out`` (safe
     format), reloads it and checks its outputs, optionally exports ``onnx``, and returns a
     JSON-safe report with the before/after table.
@@ -143,6 +145,12 @@ def prune_checkpoint(
         raise UsageError(f"--finetune-epochs {finetune_epochs!r} is invalid: use 0 or more")
     profile = device_profiles.get(device)
     model, class_names, extra, config, given_inputs = _load(source)
+    if out is not None and config is None:  # refuse before any work is done
+        raise UsageError(
+            f"{source!r} is not a search_spaces model, so it cannot be saved in the safe "
+            "checkpoint format (no config to rebuild it from): return a model built with "
+            "search_spaces.build, or drop --out"
+        )
     spec = getattr(model, "input_spec", None)
     import search_spaces as ss
 
@@ -211,6 +219,7 @@ def prune_checkpoint(
         device=profile,
         importance=importance,
         steps=steps,
+        round_to=round_to,
         finetune=finetune,
         loss_fn=loss_fn,
     )
@@ -228,6 +237,7 @@ def prune_checkpoint(
         "device": profile.key,
         "budget": result.to_dict(),
         "importance": importance,
+        "round_to": round_to,
         "finetune_epochs": finetune_epochs,
         "finetune": history,
         "dataset": dataset if features is not None else None,
@@ -242,7 +252,6 @@ def prune_checkpoint(
         report["checkpoint"], report["reload_max_abs_diff"] = _save_and_check(
             pruned,
             out,
-            source=source,
             metrics=after_metrics,
             class_names=class_names,
             extra={
@@ -253,26 +262,20 @@ def prune_checkpoint(
                     "device": profile.key,
                     "budget": result.to_dict(),
                     "importance": importance,
+                    "round_to": round_to,
                     "finetune_epochs": finetune_epochs,
                 },
             },
             inputs=inputs,
-            config=config,
         )
     if onnx is not None:
         report["onnx"] = export_onnx(pruned, inputs, onnx).to_dict()
     return report
 
 
-def _save_and_check(model, out, *, source, metrics, class_names, extra, inputs, config):
+def _save_and_check(model, out, *, metrics, class_names, extra, inputs):
     from explorer.checkpoints import load_checkpoint, save_checkpoint
 
-    if config is None:
-        raise UsageError(
-            f"{source!r} is not a search_spaces model, so it cannot be saved in the safe "
-            "checkpoint format (no config to rebuild it from): return a model built with "
-            "search_spaces.build, or drop --out"
-        )
     extra = {k: v for k, v in extra.items() if v is not None}
     path = save_checkpoint(
         out, model, metrics=metrics, class_names=class_names or None, extra=extra
