@@ -159,6 +159,20 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     open_study(tiny_config(tmp_path / "run", budgets=(parse_budget("100 MFLOPs"),)))
 
 
+def test_first_trials_try_every_family_once(tmp_path: Path) -> None:
+    families = tuple(ss.list_families())
+    study = open_study(tiny_config(tmp_path / "run", families=families))
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"]["family"] for t in waiting] == list(families)
+    # Re-opening (resume, or a worker joining) does not queue them again.
+    study = open_study(tiny_config(tmp_path / "run", families=families))
+    assert len(study.get_trials(deepcopy=False)) == len(families)
+    # The first draw on the study takes the queued family; the other fields are sampled.
+    trial = study.ask()
+    family, values, _ = suggest_config(trial, families, max_frames=1, max_image_px=32)
+    assert family == families[0] and values
+
+
 def test_median_rule_stops_poor_candidates(tmp_path: Path) -> None:
     from explorer.search._objective import Objective
 
@@ -174,3 +188,43 @@ def test_median_rule_stops_poor_candidates(tmp_path: Path) -> None:
     assert objective._stop_reason(trial, 1, 0.39).startswith("median rule")  # median 0.4
     assert objective._stop_reason(trial, 1, 0.41) == ""
     assert objective._stop_reason(trial, 3, 0.0) == ""  # the last epoch: nothing to save
+
+
+def test_trials_stopped_early_are_kept_but_not_on_the_front() -> None:
+    from explorer.search._results import pareto_numbers
+
+    def trial(f1: float, cost: float, stopped: str = "") -> optuna.trial.FrozenTrial:
+        attrs = {"feasible": True, "stopped_early": stopped}
+        return optuna.trial.create_trial(values=[f1, cost], user_attrs=attrs)
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for t in (
+        trial(0.6, 2.0),
+        trial(0.4, 1.0),
+        trial(0.1, 0.5, "median rule: macro-F1 0.1 < 0.3 at epoch 3"),  # cheapest, stopped
+        trial(0.3, 1.5),  # dominated by trial 1
+    ):
+        study.add_trial(t)
+    assert pareto_numbers(study.trials) == [1, 0]
+
+
+def test_best_fully_trained_candidate_of_each_family(tmp_path: Path) -> None:
+    from explorer.search._study import SearchResult
+
+    def row(number: int, family: str, f1: float | None, cost: float, **extra) -> dict:
+        return {"number": number, "family": family, "macro_f1": f1, "cost": cost,
+                "feasible": True, "stopped_early": "", **extra}  # fmt: skip
+
+    rows = (
+        row(0, "ding", 0.40, 0.005),
+        row(1, "ding", 0.45, 0.006),
+        row(2, "lu", 0.50, 0.04, stopped_early="median rule"),  # not fully trained
+        row(3, "lu", 0.30, 0.05),
+        row(4, "yang", None, 9.0, feasible=False),  # over budget, never trained
+    )
+    result = SearchResult(
+        config=tiny_config(tmp_path), out_dir=tmp_path, results_csv=tmp_path / "r.csv",
+        search_json=tmp_path / "s.json", report_html=None, rows=rows, pareto=(1,),
+        counts={}, wall_seconds=1.0, stopped="trials",
+    )  # fmt: skip
+    assert [(r["family"], r["number"]) for r in result.best_per_family] == [("ding", 1), ("lu", 3)]

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from explorer.budget import parse_budget
 from explorer.search import SearchConfig, SearchResult, TrialEvent, parse_duration, run_search
 from explorer.search import run_worker as _run_worker
-from explorer.search._settings import SEARCH_DATASET
+from explorer.search._settings import SEARCH_DATASET, SEARCH_EPOCHS
 
 from ._app import app
 from ._output import Format, err_console, human, print_json, print_table
@@ -118,6 +118,23 @@ def _summary(result: SearchResult, fmt: Format) -> None:
         title=title,
         right_align=(0, 2, 3, 4, 5, 6),
     )
+    best = result.best_per_family
+    if len(best) > 1:
+        print_table(
+            [
+                (
+                    r["family"],
+                    r["number"],
+                    f"{r['macro_f1']:.3f}",
+                    f"{r['cost']:.4g}",
+                    "yes" if r["number"] in result.pareto else "no",
+                )
+                for r in best
+            ],
+            ["family", "trial", "macro-F1", cost_name, "on front"],
+            title="Best fully trained candidate of each family",
+            right_align=(1, 2, 3),
+        )
     if result.references:
         refs = []
         for r in result.references:
@@ -183,7 +200,9 @@ def search_command(
         "--objective",
         help="Cost to minimise: latency (predicted on --device), flops, params, host_latency.",
     ),
-    epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial (low fidelity)."),
+    epochs: int = typer.Option(
+        SEARCH_EPOCHS, "--epochs", help="Training epochs per trial (low fidelity)."
+    ),
     population: int = typer.Option(8, "--population", help="NSGA-II population size."),
     max_frames: int = typer.Option(2, "--max-frames", help="Cap on video frames drawn (0: none)."),
     max_image_size: int = typer.Option(

@@ -57,12 +57,16 @@ def _feasible_points(trials: Iterable[optuna.trial.FrozenTrial]) -> list[tuple[i
         if t.state == optuna.trial.TrialState.COMPLETE
         and t.values is not None
         and t.user_attrs.get("feasible")
+        and not t.user_attrs.get("stopped_early")
     ]
 
 
 def pareto_numbers(trials: Iterable[optuna.trial.FrozenTrial]) -> list[int]:
-    """Numbers of the feasible completed trials no other feasible trial dominates
-    (higher-or-equal macro-F1 and lower-or-equal cost, one of them strictly), by cost."""
+    """Numbers of the feasible, fully trained trials no other such trial dominates
+    (higher-or-equal macro-F1 and lower-or-equal cost, one of them strictly), by cost.
+
+    Trials stopped early (median rule or timeout) stay in results.csv and inform the sampler,
+    but are not on the front: their scores are from fewer epochs than the others'."""
     points = _feasible_points(trials)
     front = [
         p
