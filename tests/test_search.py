@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from pathlib import Path
@@ -161,16 +162,20 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
 
 def test_first_trials_try_every_family_once(tmp_path: Path) -> None:
     families = tuple(ss.list_families())
-    study = open_study(tiny_config(tmp_path / "run", families=families))
-    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-    assert [t.system_attrs["fixed_params"]["family"] for t in waiting] == list(families)
-    # Re-opening (resume, or a worker joining) does not queue them again.
-    study = open_study(tiny_config(tmp_path / "run", families=families))
-    assert len(study.get_trials(deepcopy=False)) == len(families)
-    # The first draw on the study takes the queued family; the other fields are sampled.
-    trial = study.ask()
-    family, values, _ = suggest_config(trial, families, max_frames=1, max_image_px=32)
-    assert family == families[0] and values
+    for sampler in ("nsga2", "tpe", "random"):
+        config = tiny_config(tmp_path / sampler, families=families, sampler=sampler)
+        study = open_study(config)
+        drawn = []
+        for _ in range(len(families) + 2):
+            trial = study.ask()
+            with contextlib.suppress(ss.ConfigError):  # some drawn combinations are invalid
+                suggest_config(trial, families, max_frames=1, max_image_px=32)
+            drawn.append(trial.params["family"])
+            study.tell(trial, [0.1, 1.0])
+        assert drawn[: len(families)] == list(families), sampler
+        # A study opened again (resume, or a worker joining) continues past the forced slots.
+        study = open_study(config)
+        assert study.ask().number == len(families) + 2
 
 
 def test_median_rule_stops_poor_candidates(tmp_path: Path) -> None:

@@ -139,7 +139,53 @@ def _redact(url: str) -> str:
     return url
 
 
+class _EachFamilyFirst(optuna.samplers.BaseSampler):
+    """Wraps a sampler so that trial ``i < len(families)`` draws family ``i``.
+
+    With six families and a small population, chance alone leaves some family untried in the
+    first generation, and NSGA-II then rarely returns to it. Keyed on the trial number (unique
+    in the storage), so concurrent workers never both take the same family slot, which
+    ``Study.enqueue_trial`` does not guarantee on SQLite. Every other draw is the base
+    sampler's.
+    """
+
+    def __init__(self, base: optuna.samplers.BaseSampler, families: tuple[str, ...]) -> None:
+        self.base, self.families = base, families
+
+    def _forced(self, trial: optuna.trial.FrozenTrial) -> str | None:
+        return self.families[trial.number] if trial.number < len(self.families) else None
+
+    def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
+        values = self.base.sample_relative(study, trial, search_space)
+        forced = self._forced(trial)
+        if forced is not None and "family" in values:
+            values = {**values, "family": forced}
+        return values
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
+        forced = self._forced(trial)
+        if param_name == "family" and forced is not None:
+            return forced
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):  # type: ignore[no-untyped-def]
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
 def _sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
+    return _EachFamilyFirst(_base_sampler(config, seed), tuple(config.families))
+
+
+def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if config.sampler == "random":
@@ -174,11 +220,6 @@ def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study
     stored = study.user_attrs.get(SETTINGS_ATTR)
     if stored is None:
         study.set_user_attr(SETTINGS_ATTR, config.to_dict())
-        # The first trials draw one candidate of each family (their other fields sampled as
-        # usual): with six families and a small population, chance alone leaves some family
-        # untried in the first generation, and NSGA-II then rarely returns to it.
-        for family in config.families:
-            study.enqueue_trial({"family": family}, skip_if_exists=True)
     else:
         old = SearchConfig.from_dict(stored).problem()
         new = config.problem()
