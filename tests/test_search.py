@@ -233,3 +233,13 @@ def test_best_fully_trained_candidate_of_each_family(tmp_path: Path) -> None:
         counts={}, wall_seconds=1.0, stopped="trials",
     )  # fmt: skip
     assert [(r["family"], r["number"]) for r in result.best_per_family] == [("ding", 1), ("lu", 3)]
+
+
+def test_same_seed_same_trials_same_scores(tmp_path: Path) -> None:
+    """Weights are seeded per trial: two fresh studies with one seed train identical networks."""
+    scores = []
+    for run in ("a", "b"):
+        result = run_search(tiny_config(tmp_path / run, trials=2))
+        scores.append([(r["config_json"], r["macro_f1"]) for r in result.rows])
+    assert scores[0] == scores[1]
+    assert all(f1 is not None for _, f1 in scores[0])

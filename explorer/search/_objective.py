@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 
 import search_spaces as ss
 from explorer.budget import budget_usage
@@ -131,6 +132,9 @@ class Objective:
         trial.set_user_attr("family", family)
         trial.set_user_attr("config", ss.config_to_dict(config))
         try:
+            # Seed the initial weights too (training seeds only what follows), so that a trial
+            # re-run with the same number, seed and config trains the same network.
+            torch.manual_seed(cfg.seed + trial.number)
             model = ss.build(config)
         except ss.ConfigError as exc:
             return self._invalid(trial, str(exc), n_budgets)
