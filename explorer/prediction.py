@@ -20,6 +20,7 @@ from typing import Any
 from explorer.profiling._types import ModelProfile, OpRecord
 
 __all__ = [
+    "PER_CALL_CLASSES",
     "SIZED_CLASSES",
     "OpTime",
     "Prediction",
@@ -52,6 +53,8 @@ _SLOW_ACTIVATIONS = ("mish", "softplus")
 _DENSE = frozenset({"conv", "linear", "matmul"})
 # Classes whose efficiency depends on their size (Calibration.size_efficiency).
 SIZED_CLASSES = ("conv", "linear", "matmul", "attention")
+# Classes whose overhead is paid once per kernel call, not once per operator (op_calls).
+PER_CALL_CLASSES = frozenset({"gconv"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +134,7 @@ def op_calls(op: OpRecord) -> int:
     outputs per group) runs one im2col + small GEMM per image and group, and that per-call
     cost dominates such layers.
     """
-    if calibration_class(op) != "gconv":
+    if calibration_class(op) not in PER_CALL_CLASSES:
         return 1
     return max(1, op.output_shape[0] if op.output_shape else 1) * op.groups
 

@@ -455,6 +455,7 @@ def calibrate_host(
         )
     finally:
         torch.set_num_threads(old_threads)
+    networks_timed = sum("#" in s.name for s in samples)  # family networks are "family#seed"
     # The roofs are the best rates seen anywhere (copies, GEMMs, the suite itself), so every
     # fitted fraction is a share of something this machine really reached. The working sets of
     # these networks mostly fit in cache, so the bandwidth roof is the cache-resident copy
@@ -487,8 +488,8 @@ def calibrate_host(
         device,
         [(s.profile, s.measured_ms) for s in samples],
         threads=threads,
-        source=f"explorer calibrate: {len(samples)} ONNX Runtime micro-benchmarks and "
-        f"networks, {clock} clock",
+        source=f"explorer calibrate: {len(samples) - networks_timed} ONNX Runtime "
+        f"micro-benchmarks and {networks_timed} networks, {clock} clock",
     )
     device = replace(device, calibration=cal)
     fitted = tuple((s.name, s.measured_ms, predict_latency(s.profile, device).ms) for s in samples)

@@ -3,7 +3,7 @@
 The model priced here is ``explorer.prediction.predict_latency``; to make a fit over a hundred
 networks take seconds instead of minutes, every operator of every sample is turned into rows
 of numpy arrays once (``_Design``) and a trial calibration is priced with array arithmetic.
-``tests/test_calibration.py`` checks that this pricing equals ``predict_latency``.
+``tests/test_prediction.py`` checks that this pricing equals ``predict_latency``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from device_profiles import Calibration, DeviceProfile
 from explorer.errors import UsageError
 from explorer.prediction import (
+    PER_CALL_CLASSES,
     SIZED_CLASSES,
     calibration_class,
     fused_flags,
@@ -28,9 +29,6 @@ from explorer.profiling import ModelProfile
 __all__ = ["fit_calibration"]
 
 _MIN_FRACTION = 1e-3
-# Classes whose overhead is paid per kernel call (explorer.prediction.op_calls) and is always
-# fitted on its own: it is a property of the runtime's loop, not of one operator.
-_PER_CALL_CLASSES = frozenset({"gconv"})
 _GLOBAL = 4  # global compute fraction, bandwidth fraction, overhead, call overhead
 
 
@@ -163,7 +161,8 @@ def fit_calibration(
             a, b, c = theta[_GLOBAL + 3 * i : _GLOBAL + 3 * i + 3]
             kcf[kind] = min(1.0, math.exp(a))
             kbf[kind] = min(1.0, math.exp(b))
-            if per_kind_overhead or kind in _PER_CALL_CLASSES:
+            # a per-call overhead is a property of the runtime's loop: always its own
+            if per_kind_overhead or kind in PER_CALL_CLASSES:
                 kov[kind] = math.exp(c)
         for i, kind in enumerate(sized):
             n_half, k_half = theta[n_kinds + 2 * i : n_kinds + 2 * i + 2]
