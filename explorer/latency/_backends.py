@@ -7,6 +7,7 @@ TensorRT run an ONNX file exported (and checked against PyTorch) on the fly, or 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,11 +131,7 @@ class OrtBackend:
         """Time an existing session (used by calibration, which builds many small graphs)."""
         import onnxruntime as ort
 
-        def run() -> object:
-            return session.run(None, feed)
-
-        runs = settings.runs or auto_runs(run)
-        timings = time_runs(run, runs=runs, warmup=settings.warmup, clock=settings.clock)
+        timings = _time_cpu(lambda: session.run(None, feed), settings)
         return summarise(
             timings,
             model=name,
@@ -195,17 +192,10 @@ class TorchBackend:
         try:
             with torch.inference_mode():
                 if device.type == "cuda":
-                    timings, runs = self._cuda(model, inputs, settings)
+                    timings = _time_cuda(lambda: model(*inputs), settings)
                     extra["gpu"] = torch.cuda.get_device_name(device)
                 else:
-
-                    def run() -> object:
-                        return model(*inputs)
-
-                    runs = settings.runs or auto_runs(run)
-                    timings = time_runs(
-                        run, runs=runs, warmup=settings.warmup, clock=settings.clock
-                    )
+                    timings = _time_cpu(lambda: model(*inputs), settings)
         finally:
             torch.set_num_threads(old_threads)
         return summarise(
@@ -220,24 +210,36 @@ class TorchBackend:
             environment=_env(extra),
         )
 
-    @staticmethod
-    def _cuda(
-        model: nn.Module, inputs: tuple[torch.Tensor, ...], settings: BenchSettings
-    ) -> tuple[list[float], int]:
-        for _ in range(max(settings.warmup, 1)):
-            model(*inputs)
+
+def _time_cpu(run: Callable[[], object], settings: BenchSettings) -> list[float]:
+    """Timings of ``run`` on the CPU: ``settings.runs`` runs (or as many as fit the default
+    budget) after ``settings.warmup``, by ``settings.clock``."""
+    runs = settings.runs or auto_runs(run)
+    return time_runs(run, runs=runs, warmup=settings.warmup, clock=settings.clock)
+
+
+def _time_cuda(
+    run: Callable[[], object], settings: BenchSettings, *, stream: Any = None
+) -> list[float]:
+    """Milliseconds of ``settings.runs`` (default 100) calls of ``run`` measured with CUDA
+    events on ``stream`` (the current stream when ``None``), after ``settings.warmup`` (at
+    least one) untimed calls."""
+    for _ in range(max(settings.warmup, 1)):
+        run()
+    if stream is None:
         torch.cuda.synchronize()
-        runs = settings.runs or 100
-        timings = []
-        for _ in range(runs):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            model(*inputs)
-            end.record()
-            end.synchronize()
-            timings.append(start.elapsed_time(end))
-        return timings, runs
+    else:
+        stream.synchronize()
+    timings = []
+    for _ in range(settings.runs or 100):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record(stream)
+        run()
+        end.record(stream)
+        end.synchronize()
+        timings.append(start.elapsed_time(end))
+    return timings
 
 
 class TensorRTBackend:
@@ -292,21 +294,9 @@ class TensorRTBackend:
             context.set_tensor_address(tname, buffers[tname].data_ptr())
         stream = torch.cuda.Stream()
 
-        def run() -> None:
-            context.execute_async_v3(stream.cuda_stream)
-
-        for _ in range(max(settings.warmup, 1)):
-            run()
-        stream.synchronize()
-        timings = []
-        for _ in range(settings.runs or 100):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record(stream)
-            run()
-            end.record(stream)
-            end.synchronize()
-            timings.append(start.elapsed_time(end))
+        timings = _time_cuda(
+            lambda: context.execute_async_v3(stream.cuda_stream), settings, stream=stream
+        )
         return summarise(
             timings,
             model=name,
