@@ -26,7 +26,7 @@ from ._registry import (
     preset_names,
     sample_config,
 )
-from ._spec import AUDIO_KINDS, Choice, ConfigError, FloatRange, InputSpec, IntRange
+from ._spec import AUDIO_KINDS, Choice, ConfigError, FloatRange, InputSpec, IntRange, bounded
 
 __all__ = [
     "AUDIO_KINDS",
@@ -38,6 +38,7 @@ __all__ = [
     "InputSpec",
     "IntRange",
     "Published",
+    "bounded",
     "build",
     "config_from_dict",
     "config_from_string",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._spec import ConfigError, Param, active, unknown_field_error
+from ._spec import ConfigError, Param, active, bounded, unknown_field_error
 
 __all__ = ["Family", "Published", "families", "family_of", "register_family"]
 
@@ -240,7 +240,7 @@ def sample_config(family: str, *, seed: int | None = None, rng: random.Random | 
         values: dict[str, Any] = {}
         for name, param in fam.space.items():
             if active(param, values):
-                values[name] = param.sample(rng)
+                values[name] = bounded(param, param.sample(rng), values)
         try:
             return make_config(family, values)
         except ConfigError as exc:

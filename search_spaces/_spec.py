@@ -130,8 +130,10 @@ class InputSpec:
 # --- search-space vocabulary -------------------------------------------------------------
 # A family's SPACE is a plain dict: field name -> Choice | IntRange | FloatRange. A parameter
 # with ``when`` is only sampled when every named field has one of the listed values; otherwise
-# the Config default is used. Fields are sampled in dict order, so a condition may only name
-# fields listed before it.
+# the Config default is used. A parameter with ``at_most`` names an earlier numeric field that
+# bounds it (a Tucker rank and its mode's size): a larger draw is lowered to that field's value
+# (``bounded``) instead of being rejected, so dependent knobs do not waste samples or trials.
+# Fields are sampled in dict order, so ``when`` and ``at_most`` may only name earlier fields.
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,14 @@ class Choice:
 
     values: tuple[Any, ...]
     when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    at_most: str | None = None
 
     def sample(self, rng: random.Random) -> Any:
         return rng.choice(self.values)
 
     def describe(self) -> str:
-        return "{" + ", ".join(map(repr, self.values)) + "}"
+        bound = f" (at most {self.at_most})" if self.at_most else ""
+        return "{" + ", ".join(map(repr, self.values)) + "}" + bound
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ class IntRange:
     step: int = 1
     log: bool = False
     when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    at_most: str | None = None
 
     def sample(self, rng: random.Random) -> int:
         if self.log:
@@ -167,7 +172,8 @@ class IntRange:
 
     def describe(self) -> str:
         step = f" step {self.step}" if self.step != 1 else ""
-        return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}"
+        bound = f" (at most {self.at_most})" if self.at_most else ""
+        return f"[{self.low}, {self.high}]{step}{' log' if self.log else ''}{bound}"
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,14 @@ Param = Choice | IntRange | FloatRange
 def active(param: Param, values: Mapping[str, Any]) -> bool:
     """Whether ``param``'s conditions hold for the already chosen ``values``."""
     return all(values.get(k) in allowed for k, allowed in param.when.items())
+
+
+def bounded(param: Param, value: Any, values: Mapping[str, Any]) -> Any:
+    """``value`` lowered to the field named by ``param.at_most`` when that field was chosen."""
+    name = getattr(param, "at_most", None)
+    if name is None or name not in values:
+        return value
+    return min(value, values[name])
 
 
 def unknown_field_error(owner: str, name: str, valid: Sequence[str]) -> ConfigError:

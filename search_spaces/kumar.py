@@ -591,9 +591,10 @@ SPACE = {
     "d_model": Choice((16, 32, 64, 128, 256)),
     "attn_heads": Choice((1, 2, 4, 8)),
     "t_common": IntRange(4, 60, log=True),
-    "tucker_rank_time": Choice((2, 4, 8, 16, 30)),
-    "tucker_rank_audio": Choice((4, 8, 16, 32, 64, 128)),
-    "tucker_rank_visual": Choice((4, 8, 16, 32, 64, 128)),
+    # a rank above its mode's size is lowered to it (at_most) rather than rejected
+    "tucker_rank_time": Choice((2, 4, 8, 16, 30), at_most="t_common"),
+    "tucker_rank_audio": Choice((4, 8, 16, 32, 64, 128), at_most="d_model"),
+    "tucker_rank_visual": Choice((4, 8, 16, 32, 64, 128), at_most="d_model"),
     "fbp_dim": Choice((32, 64, 128, 256, 512)),
     "fbp_factor": Choice((1, 2, 4)),
     "tucker_impl": Choice(TUCKER_IMPLS),

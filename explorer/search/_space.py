@@ -10,6 +10,7 @@ every trial of a study sees the same distributions).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,10 +37,9 @@ def _cap(param: Any, limit: int | None) -> Any:
         numeric = [v for v in param.values if isinstance(v, (int, float)) and v <= limit]
         if not numeric:
             numeric = [min(v for v in param.values if isinstance(v, (int, float)))]
-        return type(param)(tuple(numeric), param.when)
+        return dataclasses.replace(param, values=tuple(numeric))
     if isinstance(param, ss.IntRange):
-        high = max(param.low, min(param.high, limit))
-        return ss.IntRange(param.low, high, param.step, param.log, param.when)
+        return dataclasses.replace(param, high=max(param.low, min(param.high, limit)))
     return param
 
 
@@ -88,7 +88,8 @@ def suggest_config(
     leave them evolving ``family`` alone and sampling everything else at random.
 
     Raises ``search_spaces.ConfigError`` when the Config rejects the drawn combination (the
-    caller records the trial as infeasible); ``values`` are the used fields, decoded.
+    caller records the trial as infeasible); ``values`` are the used fields, decoded and
+    lowered to their ``at_most`` bounds (the trial's params keep the raw draw).
     ``fixed`` values (e.g. ``num_classes`` of the data set) are set on every family whose
     Config has the field.
     """
@@ -99,7 +100,7 @@ def suggest_config(
         for name, param in space.items():
             value = _suggest(trial, f"{fam}.{name}", param)
             if fam == family and _active(param, values):
-                values[name] = value
+                values[name] = ss.bounded(param, value, values)
     fields = set(ss.get_family(family).field_names())
     values.update({k: v for k, v in (fixed or {}).items() if k in fields})
     return family, values, ss.config_from_dict({"family": family, **values})
