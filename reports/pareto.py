@@ -291,7 +291,8 @@ def figure(data: ParetoData, *, title: str | None = None) -> go.Figure:
         )
     xs = [p.values[0] for p in data.points if p.values[0] > 0]
     log_x = bool(xs) and max(xs) / min(xs) > 50  # costs spanning decades: log spreads them
-    for ref in data.references:
+    untrained = 0  # labels of neighbouring preset lines alternate heights so they stay legible
+    for ref in sorted(data.references, key=lambda r: r.objectives.get(xo.name, 0.0)):
         if xo.name not in ref.objectives:
             continue
         x = ref.objectives[xo.name]
@@ -330,11 +331,13 @@ def figure(data: ParetoData, *, title: str | None = None) -> go.Figure:
                 xref="x",
                 yref="paper",
                 yanchor="bottom",
+                yshift=12 * (untrained % 2),
                 showarrow=False,
                 font={"size": 10},
                 text=f"{ref.name} (preset, not trained)",
                 hovertext=f"{ref.name}: {xo.label} {x:.4g}<br>{ref.note}",
             )
+            untrained += 1
     fig.update_xaxes(title_text=_axis_title(xo), showgrid=True, gridcolor="#e5e5e5")
     if log_x:
         fig.update_xaxes(type="log", dtick=1, minor={"showgrid": True, "gridcolor": "#f2f2f2"})
