@@ -69,6 +69,8 @@ def cli_args(out_dir: Path, *, trials: int, extra: tuple[str, ...] = ()) -> list
         "1",
         "--format",
         "json",
+        "--workers",
+        "1",  # one process unless a test passes --workers N in extra (the last one counts)
         *extra,
     ]
 

@@ -56,6 +56,26 @@ def test_space_mapping_covers_every_family_decodes_tuples_and_caps_inputs() -> N
     assert seen == set(families)
 
 
+def test_bounded_knobs_are_lowered_not_rejected() -> None:
+    # kumar's Tucker ranks are bounded by t_common / d_model (at_most): a draw above the bound
+    # must become the bound, so no kumar trial is lost to "rank exceeds its mode's size".
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=3)
+    )
+    lowered = 0
+    for _ in range(40):
+        trial = study.ask()
+        _, values, config = suggest_config(trial, ("kumar",), max_frames=2, max_image_px=48)
+        assert config.tucker_rank_time <= config.t_common
+        assert config.tucker_rank_audio <= config.d_model
+        assert config.tucker_rank_visual <= config.d_model
+        raw = trial.params["kumar.tucker_rank_time"]
+        assert values["tucker_rank_time"] == min(raw, values["t_common"])
+        lowered += raw > values["t_common"]
+        study.tell(trial, [0.0, 1.0])
+    assert lowered >= 5  # the bound really was hit (t_common is often below 30)
+
+
 def test_over_budget_candidates_are_infeasible_and_never_touch_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,16 +203,26 @@ def test_median_rule_stops_poor_candidates(tmp_path: Path) -> None:
 
     config = tiny_config(tmp_path / "run", epochs=4, early_stop_startup=3, early_stop_warmup=1)
     study = optuna.create_study(directions=["maximize", "minimize"])
-    for f1s in ([0.2, 0.5, 0.6, 0.7], [0.2, 0.4, 0.5, 0.6], [0.1, 0.3, 0.4, 0.5]):
-        study.add_trial(
-            optuna.trial.create_trial(values=[f1s[-1], 1.0], user_attrs={"f1_curve": f1s})
-        )
+    # peers are compared by their best score so far: the dips at the third epoch do not count
+    for f1s in ([0.2, 0.5, 0.6, 0.7], [0.2, 0.4, 0.1, 0.6], [0.1, 0.3, 0.2, 0.5]):
+        attrs = {"f1_curve": f1s, "family": "ding"}
+        study.add_trial(optuna.trial.create_trial(values=[f1s[-1], 1.0], user_attrs=attrs))
+    # a faster-learning family does not set the bar for ding
+    for _ in range(3):
+        attrs = {"f1_curve": [0.9, 0.9, 0.9, 0.9], "family": "kumar"}
+        study.add_trial(optuna.trial.create_trial(values=[0.9, 9.0], user_attrs=attrs))
     objective = Objective(config, device=None, devices={})
     trial = study.ask()
+    trial.set_user_attr("family", "ding")
     assert objective._stop_reason(trial, 0, 0.0) == ""  # warm-up epoch: never
     assert objective._stop_reason(trial, 1, 0.39).startswith("median rule")  # median 0.4
     assert objective._stop_reason(trial, 1, 0.41) == ""
+    # epoch 3: best so far 0.6, 0.4, 0.3 -> median 0.4 (the epoch's own scores give 0.2)
+    assert objective._stop_reason(trial, 2, 0.35).startswith("median rule")
     assert objective._stop_reason(trial, 3, 0.0) == ""  # the last epoch: nothing to save
+    other = study.ask()
+    other.set_user_attr("family", "lu")  # no lu peers yet: never stopped
+    assert objective._stop_reason(other, 1, 0.0) == ""
 
 
 def test_trials_stopped_early_are_kept_but_not_on_the_front() -> None:

@@ -73,3 +73,46 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_trials(tmp_path: Path) -> 
     for number in killed:  # left running by the killed process: failed on resume, not counted
         assert after[number].state == State.FAIL
     assert not [t for t in after.values() if t.state == State.RUNNING]
+
+
+def _worker_pids(out: Path) -> list[int]:
+    """Pids of `explorer worker` processes writing to ``out`` (from /proc command lines)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        if b"worker" in args and str(out).encode() in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def test_workers_of_a_killed_search_finish_their_trial_and_stop(tmp_path: Path) -> None:
+    # --workers 2 starts a worker in its own session; when the search is SIGKILLed the worker
+    # must not go on training new trials on its own.
+    out = tmp_path / "run"
+    storage = f"sqlite:///{out / 'study.db'}"
+    proc = subprocess.Popen(
+        cli_args(out, trials=60, extra=("--workers", "2")),
+        env=subprocess_env(tmp_path / "features"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 240
+    while len([t for t in _trials(storage) if t.state == State.RUNNING]) < 2:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"no two trials ran at once: {proc.stderr.read()!r}")
+        time.sleep(0.02)
+    workers = _worker_pids(out)
+    assert len(workers) == 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 120
+    while _worker_pids(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _worker_pids(out), "the worker kept running after its search was killed"
+    trials = _trials(storage)
+    # only the killed search's trial is left running; the worker finished its own
+    assert len([t for t in trials if t.state == State.RUNNING]) == 1
+    assert len([t for t in trials if t.state == State.COMPLETE]) >= 1

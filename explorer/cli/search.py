@@ -12,7 +12,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from explorer.budget import parse_budget
-from explorer.search import SearchConfig, SearchResult, TrialEvent, parse_duration, run_search
+from explorer.errors import UsageError
+from explorer.search import (
+    SearchConfig,
+    SearchResult,
+    TrialEvent,
+    default_workers,
+    parse_duration,
+    run_search,
+)
 from explorer.search import run_worker as _run_worker
 from explorer.search._settings import SEARCH_DATASET, SEARCH_EPOCHS
 
@@ -164,6 +172,18 @@ def _summary(result: SearchResult, fmt: Format) -> None:
         err_console.print(f"stopped early ({result.stopped}); re-run the command to resume")
 
 
+def _workers(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return default_workers()
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"--workers {text!r} is invalid: use a positive integer or auto")
+    return value
+
+
 @app.command("search")
 def search_command(
     device: str = typer.Option(..., "--device", help="Target device key, alias or .toml file."),
@@ -209,6 +229,12 @@ def search_command(
         48, "--max-image-size", help="Cap on the face-crop side in pixels drawn (0: none)."
     ),
     threads: int = typer.Option(1, "--threads", help="torch threads while training (see docs)."),
+    workers: str = typer.Option(
+        "auto",
+        "--workers",
+        help="Processes training trials in parallel on this machine, one core each "
+        "(auto: one per core, at most 4).",
+    ),
     heartbeat: int = typer.Option(
         10,
         "--heartbeat",
@@ -244,6 +270,7 @@ def search_command(
         reference_presets=references,
         heartbeat_s=heartbeat,
         threads=threads,
+        workers=_workers(workers),
     )
     if out is None:
         config = replace(config, out_dir=Path("runs") / config.study)

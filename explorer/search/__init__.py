@@ -15,7 +15,8 @@ macro-F1, minimise the cost (predicted latency on the device by default).
 
 The study lives in an Optuna RDB storage (``runs/<study>/study.db`` unless ``storage`` names
 one, e.g. PostgreSQL); its settings are stored on it, so re-running resumes it and
-``run_worker`` joins it from any machine. Trials left running by a killed process are marked
+``run_worker`` joins it from any machine; ``SearchConfig.workers`` > 1 starts such workers as
+local processes (``_workers``), one core each. Trials left running by a killed process are marked
 FAIL once their heartbeat is stale. Outputs (``_outputs.finalize``): results.csv, search.json,
 checkpoints of the Pareto-optimal models, report.html.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from ._settings import OBJECTIVES, SAMPLERS, SearchConfig, parse_duration
 from ._study import SearchResult, TrialEvent, open_study, run_search, run_worker
+from ._workers import default_workers
 
 __all__ = [
     "OBJECTIVES",
@@ -31,6 +33,7 @@ __all__ = [
     "SearchConfig",
     "SearchResult",
     "TrialEvent",
+    "default_workers",
     "open_study",
     "parse_duration",
     "run_search",

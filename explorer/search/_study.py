@@ -19,6 +19,7 @@ from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
 from ._objective import Objective, TrialFailure, constraints_of
 from ._settings import SearchConfig
+from ._workers import LocalWorkers, orphaned
 
 __all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
 
@@ -257,14 +258,17 @@ def load_stored_config(storage_url: str, study_name: str, **overrides: Any) -> S
 class _Stopper:
     """First Ctrl-C (or SIGTERM): finish the running trial, then stop. Second: abort now."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_request: Callable[[], None] | None = None) -> None:
         self.requested = False
+        self._on_request = on_request  # e.g. pass the interrupt on to local workers
         self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self._on_request is not None:
+            self._on_request()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_Stopper]:
@@ -322,9 +326,12 @@ def _run_loop(
     *,
     start: float,
     progress: Callable[[TrialEvent], None] | None,
+    on_stop: Callable[[], None] | None = None,
 ) -> str:
-    """Run trials until the study holds ``config.trials`` completed ones; return why it ended."""
-    stopper = _Stopper()
+    """Run trials until the study holds ``config.trials`` completed ones; return why it ended.
+
+    ``on_stop`` is called once when the first Ctrl-C / SIGTERM arrives."""
+    stopper = _Stopper(on_stop)
     failures_in_a_row = 0
     if progress is not None:
         trials = study.get_trials(deepcopy=False)
@@ -352,7 +359,7 @@ def _run_loop(
                     f"{counts['invalid']} drawn configs were rejected by their families: the "
                     "search space is mostly invalid; narrow --families"
                 )
-            if stopper.requested:
+            if stopper.requested or orphaned():
                 return "interrupted"
             if objective.deadline is not None and time.monotonic() >= objective.deadline:
                 return "timeout"
@@ -447,11 +454,34 @@ def run_search(
 
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    workers: LocalWorkers | None = None
+    finished = False
     try:
         objective.references_note = ensure_references(study, objective)
-        stopped = _run_loop(study, objective, config, start=start, progress=progress)
+        if config.workers > 1:  # after the references, so the workers do not train them too
+            workers = LocalWorkers(
+                count=config.workers - 1,
+                storage_url=config.storage_url,
+                study=config.study,
+                out_dir=config.out_dir,
+                seed=config.seed,
+                deadline=deadline,
+            )
+        stopped = _run_loop(
+            study,
+            objective,
+            config,
+            start=start,
+            progress=progress,
+            on_stop=workers.interrupt if workers else None,
+        )
+        finished = True
     finally:
         torch.set_num_threads(threads)
+        if workers is not None:
+            # the outputs must include the workers' last trials: wait for them, unless this
+            # process is being aborted (second Ctrl-C, an error), then stop them now
+            workers.wait() if finished else workers.kill()
         result = finalize(
             study,
             config,
@@ -480,7 +510,7 @@ def run_worker(
     Each worker gets its own sampler seed (``seed``, else one from the process id), so that
     workers started together do not draw the same candidates.
     """
-    overrides: dict[str, Any] = {"timeout_s": timeout_s}
+    overrides: dict[str, Any] = {"timeout_s": timeout_s, "workers": 1}
     if trials is not None:
         overrides["trials"] = trials
     if out_dir is not None:
