@@ -481,7 +481,10 @@ def run_search(
         if workers is not None:
             # the outputs must include the workers' last trials: wait for them, unless this
             # process is being aborted (second Ctrl-C, an error), then stop them now
-            workers.wait() if finished else workers.kill()
+            try:
+                workers.wait() if finished else workers.kill()
+            except KeyboardInterrupt:  # Ctrl-C while waiting: their trials are redrawn later
+                workers.kill()
         result = finalize(
             study,
             config,
