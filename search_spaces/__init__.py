@@ -26,7 +26,16 @@ from ._registry import (
     preset_names,
     sample_config,
 )
-from ._spec import AUDIO_KINDS, Choice, ConfigError, FloatRange, InputSpec, IntRange, bounded
+from ._spec import (
+    AUDIO_KINDS,
+    Choice,
+    ConfigError,
+    FloatRange,
+    InputSpec,
+    IntRange,
+    active,
+    bounded,
+)
 
 __all__ = [
     "AUDIO_KINDS",
@@ -38,6 +47,7 @@ __all__ = [
     "InputSpec",
     "IntRange",
     "Published",
+    "active",
     "bounded",
     "build",
     "config_from_dict",

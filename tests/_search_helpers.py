@@ -4,9 +4,14 @@ one epoch) so the whole real path (profiling, features, training, checkpoints) r
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import optuna
+import pytest
 
 from explorer.budget import parse_budget
 from explorer.search import SearchConfig
@@ -81,3 +86,33 @@ def subprocess_env(cache_dir: Path) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"  # two processes on two cores: no oversubscription
     return env
+
+
+def study_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    """The trials of the study ``tiny`` in ``storage`` ([] until the search has created it)."""
+    try:
+        return optuna.load_study(study_name="tiny", storage=storage).get_trials(deepcopy=False)
+    except Exception:  # the study or its tables do not exist yet
+        return []
+
+
+def start_two_worker_search(
+    out: Path, cache_dir: Path, **popen: Any
+) -> tuple[subprocess.Popen, list[int]]:
+    """Start a search with ``--workers 2`` and wait until two of its trials run at once;
+    the process and the numbers of the running trials (fails the test if that never happens)."""
+    storage = f"sqlite:///{out / 'study.db'}"
+    proc = subprocess.Popen(
+        cli_args(out, trials=60, extra=("--workers", "2")),
+        env=subprocess_env(cache_dir),
+        stderr=subprocess.PIPE,
+        **popen,
+    )
+    deadline = time.monotonic() + 240
+    while True:
+        running = [t.number for t in study_trials(storage) if t.state.name == "RUNNING"]
+        if len(running) >= 2:
+            return proc, running
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"no two trials ran at once: {proc.stderr.read()!r}")
+        time.sleep(0.02)

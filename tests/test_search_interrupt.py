@@ -11,7 +11,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests._search_helpers import cli_args, subprocess_env
+from tests._search_helpers import (
+    cli_args,
+    start_two_worker_search,
+    study_trials,
+    subprocess_env,
+)
 
 
 def test_sigint_finishes_the_running_trial_and_keeps_everything(tmp_path: Path) -> None:
@@ -27,10 +32,7 @@ def test_sigint_finishes_the_running_trial_and_keeps_everything(tmp_path: Path) 
     running: list[int] = []
     deadline = time.monotonic() + 240
     while not running and time.monotonic() < deadline:
-        try:
-            trials = optuna.load_study(study_name="tiny", storage=storage).get_trials()
-        except Exception:  # not created yet
-            trials = []
+        trials = study_trials(storage)
         if any(t.state.name == "COMPLETE" and t.user_attrs.get("feasible") for t in trials):
             running = [t.number for t in trials if t.state.name == "RUNNING"]
         if proc.poll() is not None:
@@ -53,25 +55,9 @@ def test_local_workers_share_the_study_and_stop_with_the_search(tmp_path: Path) 
     # the search alone (as from `kill -INT`) is passed on, both finish their running trial.
     out = tmp_path / "run"
     storage = f"sqlite:///{out / 'study.db'}"
-    proc = subprocess.Popen(
-        cli_args(out, trials=60, extra=("--workers", "2")),
-        env=subprocess_env(tmp_path / "features"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, running = start_two_worker_search(
+        out, tmp_path / "features", stdout=subprocess.PIPE, text=True
     )
-    running: list[int] = []
-    deadline = time.monotonic() + 240
-    while len(running) < 2 and time.monotonic() < deadline:
-        try:
-            trials = optuna.load_study(study_name="tiny", storage=storage).get_trials()
-        except Exception:  # not created yet
-            trials = []
-        running = [t.number for t in trials if t.state.name == "RUNNING"]
-        if proc.poll() is not None:
-            pytest.fail(f"search ended early: {proc.stderr.read()!r}")
-        time.sleep(0.02)
-    assert len(running) >= 2, "the worker never ran a trial beside the search process"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr

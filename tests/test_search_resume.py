@@ -11,16 +11,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests._search_helpers import cli_args, subprocess_env
+from tests._search_helpers import (
+    cli_args,
+    start_two_worker_search,
+    study_trials,
+    subprocess_env,
+)
 
 State = optuna.trial.TrialState
-
-
-def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
-    try:
-        return optuna.load_study(study_name="tiny", storage=storage).get_trials(deepcopy=False)
-    except (KeyError, Exception):  # the study or its tables do not exist yet
-        return []
 
 
 def test_sigkill_mid_trial_then_resume_keeps_finished_trials(tmp_path: Path) -> None:
@@ -34,7 +32,7 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_trials(tmp_path: Path) -> 
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline:
-            trials = _trials(storage)
+            trials = study_trials(storage)
             done = [t for t in trials if t.state == State.COMPLETE and t.user_attrs.get("feasible")]
             running = [t for t in trials if t.state == State.RUNNING]
             # kill while a trial is running, after at least two trained ones finished
@@ -49,10 +47,10 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_trials(tmp_path: Path) -> 
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    for t in _trials(storage):
+    for t in study_trials(storage):
         if t.state == State.COMPLETE:
             finished[t.number] = (t.params, t.values, t.user_attrs)
-    killed = [t.number for t in _trials(storage) if t.state == State.RUNNING]
+    killed = [t.number for t in study_trials(storage) if t.state == State.RUNNING]
     assert killed, "the kill landed between trials"
     target = sum(
         1 for _, _, a in finished.values() if not a.get("reason", "").startswith("invalid")
@@ -65,7 +63,7 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_trials(tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["counts"]["complete"] == target
-    after = {t.number: t for t in _trials(storage)}
+    after = {t.number: t for t in study_trials(storage)}
     for number, (params, values, attrs) in finished.items():
         assert after[number].state == State.COMPLETE
         assert (after[number].params, after[number].values) == (params, values)
@@ -93,17 +91,7 @@ def test_workers_of_a_killed_search_finish_their_trial_and_stop(tmp_path: Path) 
     # must not go on training new trials on its own.
     out = tmp_path / "run"
     storage = f"sqlite:///{out / 'study.db'}"
-    proc = subprocess.Popen(
-        cli_args(out, trials=60, extra=("--workers", "2")),
-        env=subprocess_env(tmp_path / "features"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 240
-    while len([t for t in _trials(storage) if t.state == State.RUNNING]) < 2:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"no two trials ran at once: {proc.stderr.read()!r}")
-        time.sleep(0.02)
+    proc, _ = start_two_worker_search(out, tmp_path / "features", stdout=subprocess.DEVNULL)
     workers = _worker_pids(out)
     assert len(workers) == 1
     proc.send_signal(signal.SIGKILL)
@@ -112,7 +100,7 @@ def test_workers_of_a_killed_search_finish_their_trial_and_stop(tmp_path: Path) 
     while _worker_pids(out) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _worker_pids(out), "the worker kept running after its search was killed"
-    trials = _trials(storage)
+    trials = study_trials(storage)
     # only the killed search's trial is left running; the worker finished its own
     assert len([t for t in trials if t.state == State.RUNNING]) == 1
     assert len([t for t in trials if t.state == State.COMPLETE]) >= 1

@@ -99,13 +99,8 @@ def suggest_config(
         space = capped_space(fam, max_frames=max_frames, max_image_px=max_image_px)
         for name, param in space.items():
             value = _suggest(trial, f"{fam}.{name}", param)
-            if fam == family and _active(param, values):
+            if fam == family and ss.active(param, values):
                 values[name] = ss.bounded(param, value, values)
     fields = set(ss.get_family(family).field_names())
     values.update({k: v for k, v in (fixed or {}).items() if k in fields})
     return family, values, ss.config_from_dict({"family": family, **values})
-
-
-def _active(param: Any, values: Mapping[str, Any]) -> bool:
-    # Same rule as search_spaces.sample: every field named in ``when`` has an allowed value.
-    return all(values.get(k) in allowed for k, allowed in param.when.items())

@@ -87,6 +87,7 @@ class LocalWorkers:
                 proc.kill()
         self.wait()
 
-    def wait(self) -> list[int]:
-        """Wait for every worker; their exit codes."""
-        return [proc.wait() for proc in self._procs]
+    def wait(self) -> None:
+        """Wait for every worker to end."""
+        for proc in self._procs:
+            proc.wait()
