@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from explorer.profiling._types import ModelProfile, OpRecord
+if TYPE_CHECKING:  # types only: explorer.profiling imports this module to predict
+    from explorer.profiling import ModelProfile, OpRecord
 
 __all__ = [
     "PER_CALL_CLASSES",

@@ -23,6 +23,7 @@ from ._registry import (
     family_of,
     get_family,
     get_preset,
+    parse_value,
     preset_names,
     sample_config,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "get_family",
     "get_preset",
     "list_families",
+    "parse_value",
     "presets",
     "sample",
 ]

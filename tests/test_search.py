@@ -244,7 +244,7 @@ def test_trials_stopped_early_are_kept_but_not_on_the_front() -> None:
 
 
 def test_best_fully_trained_candidate_of_each_family(tmp_path: Path) -> None:
-    from explorer.search._study import SearchResult
+    from explorer.search import SearchResult
 
     def row(number: int, family: str, f1: float | None, cost: float, **extra) -> dict:
         return {"number": number, "family": family, "macro_f1": f1, "cost": cost,

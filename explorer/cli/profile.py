@@ -48,8 +48,7 @@ def profile_command(
     """Count a model's cost per operator and predict its roofline latency per device."""
     import device_profiles
     from explorer.models import resolve_model
-    from explorer.profiling import profile_report
-    from explorer.profiling._counters import parse_counters
+    from explorer.profiling import parse_counters, profile_report
 
     devices = [device_profiles.get(key) for key in device]
     counter_names = parse_counters(counters) if counters else ()

@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from explorer.budget import parse_budget
 from explorer.errors import UsageError
 from explorer.search import (
+    SEARCH_DATASET,
+    SEARCH_EPOCHS,
     SearchConfig,
     SearchResult,
     TrialEvent,
@@ -22,7 +24,6 @@ from explorer.search import (
     run_search,
 )
 from explorer.search import run_worker as _run_worker
-from explorer.search._settings import SEARCH_DATASET, SEARCH_EPOCHS
 
 from ._app import app
 from ._output import Format, err_console, human, print_json, print_table

@@ -37,7 +37,7 @@ __all__ = [
 
 
 def _parse_options(text: str) -> dict[str, Any]:
-    from search_spaces._registry import parse_value
+    from search_spaces import parse_value
 
     options: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):

@@ -11,7 +11,7 @@ roofline predictions per device and the cross-checks (what ``explorer profile`` 
 
 from __future__ import annotations
 
-from ._counters import COUNTERS, CounterResult, cross_check
+from ._counters import COUNTERS, CounterResult, cross_check, parse_counters
 from ._profile import profile_model
 from ._report import ProfileReport, profile_report
 from ._types import OP_KINDS, ModelProfile, OpRecord
@@ -24,6 +24,7 @@ __all__ = [
     "OpRecord",
     "ProfileReport",
     "cross_check",
+    "parse_counters",
     "profile_model",
     "profile_report",
 ]

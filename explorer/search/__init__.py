@@ -23,13 +23,22 @@ checkpoints of the Pareto-optimal models, report.html.
 
 from __future__ import annotations
 
-from ._settings import OBJECTIVES, SAMPLERS, SearchConfig, parse_duration
+from ._settings import (
+    OBJECTIVES,
+    SAMPLERS,
+    SEARCH_DATASET,
+    SEARCH_EPOCHS,
+    SearchConfig,
+    parse_duration,
+)
 from ._study import SearchResult, TrialEvent, open_study, run_search, run_worker
 from ._workers import default_workers
 
 __all__ = [
     "OBJECTIVES",
     "SAMPLERS",
+    "SEARCH_DATASET",
+    "SEARCH_EPOCHS",
     "SearchConfig",
     "SearchResult",
     "TrialEvent",

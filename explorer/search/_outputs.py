@@ -12,14 +12,18 @@ import optuna
 import search_spaces as ss
 from explorer.budget import budget_usage
 
+from ._objective import Objective
 from ._results import (
+    SearchResult,
     columns_for,
+    count_trials,
     pareto_numbers,
     prune_checkpoints,
     trial_rows,
     write_csv,
     write_json,
 )
+from ._settings import SearchConfig
 
 __all__ = ["ensure_references", "finalize", "reference_rows"]
 
@@ -125,17 +129,15 @@ def cost_column_of(objective: str, device: str) -> str:
 
 def finalize(
     study: optuna.Study,
-    config: Any,
+    config: SearchConfig,
     *,
-    objective: Any,
+    objective: Objective,
     wall_seconds: float,
     stopped: str,
     write_report: bool = True,
-) -> Any:
+) -> SearchResult:
     """Write results.csv, search.json, report.html; keep only the Pareto checkpoints."""
     from explorer.environment import environment
-
-    from ._study import SearchResult, _counts
 
     out: Path = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +159,7 @@ def finalize(
     write_csv(results_csv, rows, columns_for(devices, labels))
     references = list(study.user_attrs.get(REFERENCES_ATTR, []))
     ref_note = getattr(objective, "references_note", "")
-    counts = _counts(trials)
+    counts = count_trials(trials)
     search_json = out / "search.json"
     summary = {
         "format": "explorer.search/1",

@@ -5,12 +5,23 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-__all__ = ["RESULT_COLUMNS", "pareto_numbers", "prune_checkpoints", "trial_rows", "write_csv"]
+from ._settings import SearchConfig
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "SearchResult",
+    "count_trials",
+    "pareto_numbers",
+    "prune_checkpoints",
+    "trial_rows",
+    "write_csv",
+]
 
 # Profile totals copied from a trial's attributes into its row, under the same names.
 _PROFILE_COLUMNS = (
@@ -170,3 +181,60 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchResult:
+    """What a finished (or stopped) search wrote and found."""
+
+    config: SearchConfig
+    out_dir: Path
+    results_csv: Path
+    search_json: Path
+    report_html: Path | None
+    rows: tuple[dict[str, Any], ...]
+    pareto: tuple[int, ...]  # trial numbers on the front, by increasing cost
+    counts: dict[str, int]
+    wall_seconds: float
+    stopped: str  # "trials", "timeout" or "interrupted"
+    references: tuple[dict[str, Any], ...] = ()
+    report_note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pareto_rows(self) -> list[dict[str, Any]]:
+        by_number = {r["number"]: r for r in self.rows}
+        return [by_number[n] for n in self.pareto]
+
+    @property
+    def best_per_family(self) -> list[dict[str, Any]]:
+        """The best fully trained feasible trial of each family (by macro-F1, then cost):
+        how far each family's best is from the front, when the front is one family's."""
+        best: dict[str, dict[str, Any]] = {}
+        for r in self.rows:
+            if not r.get("feasible") or r.get("stopped_early") or r.get("macro_f1") in ("", None):
+                continue
+            old = best.get(r["family"])
+            if old is None or (r["macro_f1"], -r["cost"]) > (old["macro_f1"], -old["cost"]):
+                best[r["family"]] = r
+        return sorted(best.values(), key=lambda r: r["cost"])
+
+
+def count_trials(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    """Trials by outcome: complete (evaluated), invalid, feasible, infeasible, trained, failed,
+    running."""
+    states = optuna.trial.TrialState
+    complete = [t for t in trials if t.state == states.COMPLETE]
+    feasible = [t for t in complete if t.user_attrs.get("feasible")]
+    invalid = sum(1 for t in complete if t.user_attrs.get("reason", "").startswith("invalid"))
+    return {
+        # Candidates evaluated (within or over budget): what --trials counts. Configs their
+        # family rejects cost nothing and are recorded but not counted.
+        "complete": len(complete) - invalid,
+        "invalid": invalid,
+        "feasible": len(feasible),
+        "infeasible": len(complete) - len(feasible) - invalid,
+        "trained": sum(1 for t in feasible if t.user_attrs.get("macro_f1") is not None),
+        "failed": sum(1 for t in trials if t.state == states.FAIL),
+        "running": sum(1 for t in trials if t.state == states.RUNNING),
+    }

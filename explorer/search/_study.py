@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import optuna
 from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
 from ._objective import Objective, TrialFailure, constraints_of
+from ._results import SearchResult, count_trials
 from ._settings import SearchConfig
 from ._workers import LocalWorkers, orphaned
 
@@ -40,43 +41,6 @@ class TrialEvent:
     best_f1: float | None  # best feasible macro-F1 so far
     elapsed_s: float
     note: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SearchResult:
-    """What a finished (or stopped) search wrote and found."""
-
-    config: SearchConfig
-    out_dir: Path
-    results_csv: Path
-    search_json: Path
-    report_html: Path | None
-    rows: tuple[dict[str, Any], ...]
-    pareto: tuple[int, ...]  # trial numbers on the front, by increasing cost
-    counts: dict[str, int]
-    wall_seconds: float
-    stopped: str  # "trials", "timeout" or "interrupted"
-    references: tuple[dict[str, Any], ...] = ()
-    report_note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pareto_rows(self) -> list[dict[str, Any]]:
-        by_number = {r["number"]: r for r in self.rows}
-        return [by_number[n] for n in self.pareto]
-
-    @property
-    def best_per_family(self) -> list[dict[str, Any]]:
-        """The best fully trained feasible trial of each family (by macro-F1, then cost):
-        how far each family's best is from the front, when the front is one family's."""
-        best: dict[str, dict[str, Any]] = {}
-        for r in self.rows:
-            if not r.get("feasible") or r.get("stopped_early") or r.get("macro_f1") in ("", None):
-                continue
-            old = best.get(r["family"])
-            if old is None or (r["macro_f1"], -r["cost"]) > (old["macro_f1"], -old["cost"]):
-                best[r["family"]] = r
-        return sorted(best.values(), key=lambda r: r["cost"])
 
 
 # --- storage and study ----------------------------------------------------------------------
@@ -290,24 +254,6 @@ def _fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def _counts(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
-    states = optuna.trial.TrialState
-    complete = [t for t in trials if t.state == states.COMPLETE]
-    feasible = [t for t in complete if t.user_attrs.get("feasible")]
-    invalid = sum(1 for t in complete if t.user_attrs.get("reason", "").startswith("invalid"))
-    return {
-        # Candidates evaluated (within or over budget): what --trials counts. Configs their
-        # family rejects cost nothing and are recorded but not counted.
-        "complete": len(complete) - invalid,
-        "invalid": invalid,
-        "feasible": len(feasible),
-        "infeasible": len(complete) - len(feasible) - invalid,
-        "trained": sum(1 for t in feasible if t.user_attrs.get("macro_f1") is not None),
-        "failed": sum(1 for t in trials if t.state == states.FAIL),
-        "running": sum(1 for t in trials if t.state == states.RUNNING),
-    }
-
-
 def _best_f1(trials: list[optuna.trial.FrozenTrial]) -> float | None:
     scores = [
         t.user_attrs["macro_f1"]
@@ -341,7 +287,7 @@ def _run_loop(
                 state="START",
                 feasible=False,
                 macro_f1=None,
-                done=_counts(trials)["complete"],
+                done=count_trials(trials)["complete"],
                 total=config.trials,
                 best_f1=_best_f1(trials),
                 elapsed_s=time.monotonic() - start,
@@ -351,7 +297,7 @@ def _run_loop(
         while True:
             _fail_stale(study)  # trials of killed processes -> FAIL
             trials = study.get_trials(deepcopy=False)
-            counts = _counts(trials)
+            counts = count_trials(trials)
             if counts["complete"] >= config.trials:
                 return "trials"
             if counts["invalid"] > 10 * config.trials:
@@ -383,7 +329,7 @@ def _run_loop(
                 else:
                     failures_in_a_row = 0
                 if progress is not None:
-                    c = _counts(trials)
+                    c = count_trials(trials)
                     progress(
                         TrialEvent(
                             number=t.number,
