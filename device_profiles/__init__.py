@@ -5,6 +5,7 @@
     >>> round(dev.ridge_flops_per_byte, 2)
     2.34
     >>> device_profiles.get("my-board.toml")         # or a path to a user file
+    >>> device_profiles.get("rpi4:cpu-fp32-xnnpack").target   # KEY:TARGET: an execution target
 
 Built-in profiles use a paper's figures where a paper gives them (so the tool reproduces its
 tables) and record datasheet or measured values under ``alternatives``. User profiles live in
@@ -15,16 +16,21 @@ imports nothing else of the project.
 
 from __future__ import annotations
 
-from ._loader import get, list_devices, load_file, to_toml, user_device_dir
+from ._loader import get, list_devices, load_file, resolve, split_address, to_toml, user_device_dir
 from ._profile import Calibration, DeviceError, DeviceProfile
+from ._target import CrossValidation, Target
 
 __all__ = [
     "Calibration",
+    "CrossValidation",
     "DeviceError",
     "DeviceProfile",
+    "Target",
     "get",
     "list_devices",
     "load_file",
+    "resolve",
+    "split_address",
     "to_toml",
     "user_device_dir",
 ]

@@ -24,14 +24,31 @@ from pathlib import Path
 from typing import Any
 
 from ._profile import _KIND_MAPS, PRECISIONS, Calibration, DeviceError, DeviceProfile
+from ._target import TARGET_NAME_RE, CrossValidation, Target
 
-__all__ = ["get", "list_devices", "load_file", "normalise_name", "to_toml", "user_device_dir"]
+__all__ = [
+    "get",
+    "list_devices",
+    "load_file",
+    "normalise_name",
+    "resolve",
+    "split_address",
+    "to_toml",
+    "user_device_dir",
+]
 
 _BUILTIN_DIR = Path(__file__).with_name("devices")
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _TOP_KEYS = {
     "key", "name", "kind", "aliases", "memory_gb", "notes", "peak_gflops", "bandwidth_gb_s",
-    "sources", "alternatives", "calibration",
+    "sources", "alternatives", "calibration", "default_target", "targets",
+}  # fmt: skip
+_TARGET_KEYS = {
+    "processor", "runtime", "precision", "threads", "peak_gflops", "bandwidth_gb_s", "sources",
+    "notes", "calibration", "cross_validation",
+}  # fmt: skip
+_CV_KEYS = {
+    "points", "models", "within_10", "within_25", "within_50", "low_ratio", "high_ratio", "source",
 }  # fmt: skip
 _CAL_KEYS = {
     "compute_fraction", "bandwidth_fraction", "overhead_us", "kind_compute_fraction",
@@ -129,6 +146,50 @@ def _alternatives(data: Mapping[str, Any], *, where: str) -> dict[str, dict[str,
     return out
 
 
+def _targets(
+    data: Mapping[str, Any], *, where: str, kind: str, peak: Mapping[str, Any], bandwidth: Any
+) -> dict[str, Target]:
+    out: dict[str, Target] = {}
+    for name, table in data.items():
+        table = _table(table, f"targets.{name}", where=where)
+        what = f"[targets.{name}]"
+        _check_keys(table, _TARGET_KEYS, where=where, what=what)
+        if not TARGET_NAME_RE.match(name):
+            raise DeviceError(
+                f"{where}: target name {name!r} must be lower-case letters, digits, '.', '_', '-'"
+            )
+        precision = table.get("precision", "fp32")
+        if "peak_gflops" not in table and precision not in peak:
+            raise DeviceError(
+                f"{where}: {what} is {precision} but the board has no peak_gflops.{precision}; "
+                f"give the target its own peak_gflops"
+            )
+        cal = table.get("calibration")
+        cv = table.get("cross_validation")
+        if cv is not None:
+            _check_keys(_table(cv, "cross_validation", where=where), _CV_KEYS, where=where,
+                        what=f"{what}.cross_validation")  # fmt: skip
+        try:
+            out[name] = Target(
+                name=name,
+                processor=table.get("processor", kind),
+                runtime=table.get("runtime", "unspecified"),
+                precision=precision,
+                threads=table.get("threads"),
+                peak_gflops=table.get("peak_gflops", peak.get(precision)),
+                bandwidth_gb_s=table.get("bandwidth_gb_s", bandwidth),
+                calibration=None
+                if cal is None
+                else _calibration(_table(cal, "calibration", where=where), where=where),
+                cross_validation=None if cv is None else CrossValidation(**cv),
+                sources=_string_list(table.get("sources", []), "sources", where=where),
+                notes=str(table.get("notes", "")),
+            )
+        except DeviceError as exc:
+            raise DeviceError(f"{where}: {what}: {exc}") from None
+    return out
+
+
 def profile_from_dict(data: Mapping[str, Any], *, origin: str, default_key: str) -> DeviceProfile:
     """Validate one parsed TOML document and build its ``DeviceProfile``."""
     where = origin
@@ -154,7 +215,19 @@ def profile_from_dict(data: Mapping[str, Any], *, origin: str, default_key: str)
     if not isinstance(notes, str):
         raise DeviceError(f"{where}: notes must be a string")
     cal = data.get("calibration")
+    default_target = data.get("default_target", "")
+    if not isinstance(default_target, str):
+        raise DeviceError(f"{where}: default_target must be the name of a [targets.NAME] table")
+    targets = _targets(
+        _table(data.get("targets", {}), "targets", where=where),
+        where=where,
+        kind=data["kind"],
+        peak=peak,
+        bandwidth=data["bandwidth_gb_s"],
+    )
     return DeviceProfile(
+        targets=targets,
+        default_target=default_target,
         key=key,
         name=data["name"].strip(),
         kind=data["kind"],
@@ -257,15 +330,38 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith(".toml") or os.sep in text or "/" in text or text.startswith("~")
 
 
+def split_address(text: str) -> tuple[str, str]:
+    """``KEY:TARGET`` -> (``KEY``, ``TARGET``); plain ``KEY`` (or a path) -> (``KEY``, "")."""
+    head, sep, tail = text.rpartition(":")
+    if sep and head and TARGET_NAME_RE.match(tail.strip().lower()) and not tail.endswith(".toml"):
+        return head.strip(), tail.strip()
+    return text, ""
+
+
 def get(key_or_path: str | os.PathLike[str]) -> DeviceProfile:
-    """The device with this key or alias (case-insensitive), or the profile in a .toml file.
+    """The device named ``KEY`` (its default target) or ``KEY:TARGET`` (that target).
+
+    ``KEY`` is a key or alias (case-insensitive) or the path of a .toml file; the returned
+    profile's ``target`` is the execution target asked for, and ``address`` names it back
+    (``KEY`` for the default target, so ``rpi4`` and ``rpi4:DEFAULT`` give equal profiles).
 
     Raises:
-        DeviceError: unknown device (the message suggests the closest names), or a bad file.
+        DeviceError: unknown device (the message suggests the closest names), unknown target
+            (the message lists the board's targets), or a bad file.
     """
     if isinstance(key_or_path, os.PathLike):
         return load_file(key_or_path)
-    text = str(key_or_path).strip()
+    text, target = split_address(str(key_or_path).strip())
+    profile = _get_board(text)
+    return profile.with_target(target) if target else profile
+
+
+def resolve(address: str) -> Target:
+    """The execution target ``KEY`` (the board's default) or ``KEY:TARGET`` names."""
+    return get(address).target
+
+
+def _get_board(text: str) -> DeviceProfile:
     if not text:
         raise DeviceError("device is empty: give a key such as rpi4 (see `explorer devices`)")
     if _looks_like_path(text):
@@ -321,4 +417,34 @@ def to_toml(profile: DeviceProfile) -> str:
         for name, table in maps.items():
             lines += ["", f"[calibration.{name}]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    if profile.targets:
+        lines.insert(3, f"default_target = {_toml_value(profile.default_target_name)}")
+    for name, target in profile.targets.items():
+        lines += _target_lines(name, target)
     return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(cal: Calibration, prefix: str) -> list[str]:
+    d = cal.to_dict()
+    maps = {k: d.pop(k) for k in list(d) if isinstance(d[k], dict)}
+    lines = ["", f"[{prefix}]"] + [f"{k} = {_toml_value(v)}" for k, v in d.items()]
+    for name, table in maps.items():
+        lines += ["", f"[{prefix}.{name}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return lines
+
+
+def _target_lines(name: str, t: Target) -> list[str]:
+    lines = ["", f"[targets.{name}]"]
+    fields = {
+        "processor": t.processor, "runtime": t.runtime, "precision": t.precision,
+        "threads": t.threads, "peak_gflops": t.peak_gflops, "bandwidth_gb_s": t.bandwidth_gb_s,
+        "sources": t.sources, "notes": t.notes,
+    }  # fmt: skip
+    lines += [f"{k} = {_toml_value(v)}" for k, v in fields.items() if v not in (None, "")]
+    if t.calibration is not None:
+        lines += _calibration_lines(t.calibration, f"targets.{name}.calibration")
+    if t.cross_validation is not None:
+        lines += ["", f"[targets.{name}.cross_validation]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in t.cross_validation.to_dict().items()]
+    return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -154,6 +154,9 @@ class DeviceProfile:
     notes: str = ""
     alternatives: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
     calibration: Calibration | None = None
+    targets: Mapping[str, Any] = field(default_factory=dict)  # name -> Target (explicit ones)
+    default_target: str = ""
+    selected_target: str = ""  # "" means the default target
     origin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -180,6 +183,76 @@ class DeviceProfile:
         )
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "targets", MappingProxyType(dict(self.targets)))
+        names = list(self.all_targets)
+        if self.default_target and self.default_target not in names:
+            raise DeviceError(
+                f"{where}: default_target {self.default_target!r} is not one of the targets "
+                f"({', '.join(names)}); name one of them"
+            )
+        if self.selected_target == (self.default_target or names[0]):
+            object.__setattr__(self, "selected_target", "")  # KEY:DEFAULT is KEY
+        if self.selected_target and self.selected_target not in names:
+            raise self.unknown_target(self.selected_target)
+
+    @property
+    def all_targets(self) -> Mapping[str, Any]:
+        """Every execution target by name; a profile without ``[targets]`` has one, built
+        from its top-level figures (FP32 peak, bandwidth, calibration): ``default``."""
+        if self.targets:
+            return {k: replace(t, device=self.key) for k, t in self.targets.items()}
+        from ._target import Target
+
+        cal = self.calibration
+        return {
+            "default": Target(
+                name="default",
+                processor=self.kind,
+                runtime="unspecified",
+                precision="fp32",
+                threads=cal.threads if cal is not None else None,
+                peak_gflops=self.peak_gflops_fp32,
+                bandwidth_gb_s=self.bandwidth_gb_s,
+                calibration=cal,
+                sources=self.sources,
+                device=self.key,
+            )
+        }
+
+    @property
+    def target(self) -> Any:
+        """The selected execution target (``KEY:TARGET``), else the board's default one."""
+        targets = self.all_targets
+        return targets[self.selected_target or self.default_target or next(iter(targets))]
+
+    @property
+    def default_target_name(self) -> str:
+        """Name of the target plain ``KEY`` means."""
+        return self.default_target or next(iter(self.all_targets))
+
+    @property
+    def address(self) -> str:
+        """``KEY`` for the default target, ``KEY:TARGET`` for another one."""
+        return f"{self.key}:{self.selected_target}" if self.selected_target else self.key
+
+    def with_target(self, name: str) -> DeviceProfile:
+        """This board with ``name`` selected (the default target's name gives plain ``KEY``).
+
+        Raises:
+            DeviceError: the board has no target of that name (the message lists its targets).
+        """
+        name = name.strip().lower()
+        if name not in self.all_targets:
+            raise self.unknown_target(name)
+        return replace(self, selected_target=name)
+
+    def unknown_target(self, name: str) -> DeviceError:
+        """The one-line error for a target this board does not have."""
+        names = ", ".join(self.all_targets)
+        return DeviceError(
+            f"device {self.key!r} has no target {name!r}; its targets: {names} "
+            f"(see `explorer devices show {self.key}`)"
+        )
 
     @property
     def peak_gflops_fp32(self) -> float:
@@ -212,5 +285,9 @@ class DeviceProfile:
             "notes": self.notes,
             "alternatives": {k: dict(v) for k, v in self.alternatives.items()},
             "calibration": self.calibration.to_dict() if self.calibration else None,
+            "address": self.address,
+            "default_target": self.default_target_name,
+            "target": self.target.name,
+            "targets": {k: t.to_dict() for k, t in self.all_targets.items()},
             "origin": self.origin,
         }

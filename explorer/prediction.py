@@ -73,7 +73,13 @@ class OpTime:
 
 @dataclass(frozen=True, kw_only=True)
 class Prediction:
-    """Predicted latency of a model on one device."""
+    """Predicted latency of a model on one device's execution target, with its range.
+
+    ``device`` is the address predicted for (``KEY`` for the board's default target,
+    ``KEY:TARGET`` for another). ``low_ms``/``high_ms`` is the range the target's
+    leave-one-model-out error gives; an uncalibrated target (or one without a cross-validated
+    error) has the roofline as ``low_ms`` (a lower bound) and no upper bound (``high_ms`` None).
+    """
 
     device: str
     ms: float
@@ -81,6 +87,19 @@ class Prediction:
     bound: str  # the roof that bounds most of the uncalibrated time
     calibrated: bool
     ops: tuple[OpTime, ...] = ()
+    low_ms: float = 0.0
+    high_ms: float | None = None
+    target: str = ""  # the execution target's name
+
+    @property
+    def range_ms(self) -> tuple[float, float | None]:
+        """(``low_ms``, ``high_ms``); ``high_ms`` is None when there is no upper bound."""
+        return self.low_ms, self.high_ms
+
+    @property
+    def has_range(self) -> bool:
+        """Whether the prediction has a two-sided range (a calibrated, cross-validated target)."""
+        return self.high_ms is not None
 
     def by_kind(self) -> dict[str, float]:
         """Predicted milliseconds per operator class."""
@@ -96,6 +115,9 @@ class Prediction:
             "roofline_ms": self.roofline_ms,
             "bound": self.bound,
             "calibrated": self.calibrated,
+            "low_ms": self.low_ms,
+            "high_ms": self.high_ms,
+            "target": self.target,
         }
         if ops:
             d["ops"] = [o.__dict__ for o in self.ops]
@@ -213,23 +235,48 @@ def fused_flags(ops: tuple[OpRecord, ...], *, fuse_elementwise: bool) -> list[bo
     return flags
 
 
-def predict_latency(profile: ModelProfile, device: Any) -> Prediction:
-    """Predict ``profile``'s latency on ``device`` (a ``device_profiles.DeviceProfile``).
+def _target_of(device: Any) -> Any:
+    """The execution target to price on: a profile's selected one, or ``device`` itself."""
+    target = getattr(device, "target", None)
+    return device if target is None or isinstance(target, str) else target
 
-    Returns the calibrated prediction (``ms``), the uncalibrated roofline bound
-    (``roofline_ms``), the roof that dominates, and one ``OpTime`` per operator.
+
+def predict_latency(profile: ModelProfile, device: Any) -> Prediction:
+    """Predict ``profile``'s latency on ``device``.
+
+    Args:
+        profile: the model's operators.
+        device: a ``device_profiles.DeviceProfile`` (priced on its selected target: the default
+            one for ``KEY``, another for ``KEY:TARGET``) or a ``device_profiles.Target``.
+
+    Returns:
+        The calibrated prediction (``ms``, with the target's per-kernel and per-inference
+        costs), its range (``low_ms``, ``high_ms``), the uncalibrated roofline bound
+        (``roofline_ms``), the roof that dominates, and one ``OpTime`` per operator.
     """
+    address = getattr(device, "address", None) or getattr(device, "key", None)
+    target = _target_of(device)
+    if address is None:  # a bare Target
+        address = f"{target.device}:{target.name}" if target.device else target.name
+    device = target
     cal = getattr(device, "calibration", None)
     flags = fused_flags(profile.ops, fuse_elementwise=bool(getattr(cal, "fuse_elementwise", 0)))
     ops = tuple(_op_time(op, device, fused=f) for op, f in zip(profile.ops, flags, strict=True))
     compute_ms = sum(o.roofline_ms for o in ops if o.bound == "compute")
     memory_ms = sum(o.roofline_ms for o in ops if o.bound == "memory")
     call_ms = getattr(cal, "call_overhead_us", 0.0) * 1e-3 if cal is not None else 0.0
+    ms = sum(o.ms for o in ops) + call_ms
+    roofline_ms = compute_ms + memory_ms
+    range_fn = getattr(device, "range_ms", None)
+    low, high = range_fn(ms, roofline_ms=roofline_ms) if range_fn else (roofline_ms, None)
     return Prediction(
-        device=device.key,
-        ms=sum(o.ms for o in ops) + call_ms,
-        roofline_ms=compute_ms + memory_ms,
+        device=address,
+        ms=ms,
+        roofline_ms=roofline_ms,
         bound="compute" if compute_ms >= memory_ms else "memory",
         calibrated=cal is not None,
         ops=ops,
+        low_ms=low,
+        high_ms=high,
+        target=getattr(device, "name", ""),
     )

@@ -58,12 +58,15 @@ class DeviceRoof:
 
     @classmethod
     def from_profile(cls, device: Any) -> DeviceRoof:
-        """From a ``device_profiles.DeviceProfile`` (FP32 roofs; calibration if present)."""
-        cal = getattr(device, "calibration", None)
-        peak = float(device.peak_gflops_fp32)
-        bw = float(device.bandwidth_gb_s)
+        """From a ``device_profiles.DeviceProfile``: the roofs of its selected execution target
+        (the default one for a plain key: for the paper's boards, the paper's FP32 figures),
+        and the target's achievable roofs when it is calibrated."""
+        target = getattr(device, "target", None) or device
+        cal = getattr(target, "calibration", None)
+        peak = float(target.peak_gflops_fp32)
+        bw = float(target.bandwidth_gb_s)
         return cls(
-            key=device.key,
+            key=getattr(device, "address", device.key),
             name=getattr(device, "name", device.key),
             peak_gflop_s=peak,
             bandwidth_gb_s=bw,

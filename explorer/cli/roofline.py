@@ -147,7 +147,7 @@ def build_roofline(
         cost = reports.ModelCost.from_profile(rep.profile, name=name, family=family)
         costs.append(cost)
         for d, pred in zip(profiles, rep.predictions, strict=True):
-            timings[(name, d.key)] = reports.Timing.from_prediction(pred)
+            timings[(name, d.address)] = reports.Timing.from_prediction(pred)
     if paper_models:
         costs.extend(feasibility.TABLE_IX_MODELS)
     other = "weights" if intensity == "traffic" else "traffic"

@@ -150,7 +150,9 @@ class Objective:
             totals, latency = self._profile(trial, model)
         except Exception as exc:
             raise TrialFailure(f"profiling {family} failed: {type(exc).__name__}: {exc}") from exc
-        usage = budget_usage(cfg.budgets, totals=totals, latency_ms=latency, device=self.device.key)
+        usage = budget_usage(
+            cfg.budgets, totals=totals, latency_ms=latency, device=self.device.address
+        )
         pairs = list(zip(cfg.budgets, usage, strict=True))
         trial.set_user_attr("budget_usage", {b.label: u for b, u in pairs})
         _set_constraints(trial, [0.0] + [u - 1.0 for u in usage], cfg.budgets)
@@ -209,7 +211,7 @@ class Objective:
     ) -> float:
         objective = self.config.objective
         if objective == "latency":
-            return float(latency[self.device.key])
+            return float(latency[self.device.address])
         if objective in ("flops", "params"):
             return float(totals[objective])
         host_ms = measure_host_ms(model)

@@ -66,7 +66,7 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
         }
         latency = {k: predict_latency(profile, d).ms for k, d in objective.devices.items()}
         usage = budget_usage(
-            cfg.budgets, totals=totals, latency_ms=latency, device=objective.device.key
+            cfg.budgets, totals=totals, latency_ms=latency, device=objective.device.address
         )
         pairs = zip(cfg.budgets, usage, strict=True)
         over = [f"{b.label} {u:.2f}x the limit" for b, u in pairs if u > 1]
@@ -146,10 +146,10 @@ def finalize(
     prune_checkpoints(out, trials, front)
     devices = list(objective.devices)
     labels = [b.label for b in config.budgets]
-    cost_column = cost_column_of(config.objective, objective.device.key)
+    cost_column = cost_column_of(config.objective, objective.device.address)
     rows = trial_rows(
         trials,
-        device=objective.device.key,
+        device=objective.device.address,
         devices=devices,
         budget_labels=labels,
         objective=cost_column,
@@ -177,7 +177,7 @@ def finalize(
                 "text": b.text,
                 "metric": b.metric,
                 "limit": b.limit,
-                "device": b.device or objective.device.key,
+                "device": b.device or objective.device.address,
             }
             for b in config.budgets
         ],

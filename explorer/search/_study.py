@@ -353,9 +353,9 @@ def _devices(config: SearchConfig) -> tuple[Any, dict[str, Any]]:
     for budget in config.budgets:
         if budget.device is not None:
             dev = device_profiles.get(budget.device)
-            devices.setdefault(dev.key, dev)
-    devices.pop(target.key, None)
-    return target, {target.key: target, **dict(sorted(devices.items()))}
+            devices.setdefault(dev.address, dev)  # KEY:TARGET budgets price that target
+    devices.pop(target.address, None)
+    return target, {target.address: target, **dict(sorted(devices.items()))}
 
 
 def _normalise_budget_devices(config: SearchConfig) -> SearchConfig:
@@ -363,10 +363,10 @@ def _normalise_budget_devices(config: SearchConfig) -> SearchConfig:
     import device_profiles
 
     budgets = tuple(
-        replace(b, device=device_profiles.get(b.device).key) if b.device else b
+        replace(b, device=device_profiles.get(b.device).address) if b.device else b
         for b in config.budgets
     )
-    return replace(config, device=device_profiles.get(config.device).key, budgets=budgets)
+    return replace(config, device=device_profiles.get(config.device).address, budgets=budgets)
 
 
 def run_search(
