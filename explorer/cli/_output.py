@@ -17,6 +17,7 @@ __all__ = ["Format", "console", "err_console", "print_csv", "print_json", "print
 
 console = Console()
 err_console = Console(stderr=True)
+_UNBOUNDED = 100_000  # columns offered to a table measured for a pipe or a file
 
 
 class Format(StrEnum):
@@ -68,7 +69,13 @@ def print_table(
         table.add_column(col, justify="right" if i in right else "left")
     for row in rows:
         table.add_row(*(str(v) for v in row))
-    console.print(table)
+    out = console
+    if not console.is_terminal:
+        # Piped or logged: rich would squeeze the table into 80 columns and cut cells
+        # ("checkp…"); print it at its natural width instead, whatever that is.
+        natural = console.measure(table, options=console.options.update_width(_UNBOUNDED))
+        out = Console(file=sys.stdout, width=max(natural.maximum, console.width))
+    out.print(table)
 
 
 def human(n: float, unit: str = "") -> str:
