@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ._backends import BACKENDS, Backend, BenchSettings, get_backend
-from ._result import LatencyResult
+from ._result import LatencyResult, latency_frame
 
 __all__ = [
     "BACKENDS",
@@ -27,6 +27,7 @@ __all__ = [
     "calibrate_from_measurements",
     "calibrate_host",
     "get_backend",
+    "latency_frame",
 ]
 
 

@@ -6,11 +6,11 @@ import contextlib
 import os
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["LatencyResult", "summarise"]
+__all__ = ["LatencyResult", "latency_frame", "summarise"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +71,10 @@ class LatencyResult:
             d["timings_ms"] = list(self.timings_ms)
         return d
 
+    def to_frame(self, *, timings: bool = False) -> Any:
+        """This result as a pandas ``DataFrame`` (see ``latency_frame``)."""
+        return latency_frame([self], timings=timings)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LatencyResult:
         """Rebuild a result from ``to_dict()`` output (e.g. written by ``explorer bench``)."""
@@ -78,6 +82,39 @@ class LatencyResult:
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["timings_ms"] = tuple(data.get("timings_ms", ()))
         return cls(**kwargs)
+
+
+def latency_frame(results: Sequence[LatencyResult], *, timings: bool = False) -> Any:
+    """Latency results as a pandas ``DataFrame``.
+
+    Args:
+        results: the measurements (e.g. one per model or backend).
+        timings: ``False``: one row per result with its summary columns (``median_ms``,
+            ``p10_ms``, ``p90_ms``, ... as in ``to_dict``), the environment flattened into
+            ``env_<key>`` columns; ``True``: one row per timed run, with the result's
+            identifying columns, ``run`` (0-based) and ``ms``.
+
+    Returns:
+        The frame; empty (with the columns) when ``results`` is empty.
+    """
+    import pandas as pd  # here, not at the top: the CLI's start-up does not pay for it
+
+    if timings:
+        keys = ("model", "backend", "device", "batch_size", "threads", "precision", "clock")
+        rows = [
+            {**{k: getattr(r, k) for k in keys}, "run": i, "ms": ms}
+            for r in results
+            for i, ms in enumerate(r.timings_ms)
+        ]
+        return pd.DataFrame(rows, columns=[*keys, "run", "ms"])
+    rows = []
+    for r in results:
+        row = r.to_dict(timings=False)
+        env = row.pop("environment")
+        row.update({f"env_{k}": v for k, v in env.items() if not isinstance(v, Mapping)})
+        rows.append(row)
+    summary = [f.name for f in fields(LatencyResult) if f.name not in ("timings_ms", "environment")]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=summary)
 
 
 def _quantile(sorted_values: Sequence[float], q: float) -> float:

@@ -130,3 +130,64 @@ class ModelProfile:
         }
         d["layers"] = [op.to_dict() for op in self.ops] if layers else []
         return d
+
+    def to_frame(self, *, by: str = "op") -> Any:
+        """The per-operator rows as a pandas ``DataFrame``.
+
+        Args:
+            by: ``"op"``: one row per aten operator call, with every ``OpRecord`` field plus
+                ``total_flops``, ``traffic_bytes`` and ``intensity``; ``"module"``: one row
+                per module (the layer view), summing the counts of its operators and adding
+                ``calls`` (operator calls) and ``ops`` (distinct operators, comma-separated).
+
+        Returns:
+            A ``DataFrame`` whose ``macs``, ``flops``, ``elementwise_flops`` and byte columns
+            sum to this profile's totals (``macs`` to ``self.macs``).
+
+        Raises:
+            UsageError: ``by`` is neither ``"op"`` nor ``"module"``.
+        """
+        return _frame(self, by=by)
+
+
+_SUMMED = (
+    "macs",
+    "flops",
+    "elementwise_flops",
+    "bytes_read",
+    "bytes_written",
+    "weight_bytes",
+    "strided_bytes",
+)
+
+
+def _frame(profile: ModelProfile, *, by: str) -> Any:
+    # pandas is imported here, not at the top: the CLI's start-up does not pay for it.
+    from explorer.errors import UsageError
+
+    if by not in ("op", "module"):
+        raise UsageError(f"to_frame(by={by!r}) is unknown: use by='op' or by='module'")
+    import pandas as pd
+
+    columns = [f.name for f in dataclasses.fields(OpRecord)]
+    rows = [
+        {
+            **{name: getattr(op, name) for name in columns},
+            "total_flops": op.total_flops,
+            "traffic_bytes": op.traffic_bytes,
+            "intensity": op.intensity,
+        }
+        for op in profile.ops
+    ]
+    ops = pd.DataFrame(rows, columns=[*columns, "total_flops", "traffic_bytes", "intensity"])
+    if by == "op":
+        return ops
+    grouped = ops.groupby("module", sort=False)
+    layers = grouped[[*_SUMMED, "total_flops", "traffic_bytes"]].sum()
+    layers.insert(0, "module_type", grouped["module_type"].first())
+    layers.insert(1, "calls", grouped.size())
+    layers.insert(2, "ops", grouped["op"].agg(lambda s: ",".join(dict.fromkeys(s))))
+    layers["intensity"] = (layers["total_flops"] / layers["traffic_bytes"]).where(
+        layers["traffic_bytes"] > 0, 0.0
+    )
+    return layers.reset_index()

@@ -23,6 +23,7 @@ checkpoints of the Pareto-optimal models, report.html.
 
 from __future__ import annotations
 
+from ._frames import load_results
 from ._settings import (
     OBJECTIVES,
     SAMPLERS,
@@ -43,6 +44,7 @@ __all__ = [
     "SearchResult",
     "TrialEvent",
     "default_workers",
+    "load_results",
     "open_study",
     "parse_duration",
     "run_search",

@@ -166,6 +166,17 @@ def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.Bas
         return optuna.samplers.NSGAIISampler(population_size=config.population, seed=seed, **extra)
 
 
+def metric_names(config: SearchConfig) -> list[str]:
+    """Readable names of the study's two objectives, in order (stored on the study)."""
+    cost = {
+        "latency": f"predicted latency on {config.device} (ms)",
+        "flops": "FLOPs",
+        "params": "parameters",
+        "host_latency": "latency measured on the search host (ms)",
+    }[config.objective]
+    return ["validation macro-F1", cost]
+
+
 def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study:
     """Create the study named ``config.study`` in its storage, or load it to resume.
 
@@ -195,6 +206,11 @@ def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study
                 f"other settings ({'; '.join(diff)}): resume it with the same ones, or name a "
                 "new study with --study"
             )
+    names = metric_names(config)
+    if study.metric_names != names:  # optuna-dashboard shows these instead of "Objective 0"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     return study
 
 
