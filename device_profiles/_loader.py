@@ -261,6 +261,10 @@ def load_file(path: str | os.PathLike[str]) -> DeviceProfile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise DeviceError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise DeviceError(
+            f"{path}: nested too deeply to be a device file; fix or remove the file"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DeviceError(f"{path}: cannot be read ({exc})") from None
     return profile_from_dict(data, origin=str(path), default_key=normalise_name(path.stem))

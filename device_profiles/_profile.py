@@ -23,7 +23,18 @@ def _positive(value: Any, what: str, *, where: str, allow_zero: bool = False) ->
     if not ok_type or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         rule = "a number >= 0" if allow_zero else "a positive number"
         raise DeviceError(f"{where}: {what} must be {rule}, got {value!r}; fix the value")
+    if value != 0 and not _SANE[0] <= abs(value) <= _SANE[1]:
+        # 1e-320 is a float, but a roof that small turns every time into Infinity
+        raise DeviceError(
+            f"{where}: {what} = {value!r} is outside {_SANE[0]:g}..{_SANE[1]:g}; "
+            "give the value in the unit its name states"
+        )
     return float(value)
+
+
+# Every positive number in a device file (GFLOP/s, GB/s, GB, fractions, microseconds) lies in
+# this range on any real device; outside it a division or product leaves the float range.
+_SANE = (1e-9, 1e12)
 
 
 def _fraction(value: Any, what: str, *, where: str) -> float:

@@ -13,11 +13,14 @@
 ====================  ============================================================
 
 Spaces and case do not matter (``1 GFLOPs``, ``300m MACs``, ``20 MS @ RPi4``). Anything else
-raises ``UsageError`` with a one-line message listing these forms.
+raises ``UsageError`` with a one-line message listing these forms, and so does a limit outside
+``LIMIT_RANGE`` (``1e999flops`` overflows to infinity, ``1e-320flops`` is subnormal: neither is
+a budget any model could be held to). ``tighten`` keeps the tighter of two budgets of one kind.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +28,15 @@ from typing import Any
 
 from explorer.errors import UsageError
 
-__all__ = ["BUDGET_FORMS", "Budget", "budget_usage", "budgets_to_texts", "parse_budget"]
+__all__ = [
+    "BUDGET_FORMS",
+    "LIMIT_RANGE",
+    "Budget",
+    "budget_usage",
+    "budgets_to_texts",
+    "parse_budget",
+    "tighten",
+]
 
 BUDGET_FORMS = "1e9flops, 500Mflops, 300M macs, 2M params, 4MB (weights), 20ms, 20ms@rpi4"
 
@@ -37,6 +48,17 @@ _METRICS: dict[str, tuple[str, str | None]] = {
     "weight_bytes": ("B", "weight_bytes"),
     "latency_ms": ("ms", None),
 }
+
+# metric -> (smallest, largest) limit accepted: at least one operation, parameter or byte and at
+# least a nanosecond; at most 1e18 (an exa-FLOP per sample) and 1e9 ms (11.6 days).
+LIMIT_RANGE: dict[str, tuple[float, float]] = {
+    "flops": (1.0, 1e18),
+    "macs": (1.0, 1e18),
+    "params": (1.0, 1e18),
+    "weight_bytes": (1.0, 1e18),
+    "latency_ms": (1e-6, 1e9),
+}
+_MAX_DIGITS = 40  # longer numbers are typing accidents (a 400-digit number overflows a float)
 
 _NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)", re.IGNORECASE)
 _COUNT_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
@@ -72,8 +94,17 @@ class Budget:
     def __post_init__(self) -> None:
         if self.metric not in _METRICS:
             raise UsageError(f"budget metric {self.metric!r} is unknown; valid: {list(_METRICS)}")
-        if not self.limit > 0:
-            raise UsageError(f"budget {self.text or self.limit!r} must be positive")
+        low, high = LIMIT_RANGE[self.metric]
+        if not (isinstance(self.limit, (int, float)) and math.isfinite(self.limit)):
+            raise UsageError(
+                f"budget {self.text or self.limit!r} must be a finite number; "
+                f"give a {self.metric} limit between {low:g} and {high:g}"
+            )
+        if not low <= self.limit <= high:
+            raise UsageError(
+                f"budget {self.text or self.limit!r} is out of range: a {self.metric} limit "
+                f"must lie between {low:g} and {high:g} {_METRICS[self.metric][0]}"
+            )
         if self.device is not None and self.metric != "latency_ms":
             raise UsageError(f"budget {self.text!r}: only a latency budget takes @DEVICE")
 
@@ -127,6 +158,8 @@ def parse_budget(text: str) -> Budget:
     match = _NUMBER.match(body)
     if match is None:
         raise _error(raw, "it must start with a number")
+    if len(match.group(1)) > _MAX_DIGITS:
+        raise _error(raw, f"the number has more than {_MAX_DIGITS} characters")
     number = float(match.group(1))
     if not number > 0:
         raise _error(raw, "the limit must be positive")
@@ -143,6 +176,31 @@ def parse_budget(text: str) -> Budget:
             metric="weight_bytes", limit=number * _BYTE_PREFIX[m.group(1) or ""], text=raw
         )
     raise _error(raw, "unknown unit" if unit else "no unit")
+
+
+def tighten(budgets: Sequence[Budget]) -> tuple[tuple[Budget, ...], list[str]]:
+    """Keep one budget per kind (metric and device), the tightest, in first-seen order.
+
+    Returns:
+        The kept budgets and one notice per dropped budget (``"budgets 20ms and 10ms limit the
+        same latency; keeping the tighter, 10ms"``) for the caller to show.
+    """
+    kept: dict[tuple[str, str | None], Budget] = {}
+    notices: list[str] = []
+    for budget in budgets:
+        key = (budget.metric, budget.device)
+        old = kept.get(key)
+        if old is None:
+            kept[key] = budget
+            continue
+        tighter = budget if budget.limit < old.limit else old
+        what = budget.label.replace("_ms", "")
+        notices.append(
+            f"budgets {old.text or _canonical(old)} and {budget.text or _canonical(budget)} "
+            f"limit the same {what}; keeping the tighter, {tighter.text or _canonical(tighter)}"
+        )
+        kept[key] = tighter
+    return tuple(kept.values()), notices
 
 
 def budget_usage(

@@ -207,7 +207,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             isinstance(v, torch.Tensor) for v in state.values()
         ):
             raise TypeError("state_dict is not a mapping of tensors")
-        shapes = {k: tuple(int(d) for d in v) for k, v in data.get("shapes", {}).items()}
+        shapes = _checked_shapes(data.get("shapes", {}), state)
+        class_names = _checked_class_names(data.get("class_names", ()))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
             f"checkpoint {where!r} is malformed ({' '.join(str(exc).split())[:160]}); "
@@ -218,13 +219,43 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         family=str(data.get("family", "")),
         config=config,
         input_spec=spec,
-        class_names=tuple(data.get("class_names", ())),
+        class_names=class_names,
         state_dict=state,
         shapes=shapes or {k: tuple(v.shape) for k, v in state.items()},
         metrics=data.get("metrics", {}) or {},
         extra=data.get("extra", {}) or {},
         format_version=version,
     )
+
+
+def _checked_shapes(raw: Any, state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """The stored ``shapes``, which must repeat the stored tensors' shapes: an edited entry
+    would otherwise rebuild a layer of any size (a 1.4 TB Linear) before the weights load."""
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"shapes is a {type(raw).__name__}, not a mapping of name -> list of int")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for key, dims in raw.items():
+        if not isinstance(dims, (list, tuple)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims
+        ):
+            raise ValueError(f"shapes[{str(key)[:40]!r}] is {str(dims)[:40]}, not a list of int")
+        tensor = state.get(key)
+        if tensor is None or tuple(tensor.shape) != tuple(dims):
+            stored = None if tensor is None else list(tensor.shape)
+            raise ValueError(
+                f"shapes[{str(key)[:40]!r}] = {list(dims)[:8]} but the stored tensor is {stored}"
+            )
+        shapes[key] = tuple(dims)
+    return shapes
+
+
+def _checked_class_names(raw: Any) -> tuple[str, ...]:
+    """The stored class names: a list of at most 10,000 non-empty strings."""
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(n, str) and n.strip() for n in raw):
+        raise TypeError(f"class_names is {str(raw)[:40]}, not a list of non-empty strings")
+    if len(raw) > 10_000:
+        raise ValueError(f"class_names holds {len(raw)} names, more than 10,000")
+    return tuple(raw)
 
 
 # --- rebuilding pruned models ------------------------------------------------------------

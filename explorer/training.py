@@ -73,8 +73,12 @@ class TrainSettings:
                 raise UsageError(f"{name}={value!r} is invalid: use an integer >= {low}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"lr={self.lr!r} is invalid: use a positive number such as 1e-3")
-        if self.weight_decay < 0:
-            raise UsageError(f"weight_decay={self.weight_decay!r} is invalid: use >= 0")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise UsageError(
+                f"weight_decay={self.weight_decay!r} is invalid: use a finite number >= 0"
+            )
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
+            raise UsageError(f"seed={self.seed!r} is invalid: use an integer from 0 to 2**32 - 1")
         if self.optimizer not in ("adam", "adamw"):
             raise UsageError(f"optimizer={self.optimizer!r} is invalid: use adam or adamw")
         if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):

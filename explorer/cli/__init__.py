@@ -62,8 +62,8 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("EXPLORER_DEBUG") == "1"
+    argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
+    debug = debug or os.environ.get("EXPLORER_DEBUG") == "1"
     from explorer.errors import ExplorerError
 
     try:
@@ -92,6 +92,19 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {_one_line(exc)}", err=True)
         sys.exit(getattr(exc, "exit_code", 2 if isinstance(exc, OSError) else 1))
+    except OSError as exc:
+        if debug:
+            raise
+        if exc.filename is None:  # not about a path the user named: a failure of the work
+            typer.echo(f"error: {_one_line(exc)}", err=True)
+            sys.exit(1)
+        # a path the user named (an --out under a file, a name too long for the file system)
+        typer.echo(
+            f"error: cannot use {str(exc.filename)[:200]!r}: {exc.strerror or exc}; "
+            "choose another path",
+            err=True,
+        )
+        sys.exit(2)
     except Exception as exc:  # an unexpected failure: still one line unless --debug
         if debug:
             raise
@@ -102,6 +115,14 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` and whether it was there: the flag works before or after
+    the command (``explorer prune ... --debug``, as the error hint says), not after ``--``."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = [a for a in argv[:end] if a != "--debug"]
+    return head + argv[end:], len(head) < end
 
 
 def _one_line(exc: BaseException) -> str:

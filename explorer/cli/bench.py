@@ -25,7 +25,9 @@ def bench_command(
     backend: BackendName = typer.Option(
         BackendName.ort, "--backend", help="ort, torch or tensorrt."
     ),
-    threads: int = typer.Option(1, "--threads", help="Intra-op threads (CPU backends)."),
+    threads: int = typer.Option(
+        1, "--threads", min=1, max=1024, help="Intra-op threads (CPU backends)."
+    ),
     runs: int = typer.Option(0, "--runs", help="Timed runs (0: enough for about 1 s, 15-300)."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed warm-up runs."),
     batch: int = typer.Option(1, "--batch", help="Batch size."),

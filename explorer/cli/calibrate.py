@@ -12,7 +12,9 @@ from ._output import Format, err_console, print_json, print_table
 
 @app.command("calibrate")
 def calibrate_command(
-    threads: int = typer.Option(1, "--threads", help="ONNX Runtime threads to calibrate for."),
+    threads: int = typer.Option(
+        1, "--threads", min=1, max=1024, help="ONNX Runtime threads to calibrate for."
+    ),
     name: str = typer.Option("host", "--name", help="Key of the written profile."),
     out: Path = typer.Option(None, "--out", help="Output .toml (default: the user device dir)."),
     from_measurements: Path = typer.Option(

@@ -8,6 +8,7 @@ import typer
 
 from ._app import app
 from ._output import Format, human, print_json, print_table
+from ._paths import check_writable
 
 
 def _fmt(value, unit: str = "", digits: str = ".4f") -> str:
@@ -48,7 +49,7 @@ def prune_command(
         1, "--round-to", help="Keep channel counts a multiple of N (8 helps SIMD kernels)."
     ),
     lr: float = typer.Option(5e-4, "--lr", help="Fine-tuning learning rate."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
     runs: int | None = typer.Option(None, "--runs", help="ONNX Runtime timed runs (auto)."),
     no_bench: bool = typer.Option(False, "--no-bench", help="Skip the ONNX Runtime timing."),
     onnx: Path | None = typer.Option(None, "--onnx", help="Also export the pruned model here."),
@@ -57,6 +58,10 @@ def prune_command(
 ) -> None:
     """Prune MODEL until --budget holds on --device, fine-tune, and compare before/after."""
     from explorer.pruning import prune_checkpoint
+
+    for path, option in ((out, "--out"), (onnx, "--onnx")):
+        if path is not None:
+            check_writable(path, option=option)
 
     report = prune_checkpoint(
         model,

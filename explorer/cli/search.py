@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from explorer.budget import parse_budget
+from explorer.budget import parse_budget, tighten
 from explorer.errors import UsageError
 from explorer.search import (
     SEARCH_DATASET,
@@ -180,9 +180,22 @@ def _workers(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise UsageError(f"--workers {text!r} is invalid: use a positive integer or auto")
+    limit = 4 * _cores()
+    if not 1 <= value <= limit:
+        raise UsageError(
+            f"--workers {text!r} is invalid: use auto or an integer from 1 to {limit} "
+            "(4 per core of this machine; each worker trains on one core)"
+        )
     return value
+
+
+def _cores() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 @app.command("search")
@@ -215,7 +228,7 @@ def search_command(
     study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
     sampler: str = typer.Option("nsga2", "--sampler", help="nsga2, tpe or random."),
-    seed: int = typer.Option(0, "--seed", help="Sampler and training seed."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Sampler and training seed."),
     objective: str = typer.Option(
         "latency",
         "--objective",
@@ -229,7 +242,9 @@ def search_command(
     max_image_size: int = typer.Option(
         48, "--max-image-size", help="Cap on the face-crop side in pixels drawn (0: none)."
     ),
-    threads: int = typer.Option(1, "--threads", help="torch threads while training (see docs)."),
+    threads: int = typer.Option(
+        1, "--threads", min=1, max=1024, help="torch threads while training (see docs)."
+    ),
     workers: str = typer.Option(
         "auto",
         "--workers",
@@ -250,9 +265,12 @@ def search_command(
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Search the families for the Pareto front of macro-F1 against cost on a device."""
+    budgets, notices = tighten([parse_budget(b) for b in budget or ()])
+    for notice in notices:
+        typer.echo(f"note: {notice}", err=True)
     config = SearchConfig(
         device=device,
-        budgets=tuple(parse_budget(b) for b in budget or ()),
+        budgets=budgets,
         families=_families(families),
         trials=trials,
         timeout_s=None if (timeout or "none").lower() in ("none", "0") else parse_duration(timeout),
@@ -292,7 +310,9 @@ def worker_command(
         help="Where this worker writes checkpoints and "
         "results (default: the run directory stored on the study).",
     ),
-    seed: int = typer.Option(None, "--seed", help="Sampler seed (default: from the process id)."),
+    seed: int = typer.Option(
+        None, "--seed", min=0, max=2**31 - 1, help="Sampler seed (default: from the process id)."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Join a study in a shared storage and run its trials until it holds its target count."""

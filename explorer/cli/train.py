@@ -8,6 +8,7 @@ import typer
 
 from ._app import app
 from ._output import Format, err_console, print_json, print_table
+from ._paths import check_writable
 
 
 @app.command("train")
@@ -38,13 +39,16 @@ def train_command(
     samples_per_clip: int = typer.Option(
         1, "--samples-per-clip", help="Samples cut from each clip (Ding et al.: 6)."
     ),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     out: Path | None = typer.Option(None, "--out", help="Checkpoint to write (.pt)."),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Train MODEL with early stopping and report validation metrics; --out saves a checkpoint."""
     from explorer.training import TrainSettings, train_model
+
+    if out is not None:
+        check_writable(out)  # before the training, not after it
 
     settings = TrainSettings(
         epochs=epochs,

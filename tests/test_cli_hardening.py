@@ -1,0 +1,183 @@
+"""Nonsense on the command line and in the files it names: a one-line refusal with exit 2."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from explorer.budget import parse_budget, tighten
+from explorer.checkpoints import load_checkpoint, save_checkpoint
+from explorer.cli import main
+from explorer.errors import CheckpointError, UsageError
+from explorer.training import TrainSettings
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the console entry point in this process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out = capsys.readouterr()
+    return int(exit_info.value.code or 0), out.out, out.err
+
+
+def assert_refused(code: int, err: str, needle: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "unexpected" not in lines[0], err
+    assert needle in lines[0], err
+
+
+# --- budgets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("1e999flops", "finite"),
+        ("1e308s", "finite"),
+        ("9" * 400 + "flops", "more than 40 characters"),
+        ("1e-320flops", "out of range"),
+        ("1e30params", "out of range"),
+        ("1e-12ms", "out of range"),
+    ],
+)
+def test_absurd_budgets_are_refused(text: str, needle: str) -> None:
+    with pytest.raises(UsageError, match=needle) as info:
+        parse_budget(text)
+    assert "\n" not in str(info.value)
+
+
+def test_prune_refuses_infinite_budget_before_loading(capsys, tmp_path: Path) -> None:
+    code, _, err = cli(
+        capsys, "prune", str(tmp_path / "none.pt"), "--device", "rpi4", "--budget", "1e999flops"
+    )
+    assert code == 2 and "error:" in err
+
+
+def test_conflicting_budgets_keep_the_tighter_and_say_so() -> None:
+    kept, notices = tighten(
+        [
+            parse_budget("20ms"),
+            parse_budget("1e9flops"),
+            parse_budget("10ms"),
+            parse_budget("5ms@rpi4"),
+        ]
+    )
+    assert [b.text for b in kept] == ["10ms", "1e9flops", "5ms@rpi4"]
+    assert notices == ["budgets 20ms and 10ms limit the same latency; keeping the tighter, 10ms"]
+    kept, notices = tighten([parse_budget("1e8flops"), parse_budget("1e9flops")])
+    assert [b.text for b in kept] == ["1e8flops"] and len(notices) == 1
+
+
+# --- numeric options ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan, -1.0])
+def test_weight_decay_must_be_finite(value: float) -> None:
+    with pytest.raises(UsageError, match="weight_decay"):
+        TrainSettings(weight_decay=value)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "ding2025", "--seed", "-1"], "--seed"),
+        (["train", "ding2025", "--weight-decay", "nan"], "weight_decay"),
+        (["train", "ding2025", "--weight-decay", "inf"], "weight_decay"),
+        (["bench", "ding2025", "--threads", "-1"], "--threads"),
+        (["search", "--device", "rpi4", "--budget", "1e9flops", "--threads", "0"], "--threads"),
+        (
+            ["search", "--device", "rpi4", "--budget", "1e9flops", "--workers", "100000"],
+            "4 per core",
+        ),
+        (["search", "--device", "rpi4", "--budget", "1e999flops"], "finite"),
+    ],
+)
+def test_nonsense_options_exit_2_in_one_line(capsys, args: list[str], needle: str) -> None:
+    assert_refused(*cli(capsys, *args)[::2], needle)
+
+
+# --- --debug after the command -----------------------------------------------------------
+
+
+def test_debug_after_the_command_is_accepted(capsys) -> None:
+    from device_profiles import DeviceError
+
+    # --debug: the error propagates with its traceback instead of "No such option: --debug"
+    with pytest.raises(DeviceError, match="no-such-device"):
+        main(["devices", "show", "no-such-device", "--debug"])
+    code, _, err = cli(capsys, "devices", "show", "no-such-device")
+    assert code == 2 and "No such option" not in err
+
+
+# --- device files ------------------------------------------------------------------------
+
+
+def test_deeply_nested_toml_names_the_file(capsys, tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    monkeypatch.setenv("EXPLORER_DEVICES", str(tmp_path))
+    code, _, err = cli(capsys, "devices", "show", "rpi4")
+    assert_refused(code, err, "deep.toml")
+
+
+def test_subnormal_bandwidth_is_refused(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        'name = "Tiny"\nkind = "cpu"\nbandwidth_gb_s = 1e-320\n[peak_gflops]\nfp32 = 1.0\n'
+    )
+    assert_refused(*cli(capsys, "devices", "show", str(path))[::2], "bandwidth_gb_s")
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("out", "needle"),
+    [("file/x.pt", "which is a file"), (".", "is a directory"), ("n" * 300 + ".pt", "bytes")],
+)
+def test_train_checks_out_before_training(capsys, tmp_path: Path, monkeypatch, out, needle) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    # --epochs 1 on ding2025 would take a minute: the refusal comes before any data is read
+    assert_refused(*cli(capsys, "train", "ding2025", "--out", out)[::2], needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# --- checkpoint metadata -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_ckpt(tmp_path_factory) -> Path:
+    import search_spaces as ss
+
+    config = ss.config_from_string("lu:frames=2,width_mult=0.25")
+    model = ss.build(config)
+    path = tmp_path_factory.mktemp("ckpt") / "m.pt"
+    save_checkpoint(path, model, class_names=[f"c{i}" for i in range(8)])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d["shapes"].update({next(iter(d["shapes"])): [1_000_000, 350_000]}), "shapes"),
+        (lambda d: d.update(shapes=[1, 2]), "shapes"),
+        (lambda d: d["shapes"].update({next(iter(d["shapes"])): ["x"]}), "shapes"),
+        (lambda d: d.update(class_names="happy"), "class_names"),
+        (lambda d: d.update(class_names=[1, 2]), "class_names"),
+    ],
+)
+def test_malformed_checkpoint_metadata_is_refused(
+    small_ckpt: Path, tmp_path: Path, edit, needle
+) -> None:
+    data = torch.load(small_ckpt, weights_only=True)
+    edit(data)
+    bad = tmp_path / "bad.pt"
+    torch.save(data, bad)
+    with pytest.raises(CheckpointError, match=needle) as info:
+        load_checkpoint(bad)
+    assert "\n" not in str(info.value)
