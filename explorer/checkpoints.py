@@ -22,9 +22,7 @@ leaves a half-written checkpoint under the final name.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -37,6 +35,7 @@ from torch import nn
 
 import search_spaces as ss
 from explorer.errors import CheckpointError
+from explorer.files import atomic_write
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
 
@@ -137,17 +136,8 @@ def save_checkpoint(
         "extra": _json_safe(dict(extra or {})),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, what="checkpoint") as fh:
+        torch.save(payload, fh)
     return path
 
 

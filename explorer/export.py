@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError, UsageError
+from explorer.files import atomic_output
 
 __all__ = ["ExportResult", "export_onnx", "onnx_input_names"]
 
@@ -154,6 +155,44 @@ def export_onnx(
     model = model.eval()
     inputs = tuple(example_inputs)
     names = onnx_input_names(len(inputs))
+    # Exported (with any external-data file) and checked in a staging directory, then moved
+    # into place: a failed or interrupted export leaves neither a file nor a .onnx.data behind.
+    with atomic_output(path, what="ONNX file") as staged:
+        used, diff, tolerance = _export_checked(
+            model,
+            inputs,
+            staged,
+            opset=opset,
+            names=names,
+            dynamic_batch=dynamic_batch,
+            check=check,
+            exporter=exporter,
+            final=path,
+        )
+    return ExportResult(
+        path=path,
+        opset=opset,
+        exporter=used,
+        input_names=names,
+        dynamic_batch=dynamic_batch,
+        max_abs_diff=diff,
+        tolerance=tolerance,
+    )
+
+
+def _export_checked(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    opset: int,
+    names: tuple[str, ...],
+    dynamic_batch: bool,
+    check: bool,
+    exporter: str,
+    final: Path,
+) -> tuple[str, float | None, float | None]:
+    """Export to ``path`` with the first exporter that works; check it; (exporter, diff, tol)."""
     order = {"auto": (False, True), "torchscript": (False,), "dynamo": (True,)}[exporter]
     errors: list[str] = []
     used = None
@@ -183,18 +222,10 @@ def export_onnx(
         diff, tolerance = _check(path, model, inputs, names)
         if not diff <= tolerance:
             raise ExplorerError(
-                f"ONNX outputs of {path} differ from PyTorch by {diff:.3g} (> {tolerance:.3g}); "
+                f"ONNX outputs of {final} differ from PyTorch by {diff:.3g} (> {tolerance:.3g}); "
                 "the export is wrong: try --exporter dynamo, or report the model"
             )
-    return ExportResult(
-        path=path,
-        opset=opset,
-        exporter=used,
-        input_names=names,
-        dynamic_batch=dynamic_batch,
-        max_abs_diff=diff,
-        tolerance=tolerance,
-    )
+    return used, diff, tolerance
 
 
 def quantize_int8(
@@ -205,17 +236,13 @@ def quantize_int8(
     Returns how far its logits move from PyTorch's FP32 ones and whether the top class agrees;
     INT8 outputs are not expected to match to 1e-4, so this reports instead of failing.
     """
-    import shutil
-    import tempfile
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="explorer-int8-") as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        shutil.copy(path, fp32)
+    names = onnx_input_names(len(example_inputs))
+    with atomic_output(path, what="ONNX file") as staged:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
-    diff, _ = _check(path, model, tuple(example_inputs), onnx_input_names(len(example_inputs)))
+            quantize_dynamic(str(path), str(staged), weight_type=QuantType.QInt8)
+        diff, _ = _check(staged, model, tuple(example_inputs), names)
     return {"max_abs_diff": diff}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from . import breakdown, feasibility, pareto, roofline
 from ._inputs import DeviceRoof, ModelCost, OpCost, Timing
-from .html import Section, export_image, load_run, render_html, write_report
+from .html import Section, export_image, load_run, render_html, report_page
 from .pareto import Objective, ReferencePoint, TrialPoint
 
 __all__ = [
@@ -32,6 +32,6 @@ __all__ = [
     "load_run",
     "pareto",
     "render_html",
+    "report_page",
     "roofline",
-    "write_report",
 ]

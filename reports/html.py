@@ -1,7 +1,8 @@
 """Standalone HTML: figures with plotly.js embedded once (works offline, opens from disk).
 
-``render_html`` assembles sections (figures or HTML snippets); ``write_report`` turns a search
-run directory into ``report.html``. The run directory holds (written by ``explorer search``):
+``render_html`` assembles sections (figures or HTML snippets); ``report_page`` turns a search
+run directory into the page of ``report.html`` (the caller writes the file, atomically). The
+run directory holds (written by ``explorer search``):
 
 ``results.csv`` — one row per trial. Columns read (any order; extra columns are kept and shown
 in the trials table; missing ones are simply not charted):
@@ -48,8 +49,7 @@ __all__ = [
     "export_image",
     "load_run",
     "render_html",
-    "search_report",
-    "write_report",
+    "report_page",
 ]
 
 
@@ -503,15 +503,19 @@ def _settings_section(settings: Mapping[str, Any]) -> Section:
     return Section(title="Settings and environment", html=body)
 
 
-def write_report(
+def report_page(
     run_dir: str | Path,
-    out: str | Path | None = None,
     *,
     extra_sections: Sequence[Section] = (),
     title: str | None = None,
-) -> Path:
-    """Write the standalone report of a search run; returns its path
-    (``run_dir/report.html`` unless ``out`` is given). ``extra_sections`` go after the charts."""
+) -> str:
+    """The standalone HTML report of a search run (``extra_sections`` go after the charts).
+
+    Writing it is the caller's job (``explorer`` writes every file atomically).
+
+    Raises:
+        FileNotFoundError, ValueError: as ``load_run``.
+    """
     run = load_run(run_dir)
     sections = run_sections(run)
     k = next((i for i, s in enumerate(sections) if s.title.startswith("Trials")), len(sections))
@@ -522,17 +526,7 @@ def write_report(
         f"<p>{len(run.rows)} trials ({n_ok} complete) from "
         f"<code>{html.escape(str(run.path))}</code>.</p>"
     )
-    page = render_html(sections, title=title or f"explorer report: {name}", intro=intro)
-    target = Path(out) if out is not None else run.path / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(page, encoding="utf-8")
-    return target
-
-
-def search_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
-    """The report ``explorer search`` writes when it finishes (``write_report`` without extra
-    sections; ``explorer report`` adds a per-layer breakdown of the best trial)."""
-    return write_report(run_dir, out)
+    return render_html(sections, title=title or f"explorer report: {name}", intro=intro)
 
 
 def export_image(

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
     debug = debug or os.environ.get("EXPLORER_DEBUG") == "1"
+    from explorer.files import exit_on_sigterm
+
+    exit_on_sigterm()  # temporary files of half-done writes are removed on `kill`
     from explorer.errors import ExplorerError
 
     try:

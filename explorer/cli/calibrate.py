@@ -36,8 +36,11 @@ def calibrate_command(
     """
     import device_profiles
     from explorer.errors import UsageError
+    from explorer.files import check_output_path, write_text_atomic
     from explorer.latency import calibrate_from_measurements, calibrate_host
 
+    if out is not None:
+        check_output_path(out, what="--out")  # before a minute of measuring, not after it
     quiet = format is Format.json
     if from_measurements is not None:
         if not device:
@@ -57,8 +60,7 @@ def calibrate_command(
         profile = run.profile
         extra = {"seconds": run.seconds, "samples": run.to_dict()["samples"]}
     path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(device_profiles.to_toml(profile), encoding="utf-8")
+    write_text_atomic(path, device_profiles.to_toml(profile), what="--out")
     if format is Format.json:
         print_json({"path": str(path), "profile": profile.to_dict(), **extra})
         return

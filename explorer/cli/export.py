@@ -25,8 +25,10 @@ def export_command(
     """Export to ONNX and verify the outputs against PyTorch on the same inputs."""
     from explorer.errors import UsageError
     from explorer.export import export_onnx, quantize_int8
+    from explorer.files import check_output_path
     from explorer.models import resolve_model
 
+    check_output_path(onnx, what="--onnx")
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}")
     resolved = resolve_model(model, batch_size=batch)

@@ -57,11 +57,13 @@ def prune_command(
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Prune MODEL until --budget holds on --device, fine-tune, and compare before/after."""
+    from explorer.files import check_output_path
     from explorer.pruning import prune_checkpoint
 
     for path, option in ((out, "--out"), (onnx, "--onnx")):
         if path is not None:
             check_writable(path, option=option)
+            check_output_path(path, what=option)  # not a device/FIFO
 
     report = prune_checkpoint(
         model,

@@ -42,7 +42,10 @@ def build_report(run_dir: Path, *, out: Path | None, breakdown: bool) -> dict[st
     """Write the report (with the breakdown section when it can be rebuilt); a summary."""
     import reports
     from explorer.errors import UsageError
+    from explorer.files import check_output_path, write_text_atomic
 
+    if out is not None:
+        check_output_path(out, what="--out")
     try:
         run = reports.load_run(run_dir)
     except ValueError as exc:
@@ -55,7 +58,8 @@ def build_report(run_dir: Path, *, out: Path | None, breakdown: bool) -> dict[st
             extra.append(section)
         if note:
             notes.append(note)
-    path = reports.write_report(run_dir, out, extra_sections=extra)
+    path = out if out is not None else Path(run_dir) / "report.html"
+    write_text_atomic(path, reports.report_page(run_dir, extra_sections=extra), what="--out")
     return {"out": str(path), "trials": len(run.rows), "notes": notes}
 
 

@@ -127,10 +127,14 @@ def build_roofline(
 
     import device_profiles
     import reports
+    from explorer.files import atomic_output, check_output_path, write_text_atomic
     from explorer.models import resolve_model
     from explorer.profiling import profile_report
     from reports import breakdown, feasibility, roofline
 
+    check_output_path(out, what="--out")  # before the work, not after it
+    if image is not None:
+        check_output_path(image, what="--image")
     if not device_keys:
         raise UsageError("no --device given: name at least one (see `explorer devices`)")
     if len(set(model_names)) != len(model_names):
@@ -198,12 +202,12 @@ def build_roofline(
         )
     names = ", ".join(model_names) or "roofs"
     page = reports.render_html(sections, title=f"explorer roofline: {names}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    write_text_atomic(out, page, what="--out")
     result: dict[str, Any] = {"out": str(out), "intensity": intensity}
     if image is not None:
         try:
-            reports.export_image(sections[0].figure, image)
+            with atomic_output(image, what="--image") as staged:
+                reports.export_image(sections[0].figure, staged)
         except ImportError:
             raise MissingExtraError("kaleido", "export", "Static PNG/SVG export") from None
         except ValueError as exc:

@@ -45,10 +45,12 @@ def train_command(
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Train MODEL with early stopping and report validation metrics; --out saves a checkpoint."""
+    from explorer.files import check_output_path
     from explorer.training import TrainSettings, train_model
 
     if out is not None:
         check_writable(out)  # before the training, not after it
+        check_output_path(out, what="--out")  # not a device/FIFO
 
     settings = TrainSettings(
         epochs=epochs,

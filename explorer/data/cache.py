@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from explorer.files import atomic_write
 
 __all__ = ["FEATURE_VERSION", "cache_key", "default_cache_dir", "load_entry", "save_entry"]
 
@@ -73,15 +74,7 @@ def save_entry(
     meta = {**meta, "key": key, "shapes": {k: list(v.shape) for k, v in arrays.items()}}
     payload = dict(arrays)
     payload["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        final = _path(cache_dir, key)
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    final = _path(cache_dir, key)
+    with atomic_write(final, what="feature cache entry") as fh:
+        np.savez(fh, **payload)
     return final

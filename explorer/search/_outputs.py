@@ -11,6 +11,7 @@ import optuna
 
 import search_spaces as ss
 from explorer.budget import budget_usage
+from explorer.files import write_text_atomic
 
 from ._objective import Objective
 from ._results import (
@@ -213,13 +214,11 @@ def finalize(
 
 def _write_report(out: Path) -> tuple[Path | None, str]:
     """report.html via the reports package (the same builder as ``explorer report``)."""
-    try:
-        from reports.html import search_report  # type: ignore[attr-defined]
-    except ImportError:
-        return None, "report.html not written: the reports package has no search_report yet"
+    from reports import report_page
+
     path = out / "report.html"
     try:
-        search_report(out, out=path)
+        write_text_atomic(path, report_page(out))
     except Exception as exc:  # the results are written; a chart failure must not lose them
         return (
             None,

@@ -11,6 +11,8 @@ from typing import Any
 
 import optuna
 
+from explorer.files import atomic_write, write_text_atomic
+
 from ._settings import SearchConfig
 
 __all__ = [
@@ -167,20 +169,16 @@ def columns_for(devices: Sequence[str], budget_labels: Sequence[str]) -> list[st
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     """Write ``rows`` to ``path`` atomically (a reader never sees half a file)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_write(path, text=True, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    tmp.replace(path)
 
 
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 @dataclass(frozen=True, kw_only=True)
