@@ -1,0 +1,537 @@
+"""The kernels ONNX Runtime really runs: nodes of its optimised graph, described by size.
+
+A model is exported to ONNX and handed to ONNX Runtime (CPU, one thread) with all graph
+optimisations; the optimised graph it saves shows what runs: convolutions with their
+activation fused (``FusedConv``, or ``Conv`` of the ``com.microsoft.nchwc`` domain with an
+``activation`` attribute), channel-blocked (NCHWc) layouts padded to the SIMD block, the
+``ReorderInput``/``ReorderOutput`` nodes those layouts insert, fused GEMMs and so on. Each node
+becomes a ``KernelNode``: its kind (what decides which kernel runs), shapes, channels, groups,
+kernel size, stride, bytes and FLOPs. Shapes come from ONNX shape inference, with rules for
+the runtime's own operators (which ONNX does not know).
+
+    >>> graph = describe(model, inputs)
+    >>> [n.kind for n in graph.nodes]
+    ['nchwc_conv', 'nchwc_dwconv', 'reorder', 'pool', 'matmul']
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["KernelGraph", "KernelNode", "describe", "describe_onnx", "nchwc_block", "optimise"]
+
+_NCHWC = "com.microsoft.nchwc"
+_MS = "com.microsoft"
+_CONV_OPS = frozenset({"Conv", "FusedConv"})
+_DENSE_OPS = frozenset({"Gemm", "FusedGemm", "MatMul", "FusedMatMul"})
+_POOL_OPS = frozenset(
+    {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool"}
+)
+_REDUCE_OPS = frozenset(
+    {"ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL2", "ReduceProd"}
+)
+_MOVE_OPS = frozenset(
+    {"Transpose", "Concat", "Slice", "Split", "Gather", "Pad", "Expand", "Tile", "Resize"}
+)
+# Views: ONNX Runtime runs these without touching the data (or with a memcpy at most).
+_VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape"})
+_RNN_OPS = frozenset({"GRU", "LSTM", "RNN"})
+# Elementwise operators whose cost per element is several times a ReLU's (exp, erf, tanh).
+_MATH_OPS = frozenset(
+    {"Sigmoid", "Tanh", "Exp", "Log", "Erf", "Softplus", "Gelu", "FastGelu", "BiasGelu",
+     "QuickGelu", "HardSwish", "HardSigmoid", "Elu", "Selu", "Mish", "Softsign", "Sqrt",
+     "Pow", "Reciprocal"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelNode:
+    """One node of ONNX Runtime's optimised graph, by what decides its time.
+
+    ``kind`` names the regressor that predicts it (``conv``, ``dwconv``, ``gconv``,
+    ``nchwc_conv``, ``nchwc_dwconv``, ``nchwc_pool``, ``reorder``, ``matmul``, ``pool``,
+    ``reduce``, ``norm``, ``rnn``, ``attention``, ``softmax``, ``move``, ``view``,
+    ``elementwise``, ``math``); ``op`` is the runtime's operator (``domain:type`` for
+    contributed ones) and ``activation`` what is fused into it.
+    """
+
+    name: str
+    op: str
+    kind: str
+    activation: str = ""
+    inputs: tuple[tuple[int, ...], ...] = ()
+    outputs: tuple[tuple[int, ...], ...] = ()
+    channels_in: int = 0
+    channels_out: int = 0
+    groups: int = 1
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    flops: float = 0.0
+    bytes: float = 0.0  # activations read + written + weights read (fp32)
+    weight_bytes: float = 0.0
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def features(self) -> dict[str, float]:
+        """Numeric features of this node (raw sizes; the regressors take their logs)."""
+        out_elems = float(sum(math.prod(s) for s in self.outputs)) if self.outputs else 0.0
+        in_elems = float(sum(math.prod(s) for s in self.inputs)) if self.inputs else 0.0
+        first = self.inputs[0] if self.inputs else ()
+        out0 = self.outputs[0] if self.outputs else ()
+        spatial_out = float(math.prod(out0[2:])) if len(out0) > 2 else 1.0
+        return {
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "weight_bytes": self.weight_bytes,
+            "in_elems": in_elems,
+            "out_elems": out_elems,
+            "batch": float(first[0]) if first else 1.0,
+            "channels_in": float(self.channels_in or 1),
+            "channels_out": float(self.channels_out or 1),
+            "channels_per_group": float(max(1, (self.channels_in or 1) // max(self.groups, 1))),
+            "groups": float(self.groups),
+            "spatial_out": spatial_out,
+            "kernel_area": float(math.prod(self.kernel)) if self.kernel else 1.0,
+            "stride": float(max(self.stride)) if self.stride else 1.0,
+            "n_inputs": float(len(self.inputs)),
+            "rank": float(len(first)),
+            "last_dim": float(first[-1]) if first else 1.0,
+            "activation_math": float(self.activation in _MATH_OPS),
+            "activation_any": float(bool(self.activation)),
+            "broadcast": float(len({math.prod(s) for s in self.inputs}) > 1),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "op": self.op,
+            "kind": self.kind,
+            "activation": self.activation,
+            "inputs": [list(s) for s in self.inputs],
+            "outputs": [list(s) for s in self.outputs],
+            "channels_in": self.channels_in,
+            "channels_out": self.channels_out,
+            "groups": self.groups,
+            "kernel": list(self.kernel),
+            "stride": list(self.stride),
+            "flops": self.flops,
+            "bytes": self.bytes,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelGraph:
+    """The optimised graph of one model: its nodes in execution order."""
+
+    nodes: tuple[KernelNode, ...]
+    level: str  # "all" or "extended": the optimisation level the graph was made at
+    block: int  # NCHWc channel block of this machine's runtime (0: no NCHWc layout)
+
+    def kinds(self) -> dict[str, int]:
+        """How many nodes of each kind."""
+        out: dict[str, int] = {}
+        for n in self.nodes:
+            out[n.kind] = out.get(n.kind, 0) + 1
+        return out
+
+
+def _ort_options(level: str, threads: int = 1) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    }[level]
+    opts.log_severity_level = 3
+    return opts
+
+
+def optimise(path: str | Path, out: str | Path, *, level: str = "all") -> None:
+    """Let ONNX Runtime (CPU, one thread) optimise the model at ``path``; save it at ``out``."""
+    import onnxruntime as ort
+
+    opts = _ort_options(level)
+    opts.optimized_model_filepath = str(out)
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+@functools.cache
+def nchwc_block() -> int:
+    """The channel block of this machine's NCHWc kernels (8 on AVX2, 16 on AVX-512; 0: none).
+
+    Found by letting the runtime optimise a 1x1 convolution with 20 output channels and reading
+    how far it padded the weights.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [20, 16, 1, 1], np.zeros(320, np.float32))
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 20, 8, 8])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory(prefix="explorer-nchwc-") as tmp:
+        src, dst = Path(tmp) / "p.onnx", Path(tmp) / "p.opt.onnx"
+        onnx.save(model, src)
+        optimise(src, dst)
+        opt = onnx.load(dst)
+    for node in opt.graph.node:
+        if node.domain == _NCHWC and node.op_type == "Conv":
+            dims = {i.name: list(i.dims) for i in opt.graph.initializer}[node.input[1]]
+            return int(dims[0]) - 16 if dims[0] > 20 else 4  # 20 -> 24 (8) or 32 (16)
+    return 0
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def _dims(vi: Any) -> tuple[int, ...] | None:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim]
+    return tuple(dims) if all(d > 0 for d in dims) or not dims else None
+
+
+def _known_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """Shapes of every value ONNX shape inference can give in ``model``."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # contributed operators can trip the checker: keep what is declared
+        inferred = model
+    shapes: dict[str, tuple[int, ...]] = {}
+    for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
+        d = _dims(vi)
+        if d is not None:
+            shapes[vi.name] = d
+    for init in inferred.graph.initializer:
+        shapes[init.name] = tuple(int(d) for d in init.dims)
+    return shapes
+
+
+def _conv_out(x: tuple[int, ...], w: tuple[int, ...], a: dict[str, Any]) -> tuple[int, ...]:
+    spatial = len(x) - 2
+    k = a.get("kernel_shape") or list(w[2:])
+    s = a.get("strides") or [1] * spatial
+    d = a.get("dilations") or [1] * spatial
+    p = a.get("pads") or [0] * (2 * spatial)
+    out = [x[0], w[0]]
+    for i in range(spatial):
+        if a.get("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(-(-x[2 + i] // s[i]))
+        else:
+            eff = d[i] * (k[i] - 1) + 1
+            out.append((x[2 + i] + p[i] + p[i + spatial] - eff) // s[i] + 1)
+    return tuple(out)
+
+
+def _pool_out(x: tuple[int, ...], op: str, a: dict[str, Any]) -> tuple[int, ...]:
+    if op.startswith("Global"):
+        return (*x[:2], *([1] * (len(x) - 2)))
+    spatial = len(x) - 2
+    k = a["kernel_shape"]
+    s = a.get("strides") or [1] * spatial
+    p = a.get("pads") or [0] * (2 * spatial)
+    ceil = a.get("ceil_mode", 0)
+    out = list(x[:2])
+    for i in range(spatial):
+        span = x[2 + i] + p[i] + p[i + spatial] - k[i]
+        out.append((-(-span // s[i]) if ceil else span // s[i]) + 1)
+    return tuple(out)
+
+
+def _rule(node: Any, shapes: dict[str, tuple[int, ...]], block: int) -> list[tuple[int, ...]]:
+    """Output shapes of a runtime-specific node, from its inputs (NCHWc tensors are 4-D with
+    their channels padded to the block)."""
+    a = _attrs(node)
+    ins = [shapes.get(i) for i in node.input]
+    x = ins[0]
+    if x is None:
+        return []
+    op = node.op_type
+    if op in _CONV_OPS and len(ins) > 1 and ins[1] is not None:
+        return [_conv_out(x, ins[1], a)]
+    if op in _POOL_OPS:
+        return [_pool_out(x, op, a)]
+    if op == "ReorderInput":
+        b = max(block, 1)
+        c = x[-1] if a.get("channels_last") else x[1]
+        hw = x[1:-1] if a.get("channels_last") else x[2:]
+        return [(x[0], -(-c // b) * b, *hw)]
+    if op == "ReorderOutput":
+        c = a.get("channels", x[1])
+        return [(x[0], *x[2:], c)] if a.get("channels_last") else [(x[0], c, *x[2:])]
+    if op == "Upsample":
+        scales = a.get("scales") or [1, 1, 2, 2]
+        return [tuple(int(d * s) for d, s in zip(x, scales, strict=False))]
+    if op in ("FusedGemm",) and len(ins) > 1 and ins[1] is not None:
+        m = x[1] if a.get("transA") else x[0]
+        n = ins[1][0] if a.get("transB") else ins[1][1]
+        return [(m, n)]
+    if op == "FusedMatMul" and len(ins) > 1 and ins[1] is not None:
+        w = ins[1]
+        m = x[-1] if a.get("transA") else x[-2]
+        n = w[-2] if a.get("transB") else w[-1]
+        batch = x[:-2] if len(x) >= len(w) else w[:-2]
+        return [(*batch, m, n)]
+    return [x] * len(node.output)  # elementwise-like contributed ops keep the input's shape
+
+
+def _shapes(model: Any, original: dict[str, tuple[int, ...]], block: int) -> dict[str, Any]:
+    """Shapes of every value of the optimised ``model``: the original graph's where names
+    survived, the runtime's rules for its own operators, ONNX inference for the rest."""
+    from onnx import helper
+
+    shapes = dict(original)
+    for name, shape in _known_shapes(model).items():
+        shapes.setdefault(name, shape)
+    for _ in range(8):
+        progress = False
+        for node in model.graph.node:
+            if all(o in shapes for o in node.output if o):
+                continue
+            if node.domain in ("", "ai.onnx") and node.op_type not in _CONV_OPS | _POOL_OPS:
+                continue
+            for name, shape in zip(node.output, _rule(node, shapes, block), strict=False):
+                if name and name not in shapes:
+                    shapes[name] = shape
+                    progress = True
+        missing = [
+            o for n in model.graph.node for o in n.output if o and o not in shapes
+        ]  # standard operators downstream of runtime ones: let ONNX infer them now
+        if not missing:
+            break
+        del model.graph.value_info[:]
+        for name, shape in shapes.items():
+            model.graph.value_info.append(helper.make_tensor_value_info(name, 1, list(shape)))
+        before = len(shapes)
+        for name, shape in _known_shapes(model).items():
+            shapes.setdefault(name, shape)
+        if not progress and len(shapes) == before:
+            break
+    for node in model.graph.node:  # what is still unknown: elementwise, by broadcasting
+        if all(o in shapes for o in node.output if o):
+            continue
+        known = [shapes[i] for i in node.input if i in shapes]
+        if known:
+            try:
+                out = tuple(int(d) for d in np.broadcast_shapes(*known))
+            except ValueError:
+                out = known[0]
+            for name in node.output:
+                shapes.setdefault(name, out)
+    return shapes
+
+
+def _kind(op_type: str, domain: str, groups: int, weight: tuple[int, ...]) -> str:
+    prefix = "nchwc_" if domain == _NCHWC else ""
+    if op_type in _CONV_OPS:
+        # by the weights (the input's shape may be a padded NCHWc one): one input and one
+        # output channel per group is depthwise
+        if groups > 1 and len(weight) > 1 and weight[1] == 1 and weight[0] == groups:
+            return prefix + "dwconv"
+        if groups > 1:
+            return prefix + "gconv"
+        return prefix + "conv"
+    if op_type in ("ReorderInput", "ReorderOutput"):
+        return "reorder"
+    if op_type in _POOL_OPS:
+        return prefix + "pool"
+    if op_type in _DENSE_OPS:
+        return "matmul"
+    if op_type in _RNN_OPS:
+        return "rnn"
+    if op_type in _REDUCE_OPS or op_type == "ArgMax":
+        return "reduce"
+    if "Norm" in op_type:
+        return "norm"
+    if op_type in ("Attention", "MultiHeadAttention"):
+        return "attention"
+    if op_type in ("Softmax", "LogSoftmax"):
+        return "softmax"
+    if op_type in _MOVE_OPS:
+        return "move"
+    if op_type in _VIEW_OPS:
+        return "view"
+    if op_type in _MATH_OPS:
+        return "math"
+    return "elementwise"
+
+
+def _node(node: Any, shapes: dict[str, Any], initializers: set[str]) -> KernelNode:
+    a = _attrs(node)
+    ins = tuple(shapes.get(i, ()) for i in node.input if i)
+    outs = tuple(shapes.get(o, ()) for o in node.output if o)
+    acts = tuple(s for i, s in zip(node.input, ins, strict=False) if i not in initializers)
+    weights = tuple(s for i, s in zip(node.input, ins, strict=False) if i in initializers)
+    op_type = node.op_type
+    x = ins[0] if ins else ()
+    y = outs[0] if outs else ()
+    groups = int(a.get("group", 1))
+    cin = cout = 0
+    kernel: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    out_elems = sum(math.prod(s) for s in outs)
+    flops = float(out_elems)
+    if op_type in _CONV_OPS and len(ins) > 1 and ins[1]:
+        w = ins[1]
+        cin, cout = w[1] * groups, w[0]
+        kernel = tuple(a.get("kernel_shape") or w[2:])
+        stride = tuple(a.get("strides") or [1] * len(kernel))
+        flops = 2.0 * math.prod(y) * math.prod(w[1:]) if y else 0.0
+    elif op_type in _DENSE_OPS and len(ins) > 1 and x and ins[1] and y:
+        k = x[0] if a.get("transA") and op_type.endswith("Gemm") else x[-1]
+        if op_type.endswith("MatMul") and a.get("transA"):
+            k = x[-2]
+        flops = 2.0 * math.prod(y) * k
+        cin, cout = k, y[-1]
+    elif op_type in _POOL_OPS and x:
+        cin = cout = x[1] if len(x) > 1 else 0
+        kernel = tuple(a.get("kernel_shape") or x[2:])
+        stride = tuple(a.get("strides") or [1] * len(kernel))
+        flops = float(math.prod(x))
+    elif op_type in _RNN_OPS and len(x) == 3:
+        hidden = int(a.get("hidden_size", 0))
+        gates = {"GRU": 3, "LSTM": 4}.get(op_type, 1)
+        seq, batch = x[0], x[1]
+        dirs = 2 if a.get("direction") == "bidirectional" else 1
+        flops = 2.0 * dirs * seq * batch * gates * hidden * (x[-1] + hidden)
+        cin, cout = x[-1], hidden
+    elif len(x) > 1 and op_type != "ReorderOutput":
+        cin = cout = x[1]
+    elif op_type == "ReorderOutput" and x:
+        cin, cout = x[1], int(a.get("channels", x[1]))
+    if op_type in _REDUCE_OPS | {"Softmax", "LogSoftmax"} or "Norm" in op_type:
+        flops = float(sum(math.prod(s) for s in acts))
+    act_bytes = 4.0 * (sum(math.prod(s) for s in acts) + out_elems)
+    weight_bytes = 4.0 * sum(math.prod(s) for s in weights)
+    activation = str(a.get("activation", ""))
+    if op_type in ("FusedGemm", "FusedMatMul"):
+        activation = str(a.get("activation", ""))
+    kind = _kind(op_type, node.domain, groups, ins[1] if len(ins) > 1 else ())
+    return KernelNode(
+        name=node.name or (node.output[0] if node.output else op_type),
+        op=f"{node.domain.removeprefix('com.microsoft').lstrip('.') or 'ms'}:{op_type}"
+        if node.domain not in ("", "ai.onnx")
+        else op_type,
+        kind=kind,
+        activation=activation,
+        inputs=ins,
+        outputs=outs,
+        channels_in=int(cin),
+        channels_out=int(cout),
+        groups=groups,
+        kernel=tuple(int(k) for k in kernel),
+        stride=tuple(int(s) for s in stride),
+        flops=flops,
+        bytes=act_bytes + weight_bytes,
+        weight_bytes=weight_bytes,
+        attrs={k: v for k, v in a.items() if isinstance(v, int | float | str)},
+    )
+
+
+def _profiled_shapes(path: Path, out: Path, level: str, tmp: Path) -> dict[str, Any]:
+    """Optimise ``path`` into ``out`` and run it once with ONNX Runtime's profiler on zeros:
+    the profile names every node's output shapes as the runtime really allocated them
+    (ONNX shape inference does not know the runtime's own operators)."""
+    import json
+
+    import onnxruntime as ort
+
+    opts = _ort_options(level)
+    opts.optimized_model_filepath = str(out)
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp / "shapes")
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = {}
+    for i in session.get_inputs():
+        dtype = np.int64 if "int64" in i.type else np.float32
+        feed[i.name] = np.zeros([d if isinstance(d, int) else 1 for d in i.shape], dtype)
+    session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    shapes: dict[str, Any] = {k: v.shape for k, v in feed.items()}
+    by_node: dict[str, list[tuple[int, ...]]] = {}
+    ambiguous = set()  # the runtime may give several nodes one name: trust neither
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            outs = [tuple(next(iter(d.values()))) for d in e["args"].get("output_type_shape", [])]
+            name = e["name"].removesuffix("_kernel_time")
+            if name in by_node:
+                ambiguous.add(name)
+            by_node[name] = outs
+    return {"inputs": shapes, "nodes": {k: v for k, v in by_node.items() if k not in ambiguous}}
+
+
+def _generated_name(node: Any) -> bool:
+    """Whether the runtime's profile may name this node differently from the saved graph
+    (reorder nodes are renamed between the two), so its profiled shapes are not used."""
+    return node.op_type in ("ReorderInput", "ReorderOutput")
+
+
+def describe_onnx(path: str | Path, *, level: str = "all", keep: str | Path | None = None) -> Any:
+    """The ``KernelGraph`` of the ONNX model at ``path`` as ONNX Runtime optimises it.
+
+    Shapes are those the runtime allocates on one run on zeros (from its profiler), so they
+    hold for its own operators too; values it does not report fall back to ONNX inference.
+
+    Args:
+        path: an exported model with static shapes.
+        level: ``"all"`` (layout changes such as NCHWc included) or ``"extended"`` (fusions
+            only, as on a runtime without NCHWc kernels).
+        keep: also keep the optimised model at this path.
+    """
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="explorer-kernels-") as tmp:
+        out = Path(keep) if keep else Path(tmp) / "opt.onnx"
+        profiled = _profiled_shapes(Path(path), out, level, Path(tmp))
+        model = onnx.load(str(out))
+    block = nchwc_block() if level == "all" else 0
+    shapes: dict[str, Any] = {}
+    initializers = {i.name for i in model.graph.initializer}
+    for init in model.graph.initializer:
+        shapes[init.name] = tuple(int(d) for d in init.dims)
+    shapes.update(profiled["inputs"])
+    for node in model.graph.node:
+        if _generated_name(node):
+            continue
+        for name, shape in zip(node.output, profiled["nodes"].get(node.name, []), strict=False):
+            shapes[name] = shape
+    if any(o and o not in shapes for n in model.graph.node for o in n.output):
+        original = _known_shapes(onnx.load(str(path)))
+        shapes = _shapes(model, {**original, **shapes}, block)
+    nodes = tuple(_node(n, shapes, initializers) for n in model.graph.node)
+    return KernelGraph(nodes=nodes, level=level, block=block)
+
+
+def describe(model: Any, inputs: tuple[Any, ...], *, level: str = "all") -> KernelGraph:
+    """Export ``model`` on ``inputs`` to ONNX and describe ONNX Runtime's optimised graph."""
+    from explorer.export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="explorer-kernels-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        export_onnx(model, tuple(inputs), path, check=False)
+        return describe_onnx(path, level=level)
