@@ -1,11 +1,14 @@
-"""How fast ``profile_model`` is beside fvcore's FlopCountAnalysis, thop and FlopCounterMode.
+"""How fast ``profile_model`` is beside fvcore's FlopCountAnalysis, thop, FlopCounterMode, NNI.
 
 For models of rising size, in one run: our profiling time (fake tensors, no arithmetic), each
 external counter's time on the same model (they run the real forward), the speed ratios, and
 how many MACs each counter misses relative to ours. Prints a table and writes JSON.
 
     .venv/bin/python benchmarks/profile_speed.py [--out benchmarks/results/profile_speed.json]
-                                                 [--quick] [--repeat 3]
+                                                 [--quick] [--repeat 3] [--counters ...]
+
+NNI (extra ``nni``) lives in its own venv: ``.venv-nni/bin/python benchmarks/profile_speed.py
+--counters nni --out benchmarks/results/profile_speed_nni.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from explorer.profiling import profile_model  # noqa: E402
 from explorer.profiling._counters import run_counter  # noqa: E402
 from tests.profiling_models import FrameGRU, ResNet18, TinyConvNet  # noqa: E402
 
-COUNTERS = ("torch", "fvcore", "thop")
+DEFAULT_COUNTERS = "torch,fvcore,thop"
 
 
 class GRUEncoder(nn.Module):
@@ -108,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/profile_speed.json")
     parser.add_argument("--quick", action="store_true", help="skip the two largest models")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median)")
+    parser.add_argument("--counters", default=DEFAULT_COUNTERS, help="comma-separated counters")
     args = parser.parse_args(argv)
+    counters = tuple(c.strip() for c in args.counters.split(",") if c.strip())
 
     torch.manual_seed(0)
     # the first fake-tensor profile imports torch's fake-tensor stack: time it apart
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "ours_s": ours_s,
             "peak_activation_bytes": profile.peak_activation_bytes,
         }
-        for counter in COUNTERS:
+        for counter in counters:
             result = run_counter(counter, model, inputs, profile=profile)
             row[f"{counter}_s"] = result.seconds
             row[f"{counter}_ratio"] = result.seconds / ours_s if ours_s else float("nan")
@@ -136,12 +141,13 @@ def main(argv: list[str] | None = None) -> int:
             row[f"{counter}_missed_macs"] = result.missed_macs
             row[f"{counter}_skipped"] = list(result.skipped)
         rows.append(row)
-        _print_row(row)
+        _print_row(row, counters)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "counters": list(counters),
         "first_call_s": first_call_s,
         "rows": rows,
     }
@@ -154,17 +160,17 @@ def main(argv: list[str] | None = None) -> int:
 _HEADER_DONE = False
 
 
-def _print_row(row: dict[str, Any]) -> None:
+def _print_row(row: dict[str, Any], counters: tuple[str, ...]) -> None:
     global _HEADER_DONE
     if not _HEADER_DONE:
         print(
             f"{'model':26} {'GMACs':>8} {'ours s':>7} "
-            + " ".join(f"{c + ' s':>9} {'×ours':>6} {'missed MACs':>13}" for c in COUNTERS)
+            + " ".join(f"{c + ' s':>9} {'×ours':>6} {'missed MACs':>13}" for c in counters)
         )
         _HEADER_DONE = True
     cells = " ".join(
         f"{row[f'{c}_s']:9.3f} {row[f'{c}_ratio']:6.1f} {row[f'{c}_missed_macs']:13,}"
-        for c in COUNTERS
+        for c in counters
     )
     print(f"{row['model']:26} {row['macs'] / 1e9:8.3f} {row['ours_s']:7.3f} {cells}", flush=True)
 

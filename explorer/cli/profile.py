@@ -37,7 +37,9 @@ def profile_command(
     ),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also list every module's ops."),
     counters: str | None = typer.Option(
-        None, "--counters", help="Cross-check with external counters: torch,fvcore,thop."
+        None,
+        "--counters",
+        help="Cross-check with external counters: torch,fvcore,thop,nni (nni: extra [nni]).",
     ),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Batch of the example."),
     real: bool = typer.Option(
