@@ -3,7 +3,7 @@
 Layout (a plain dict of JSON-like values and tensors, never pickled modules)::
 
     format          "explorer-checkpoint"
-    format_version  1
+    format_version  2 (1: before ``digest``)
     family          e.g. "ding"
     config          config_to_dict(model.config) (JSON-safe, with "family")
     input_spec      InputSpec.to_dict()
@@ -12,6 +12,12 @@ Layout (a plain dict of JSON-like values and tensors, never pickled modules)::
     shapes          name -> list of int, for every state_dict entry
     metrics         JSON-safe dict (validation metrics), may be empty
     extra           JSON-safe dict (training settings, audio normalisation, pruning notes)
+    digest          "sha256:<hex>" of every entry above (``_digest``), from format_version 2
+
+Integrity: on load the zip's CRC-32 of every member is checked, then (format_version >= 2) the
+SHA-256 digest is recomputed over the tensors' bytes (in key order, with dtype and shape) and
+the metadata; a flipped bit or an edit is refused in one line. Files of format_version 1
+predate the digest: they load after the CRC check alone (``Checkpoint.integrity`` says so).
 
 ``shapes`` lets a pruned model be rebuilt: ``Checkpoint.build_model`` builds the model from its
 config and, where a stored shape differs, replaces that Conv/Linear/BatchNorm/LayerNorm with one
@@ -22,6 +28,8 @@ leaves a half-written checkpoint under the final name.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import warnings
 import zipfile
@@ -35,12 +43,13 @@ from torch import nn
 
 import search_spaces as ss
 from explorer.errors import CheckpointError
-from explorer.files import atomic_write
+from explorer.files import atomic_write, irregular_reason
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "explorer-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_DIGEST_SINCE = 2  # format_version 1 files were written before the digest existed
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -57,6 +66,7 @@ class Checkpoint:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    integrity: str = "sha256"  # "sha256": digest verified; "crc32": a version-1 file, CRCs only
 
     def build_model(self) -> ss.AVModel:
         """The model, with this checkpoint's weights loaded (pruned shapes restored), in eval mode.
@@ -90,6 +100,19 @@ def _json_safe(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def _digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 over the metadata (canonical JSON) and every tensor's dtype, shape and bytes."""
+    h = hashlib.sha256()
+    meta = {k: v for k, v in data.items() if k not in ("state_dict", "digest")}
+    h.update(json.dumps(meta, sort_keys=True, separators=(",", ":"), default=str).encode())
+    state = data["state_dict"]
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous().reshape(-1)
+        h.update(f"\n{name}|{tensor.dtype}|{list(state[name].shape)}\n".encode())
+        h.update(tensor.view(torch.uint8).numpy())
+    return f"sha256:{h.hexdigest()}"
 
 
 def save_checkpoint(
@@ -135,6 +158,7 @@ def save_checkpoint(
         "metrics": _json_safe(metrics) if metrics is not None else {},
         "extra": _json_safe(dict(extra or {})),
     }
+    payload["digest"] = _digest(payload)
     path = Path(path)
     with atomic_write(path, what="checkpoint") as fh:
         torch.save(payload, fh)
@@ -150,8 +174,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {where!r} does not exist: check the path")
+    reason = irregular_reason(path)  # a FIFO would block the read forever
+    if reason:
+        raise CheckpointError(f"checkpoint {where!r} {reason}: check the path")
+    _check_crcs(path, where)
     try:
         with warnings.catch_warnings():  # e.g. "pickle protocol 4": the file is refused anyway
             warnings.simplefilter("ignore", UserWarning)
@@ -204,6 +230,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"checkpoint {where!r} is malformed ({' '.join(str(exc).split())[:160]}); "
             "write it again with explorer"
         ) from None
+    integrity = _check_digest(data, version, where)
     return Checkpoint(
         path=where,
         family=str(data.get("family", "")),
@@ -215,7 +242,45 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         metrics=data.get("metrics", {}) or {},
         extra=data.get("extra", {}) or {},
         format_version=version,
+        integrity=integrity,
     )
+
+
+def _check_crcs(path: Path, where: str) -> None:
+    """Refuse a zip whose members fail their CRC-32 (``torch.load`` does not check them)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return  # not a zip (a legacy or foreign file): torch.load refuses it with its reason
+    if bad is not None:
+        raise CheckpointError(
+            f"checkpoint {where!r} is corrupt: member {bad!r} fails its CRC-32 check (a damaged "
+            "copy or an edit); copy it again or write it again with explorer"
+        )
+
+
+def _check_digest(data: Mapping[str, Any], version: int, where: str) -> str:
+    """``"sha256"`` when the stored digest matches, ``"crc32"`` for version-1 files."""
+    stored = data.get("digest")
+    if version < _DIGEST_SINCE and stored is None:
+        return "crc32"
+    if not isinstance(stored, str) or not isinstance(data.get("state_dict"), Mapping):
+        raise CheckpointError(
+            f"checkpoint {where!r} (format_version {version}) has no valid digest although "
+            f"every version >= {_DIGEST_SINCE} is written with one: it was edited; write it "
+            "again with explorer"
+        )
+    try:
+        actual = _digest(data)
+    except (AttributeError, TypeError, RuntimeError, ValueError):
+        actual = None  # not tensors, or tensors that cannot be hashed: refused below
+    if actual != stored:
+        raise CheckpointError(
+            f"checkpoint {where!r} is corrupt: its SHA-256 digest differs from the one stored "
+            "when it was written (a flipped bit or an edit); write it again with explorer"
+        )
+    return "sha256"
 
 
 def _checked_shapes(raw: Any, state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
