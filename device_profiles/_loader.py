@@ -254,8 +254,14 @@ def load_file(path: str | os.PathLike[str]) -> DeviceProfile:
         DeviceError: the file does not exist, is not valid TOML, or breaks the schema.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
+    if not path.is_file():  # regular files only: reading a FIFO would block forever
+        what = (
+            "is a directory"
+            if path.is_dir()
+            else "is not a regular file (a FIFO, device or socket)"
+            if path.exists()
+            else "does not exist"
+        )
         raise DeviceError(f"device file {str(path)!r} {what}: give the path of a .toml file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -25,10 +25,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from explorer.data import FeatureSet, Split
-from explorer.errors import UsageError
+from explorer.errors import ExplorerError, UsageError
 
 __all__ = [
     "Metrics",
+    "NonFiniteLossError",
     "TrainResult",
     "TrainSettings",
     "compute_metrics",
@@ -379,6 +380,8 @@ def train(
                         f"{num_classes}: build it with num_classes={num_classes}"
                     )
                 loss = F.cross_entropy(logits, labels)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(_non_finite_cause("training", epoch, audio, video, s))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if s.grad_clip_norm:
@@ -387,6 +390,11 @@ def train(
                 seen += idx.size
                 total += float(loss.detach()) * idx.size
             val = _evaluate(model, batches, split.val_idx, max(s.batch_size, 64), num_classes)
+            if not math.isfinite(val.loss):
+                val_audio, val_video, _ = batches.get(split.val_idx)
+                raise NonFiniteLossError(
+                    _non_finite_cause("validation", epoch, val_audio, val_video, s)
+                )
             epochs_run = epoch
             history.append(
                 {
@@ -452,6 +460,27 @@ class _Progress:
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class NonFiniteLossError(ExplorerError):
+    """Training stopped: the loss became NaN or infinite (the message names the cause)."""
+
+
+def _non_finite_cause(
+    stage: str, epoch: int, audio: torch.Tensor, video: torch.Tensor, s: TrainSettings
+) -> str:
+    """One line: the loss is NaN/inf, and whether the inputs or the optimisation caused it."""
+    head = f"the {stage} loss became NaN or infinite in epoch {epoch}"
+    if not (bool(torch.isfinite(audio).all()) and bool(torch.isfinite(video.float()).all())):
+        return (
+            f"{head}: the input features hold NaN or infinite values (a corrupt clip or "
+            "feature cache); check the data set with `explorer data inspect` or rebuild the "
+            "features with --no-cache"
+        )
+    return (
+        f"{head} although the inputs are finite: the optimisation diverged (lr={s.lr:g}, "
+        f"weight_decay={s.weight_decay:g}); lower --lr"
+    )
 
 
 def train_model(

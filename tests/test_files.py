@@ -200,3 +200,12 @@ def test_failed_onnx_export_leaves_no_file(tmp_path: Path) -> None:
         export_onnx(Noisy(), (torch.ones(2, 3),), out, exporter="torchscript")
     assert time.perf_counter() - t0 < 60
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_device_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import device_profiles
+
+    fifo = tmp_path / "board.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(device_profiles.DeviceError, match="not a regular file"):
+        device_profiles.load_file(fifo)

@@ -94,6 +94,11 @@ def build_features(
     key = _cache.cache_key(dataset.fingerprint, spec.to_dict(), samples_per_clip=samples_per_clip)
     if use_cache:
         hit = _cache.load_entry(cache_dir, key)
+        if hit is not None and _cache_problem(hit[0], dataset, spec) is not None:
+            # passed its CRCs but cannot be this data set's features (edited, or written by a
+            # buggy version): out-of-range labels would crash training; rebuild it
+            _cache.drop_entry(cache_dir, key)
+            hit = None
         if hit is not None:
             arrays, meta = hit
             skipped_before = tuple(SkippedFile(**x) for x in meta.get("skipped", []))
@@ -124,8 +129,20 @@ def build_features(
                 continue
             frames = np.transpose(media.video, (0, 3, 1, 2))  # (F, C, H, W)
             pieces = segment_audio(media.audio, s) if s > 1 else [media.audio]
-            for j, piece in enumerate(pieces):
-                audio.append(_audio_features(piece, spec, standardise=s == 1).astype(np.float32))
+            feats = [
+                _audio_features(p, spec, standardise=s == 1).astype(np.float32) for p in pieces
+            ]
+            if not all(np.isfinite(f).all() for f in feats):  # would train to a NaN loss
+                skipped.append(
+                    SkippedFile(
+                        path=str(clip.audio_path or clip.clip_id),
+                        reason="audio features are NaN or infinite (corrupt or overflowing "
+                        "samples)",
+                    )
+                )
+                continue
+            for j, feat in enumerate(feats):
+                audio.append(feat)
                 video.append(frames[j * spec.frames : (j + 1) * spec.frames])
                 labels.append(clip.label)
                 actors.append(actor_ids[clip.actor])
@@ -159,6 +176,34 @@ def build_features(
             },
         )
     return _feature_set(dataset, spec, arrays, start, from_cache=False, skipped=tuple(skipped))
+
+
+def _cache_problem(arrays: dict[str, np.ndarray], dataset: Dataset, spec: InputSpec) -> str | None:
+    """None when a cache entry's arrays fit ``dataset`` and ``spec``, else what is wrong."""
+    names = ("audio", "video", "labels", "actors", "clip_index")
+    if any(name not in arrays for name in names):
+        return "arrays missing"
+    n = len(arrays["labels"])
+    if n == 0 or any(arrays[name].ndim < 1 or len(arrays[name]) != n for name in names):
+        return "array lengths differ"
+    video_shape = (spec.frames, spec.channels, spec.height, spec.width)
+    if tuple(arrays["audio"].shape[1:]) != tuple(spec.audio_shape):
+        return f"audio shape {arrays['audio'].shape[1:]}, expected {tuple(spec.audio_shape)}"
+    if tuple(arrays["video"].shape[1:]) != video_shape or arrays["video"].dtype != np.uint8:
+        return f"video shape {arrays['video'].shape[1:]}, expected {video_shape}"
+    for name, limit in (
+        ("labels", len(dataset.class_names)),
+        ("actors", len(dataset.actors)),
+        ("clip_index", len(dataset)),
+    ):
+        values = arrays[name]
+        if arrays[name].ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+            return f"{name} are not integers"
+        if values.min() < 0 or values.max() >= limit:
+            return f"{name} outside 0..{limit - 1}"
+    if not np.isfinite(arrays["audio"]).all():
+        return "audio features are not finite"
+    return None
 
 
 def _feature_set(dataset, spec, arrays, start, *, from_cache: bool, skipped=()) -> FeatureSet:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from explorer.errors import DataError
+from explorer.files import irregular_reason
 
 from ._types import ClipInfo, ClipMedia, MediaRequest
 from .faces import crop_face
@@ -47,11 +48,18 @@ def _wav_truncation(path: Path) -> str | None:
     return None
 
 
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+_NON_FINITE = "audio holds NaN or infinite samples (a corrupt float WAV)"
+
+
 def check_audio(path: Path) -> str | None:
     """None when ``path`` is a readable audio file with samples, else the reason it is not."""
     import soundfile as sf
 
     path = Path(path)
+    irregular = irregular_reason(path)  # a FIFO named like a .wav would block the scan
+    if irregular:
+        return irregular
     try:
         truncated = _wav_truncation(path)
         if truncated:
@@ -63,6 +71,11 @@ def check_audio(path: Path) -> str | None:
             fh.seek(max(info.frames - 16, 0))
             if fh.read(16).size == 0:
                 return "audio file is truncated"
+            if info.subtype in _FLOAT_SUBTYPES:  # only float samples can be NaN or inf
+                fh.seek(0)
+                for block in fh.blocks(blocksize=1 << 16, dtype="float32"):
+                    if not np.isfinite(block).all():
+                        return _NON_FINITE
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
         return f"unreadable audio ({' '.join(str(exc).split())[:120]})"
     return None
@@ -70,6 +83,9 @@ def check_audio(path: Path) -> str | None:
 
 def check_video(path: Path) -> str | None:
     """None when OpenCV opens ``path`` and decodes a first frame, else the reason."""
+    irregular = irregular_reason(path)  # FFmpeg would wait forever on a FIFO
+    if irregular:
+        return irregular
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -95,10 +111,15 @@ def _read_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
     import soundfile as sf
     from scipy.signal import resample_poly
 
+    irregular = irregular_reason(path)  # replaced by a FIFO since the scan
+    if irregular:
+        raise DataError(f"audio {path} {irregular}")
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
         raise DataError(f"cannot read audio {path}: {' '.join(str(exc).split())[:120]}") from None
+    if not np.isfinite(data).all():
+        raise DataError(f"{_NON_FINITE}: {path}")
     y = data.mean(axis=1)
     if sr != sample_rate_hz:
         g = gcd(int(sr), int(sample_rate_hz))
@@ -108,6 +129,9 @@ def _read_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
 
 def _read_frames(path: Path, count: int) -> list[np.ndarray]:
     """RGB frames: the central frame of each of ``count`` equal segments of the video."""
+    irregular = irregular_reason(path)
+    if irregular:
+        raise DataError(f"video {path} {irregular}")
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

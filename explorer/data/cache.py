@@ -20,7 +20,14 @@ import numpy as np
 
 from explorer.files import atomic_write
 
-__all__ = ["FEATURE_VERSION", "cache_key", "default_cache_dir", "load_entry", "save_entry"]
+__all__ = [
+    "FEATURE_VERSION",
+    "cache_key",
+    "default_cache_dir",
+    "drop_entry",
+    "load_entry",
+    "save_entry",
+]
 
 FEATURE_VERSION = 1  # bump whenever feature code changes what it computes
 
@@ -63,6 +70,11 @@ def load_entry(cache_dir: Path, key: str) -> tuple[dict[str, np.ndarray], dict[s
         path.unlink(missing_ok=True)
         return None
     return arrays, meta
+
+
+def drop_entry(cache_dir: Path, key: str) -> None:
+    """Delete entry ``key`` (absent is fine): its content was found unusable."""
+    _path(cache_dir, key).unlink(missing_ok=True)
 
 
 def save_entry(

@@ -163,8 +163,12 @@ class Objective:
         if not feasible:
             trial.set_user_attr("reason", "over budget: " + ", ".join(over))
             return 0.0, cost
+        from explorer.training import NonFiniteLossError
+
         try:
             f1 = self._train(trial, model, config)
+        except NonFiniteLossError as exc:  # this candidate diverged; the others may not
+            raise TrialFailure(f"training {family} failed: {exc}") from exc
         except (_StopTraining, KeyboardInterrupt, ExplorerError):
             raise
         except Exception as exc:
