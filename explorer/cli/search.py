@@ -223,7 +223,9 @@ def search_command(
     storage: str = typer.Option(
         None,
         "--storage",
-        help="Optuna storage URL (default: sqlite file study.db in the run directory).",
+        envvar="EXPLORER_STORAGE",  # keeps a PostgreSQL password out of `ps`
+        help="Optuna storage URL (default: sqlite file study.db in the run directory; or set "
+        "EXPLORER_STORAGE, which keeps a password off the command line).",
     ),
     study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
@@ -300,7 +302,13 @@ def search_command(
 
 @app.command("worker")
 def worker_command(
-    storage: str = typer.Option(..., "--storage", help="The study's Optuna storage URL."),
+    storage: str = typer.Option(
+        ...,
+        "--storage",
+        envvar="EXPLORER_STORAGE",  # keeps a PostgreSQL password out of `ps`
+        show_envvar=True,
+        help="The study's Optuna storage URL (or set EXPLORER_STORAGE).",
+    ),
     study: str = typer.Option(..., "--study", help="Name of a study `explorer search` created."),
     trials: int = typer.Option(None, "--trials", help="Override the study's target trial count."),
     timeout: str = typer.Option(None, "--timeout", help="Wall-time bound, e.g. 90s, 10m, 1h."),

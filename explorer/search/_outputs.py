@@ -24,7 +24,7 @@ from ._results import (
     write_csv,
     write_json,
 )
-from ._settings import SearchConfig
+from ._settings import SearchConfig, redact_url
 
 __all__ = ["ensure_references", "finalize", "reference_rows"]
 
@@ -165,7 +165,7 @@ def finalize(
     summary = {
         "format": "explorer.search/1",
         "study": config.study,
-        "storage": config.storage_url if config.storage else "study.db",
+        "storage": redact_url(config.storage_url) if config.storage else "study.db",
         "settings": config.to_dict(),
         "device": objective.device.to_dict(),
         "objectives": [

@@ -60,6 +60,15 @@ def default_families() -> tuple[str, ...]:
     return tuple(ss.list_families())
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (``postgresql://u:***@host/db``)."""
+    head, sep, tail = url.partition("://")
+    if "@" in tail and ":" in tail.split("@", 1)[0]:
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
+    return url
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchConfig:
     """The settings of one ``explorer search`` (see ``explorer search --help`` for each).
@@ -152,6 +161,8 @@ class SearchConfig:
         d["budgets"] = budgets_to_texts(self.budgets)
         d["families"] = list(self.families)
         d["out_dir"] = str(self.out_dir.resolve())
+        # search.json and the study's attributes are read by others: never store a password
+        d["storage"] = redact_url(self.storage) if self.storage else None
         return d
 
     @classmethod

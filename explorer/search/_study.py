@@ -20,6 +20,7 @@ from explorer.errors import ExplorerError, MissingExtraError, UsageError
 from ._objective import Objective, TrialFailure, constraints_of
 from ._results import SearchResult, count_trials
 from ._settings import SearchConfig
+from ._settings import redact_url as _redact
 from ._workers import LocalWorkers, orphaned
 
 __all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
@@ -94,14 +95,6 @@ def _sqlite_connector(path: Path) -> Callable[[], Any]:
         return conn
 
     return connect
-
-
-def _redact(url: str) -> str:
-    head, sep, tail = url.partition("://")
-    if "@" in tail and ":" in tail.split("@", 1)[0]:
-        user = tail.split("@", 1)[0].split(":", 1)[0]
-        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
-    return url
 
 
 class _EachFamilyFirst(optuna.samplers.BaseSampler):

@@ -23,10 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["PARENT_ENV", "LocalWorkers", "default_workers", "orphaned"]
+__all__ = ["PARENT_ENV", "STORAGE_ENV", "LocalWorkers", "default_workers", "orphaned"]
 
 # Environment variable a started worker gets: the pid of the search process that started it.
 PARENT_ENV = "EXPLORER_SEARCH_PARENT"
+# The storage URL reaches the workers through the environment, which only their user can read
+# (/proc/PID/environ), not on their command line, which every user sees in `ps`: a PostgreSQL
+# URL holds a password. `explorer worker --storage` falls back to this variable.
+STORAGE_ENV = "EXPLORER_STORAGE"
 _MAX_AUTO_WORKERS = 4  # each worker holds its own copy of torch and the features (~1-2 GB)
 
 
@@ -59,9 +63,9 @@ class LocalWorkers:
         deadline: float | None,
     ) -> None:
         self._procs: list[subprocess.Popen[bytes]] = []
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        env = {**os.environ, PARENT_ENV: str(os.getpid()), STORAGE_ENV: storage_url}
         for k in range(1, count + 1):
-            args = [sys.executable, "-m", "explorer.cli", "worker", "--storage", storage_url]
+            args = [sys.executable, "-m", "explorer.cli", "worker"]
             args += ["--study", study, "--out", str(out_dir), "--format", "json"]
             # distinct, reproducible sampler seeds (the search process uses ``seed`` itself)
             args += ["--seed", str(seed * 1000 + k)]
@@ -73,6 +77,11 @@ class LocalWorkers:
                         args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
                     )
                 )
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Process ids of the started workers."""
+        return tuple(proc.pid for proc in self._procs)
 
     def interrupt(self) -> None:
         """Ask every worker to finish its running trial and stop (one SIGINT each)."""
