@@ -33,8 +33,17 @@ import torch
 from torch import nn
 
 from ._base import AVModel
+from ._blocks import make_activation
 from ._registry import Published, register_family
-from ._spec import Choice, ConfigError, FloatRange, InputSpec, check_choice, check_range
+from ._spec import (
+    Choice,
+    ConfigError,
+    FloatRange,
+    InputSpec,
+    check_choice,
+    check_int_tuple,
+    check_range,
+)
 
 __all__ = [
     "PRESETS",
@@ -95,10 +104,26 @@ class Config:
         check_range(own, "image_size_px", self.image_size_px, 8, 512)
         check_choice(own, "image_channels", self.image_channels, (1, 3))
         check_range(own, "frames", self.frames, 1, 64)
-        _check_widths(own, "conv_channels", self.conv_channels, max_len=6)
+        check_int_tuple(
+            own,
+            "conv_channels",
+            self.conv_channels,
+            low=1,
+            high=2048,
+            max_len=6,
+            example="(16, 32, 64)",
+        )
         check_range(own, "conv_kernel", self.conv_kernel, 1, 12)
         check_range(own, "n_mfcc", self.n_mfcc, 8, 128)
-        _check_widths(own, "audio_channels", self.audio_channels, max_len=5)
+        check_int_tuple(
+            own,
+            "audio_channels",
+            self.audio_channels,
+            low=1,
+            high=2048,
+            max_len=5,
+            example="(16, 32, 64)",
+        )
         check_range(own, "audio_kernel", self.audio_kernel, 1, 15)
         check_choice(own, "padding", self.padding, PADDINGS)
         check_choice(own, "embedding", self.embedding, EMBEDDINGS)
@@ -149,18 +174,6 @@ class Config:
         )
 
 
-def _check_widths(owner: str, name: str, value: object, *, max_len: int) -> None:
-    ok = isinstance(value, tuple) and 1 <= len(value) <= max_len
-    ok = ok and all(
-        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2048 for v in value
-    )  # type: ignore[union-attr]
-    if not ok:
-        raise ConfigError(
-            f"{owner}.{name}={value!r} is invalid: must be a tuple of 1 to {max_len} integers "
-            "in [1, 2048], e.g. (16, 32, 64)"
-        )
-
-
 def stage_sizes(size: int, stages: int, kernel: int, padding: str) -> list[int]:
     """Spatial size (or sequence length) after each conv + MaxPool-2 stage."""
     sizes = []
@@ -171,17 +184,6 @@ def stage_sizes(size: int, stages: int, kernel: int, padding: str) -> list[int]:
         if size < 1:
             break
     return sizes
-
-
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name (one of ``ACTIVATIONS``)."""
-    return {
-        "relu": nn.ReLU,
-        "leaky_relu": nn.LeakyReLU,
-        "gelu": nn.GELU,
-        "silu": nn.SiLU,
-        "hardswish": nn.Hardswish,
-    }[name]()
 
 
 # --- blocks ------------------------------------------------------------------------------

@@ -204,26 +204,9 @@ def _audio_front_end(encoder: str, bands: int) -> dict[str, Any]:
     elif encoder == "kumar":
         spec = kumar.Config(n_mels=bands).input_spec
     elif encoder == "yang":
-        c = yang.Config()
-        return dict(
-            audio_kind="frft_mfcc_seq",
-            audio_shape=(bands, c.audio_steps),
-            sample_rate_hz=c.sample_rate_hz,
-            clip_seconds=c.clip_seconds,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            frft_order=c.frft_order,
-        )
+        spec = yang.Config(n_mfcc=bands).input_spec
     else:
-        c = ishtiaq.Config()
-        return dict(
-            audio_kind="logmel",
-            audio_shape=(bands, c.audio_steps),
-            sample_rate_hz=c.sample_rate_hz,
-            clip_seconds=c.clip_seconds,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-        )
+        spec = ishtiaq.Config(n_mels=bands).input_spec
     keys = (
         "audio_kind",
         "audio_shape",
@@ -328,6 +311,8 @@ def _pool(x: torch.Tensor) -> torch.Tensor:
 
 class Bilinear(nn.Module):
     """y_o = a·W_o·v + b_o as one matmul plus a product-sum (counted and exported plainly)."""
+
+    prune_protected: ClassVar[str] = "fusion core"
 
     def __init__(self, d_a: int, d_v: int, out_dim: int) -> None:
         super().__init__()

@@ -50,12 +50,20 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._base import AVModel
+from ._blocks import make_activation
 from ._registry import Published, register_family
-from ._spec import Choice, ConfigError, FloatRange, InputSpec, check_choice, check_range
+from ._spec import (
+    Choice,
+    ConfigError,
+    FloatRange,
+    InputSpec,
+    check_choice,
+    check_int_tuple,
+    check_range,
+)
 
 __all__ = [
     "PRESETS",
@@ -74,16 +82,6 @@ __all__ = [
 CONV_KINDS = ("separable", "standard")
 CONV_ACTIVATIONS = ("mish", "swish", "relu")
 FUSIONS = ("transformer", "concat")
-
-
-def _check_widths(name: str, value: object, *, max_len: int) -> None:
-    if not (isinstance(value, tuple) and 1 <= len(value) <= max_len):
-        raise ConfigError(
-            f"ishtiaq.Config.{name}={value!r} is invalid: must be a tuple of 1 to {max_len} "
-            "integers in [4, 1024]"
-        )
-    for item in value:
-        check_range("ishtiaq.Config", name, item, 4, 1024)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,8 +140,8 @@ class Config:
         check_choice(o, "conv_kind", self.conv_kind, CONV_KINDS)
         check_choice(o, "conv_activation", self.conv_activation, CONV_ACTIVATIONS)
         check_choice(o, "kernel_size", self.kernel_size, (3, 5, 7))
-        _check_widths("audio_channels", self.audio_channels, max_len=6)
-        _check_widths("video_channels", self.video_channels, max_len=6)
+        check_int_tuple(o, "audio_channels", self.audio_channels, low=4, high=1024, max_len=6)
+        check_int_tuple(o, "video_channels", self.video_channels, low=4, high=1024, max_len=6)
         check_range(o, "audio_gru_hidden", self.audio_gru_hidden, 4, 1024)
         check_range(o, "video_gru_hidden", self.video_gru_hidden, 4, 1024)
         check_choice(o, "text_enabled", self.text_enabled, (True, False))
@@ -179,26 +177,34 @@ class Config:
         """Log-mel frames per clip (centred STFT): ``1 + samples // hop``."""
         return 1 + round(self.sample_rate_hz * self.clip_seconds) // self.hop_length
 
+    @property
+    def input_spec(self) -> InputSpec:
+        """What the model built from this config consumes."""
+        return InputSpec(
+            audio_kind="logmel",
+            audio_shape=(self.n_mels, self.audio_steps),
+            frames=self.frames,
+            channels=self.channels,
+            height=self.image_size_px,
+            width=self.image_size_px,
+            num_classes=self.num_classes,
+            sample_rate_hz=self.sample_rate_hz,
+            clip_seconds=self.clip_seconds,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            text_length=self.text_length if self.text_enabled else 0,
+            vocab_size=self.vocab_size if self.text_enabled else 0,
+        )
+
 
 # --- blocks ------------------------------------------------------------------------------
-
-
-class Mish(nn.Module):
-    """x·tanh(softplus(x)), written out so ONNX opset 17 needs no Mish operator."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.tanh(F.softplus(x))
-
-
-def _act(name: str) -> nn.Module:
-    return {"mish": Mish, "swish": nn.SiLU, "relu": nn.ReLU}[name]()
 
 
 def _conv_bn_act(cin: int, cout: int, k: int, stride: int, act: str, groups: int = 1) -> list:
     return [
         nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
-        _act(act),
+        make_activation(act),
     ]
 
 
@@ -324,6 +330,8 @@ class TextEncoder(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Batch-first multi-head attention with explicit matmuls (countable, ONNX-plain)."""
 
+    prune_protected: ClassVar[str] = "attention"
+
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
@@ -395,6 +403,8 @@ class MFusHERFusion(nn.Module):
     ``(B, d_model)``. With ``decoder_layers=0`` the encoder output is mean-pooled.
     """
 
+    prune_protected: ClassVar[str] = "fusion core"
+
     sequence = False
 
     def __init__(
@@ -462,21 +472,7 @@ class IshtiaqModel(AVModel):
         super().__init__()
         c = config
         self.config = c
-        self.input_spec = InputSpec(
-            audio_kind="logmel",
-            audio_shape=(c.n_mels, c.audio_steps),
-            frames=c.frames,
-            channels=c.channels,
-            height=c.image_size_px,
-            width=c.image_size_px,
-            num_classes=c.num_classes,
-            sample_rate_hz=c.sample_rate_hz,
-            clip_seconds=c.clip_seconds,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            text_length=c.text_length if c.text_enabled else 0,
-            vocab_size=c.vocab_size if c.text_enabled else 0,
-        )
+        self.input_spec = c.input_spec
         conv = {"kernel": c.kernel_size, "kind": c.conv_kind, "activation": c.conv_activation}
         self.audio_encoder = DSConvGRUAudioEncoder(
             widths=c.audio_channels, gru_hidden=c.audio_gru_hidden, **conv

@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._base import AVModel
+from ._blocks import make_activation
 from ._registry import Published, register_family
 from ._spec import (
     Choice,
@@ -70,6 +71,7 @@ from ._spec import (
     InputSpec,
     IntRange,
     check_choice,
+    check_int_tuple,
     check_range,
 )
 
@@ -158,13 +160,25 @@ class Config:
         check_choice(own, "image_channels", self.image_channels, (1, 3))
         check_choice(own, "stem", self.stem, STEMS)
         check_range(own, "resnet_base_width", self.resnet_base_width, 1, 512)
-        _check_int_tuple(
-            own, "resnet_blocks", self.resnet_blocks, max_len=5, high=8, example="(2, 2, 2, 2)"
+        check_int_tuple(
+            own,
+            "resnet_blocks",
+            self.resnet_blocks,
+            max_len=5,
+            low=1,
+            high=8,
+            example="(2, 2, 2, 2)",
         )
         check_range(own, "n_mels", self.n_mels, 8, 256)
         check_range(own, "audio_steps", self.audio_steps, 8, 2048)
-        _check_int_tuple(
-            own, "audio_channels", self.audio_channels, max_len=5, high=1024, example="(64, 128)"
+        check_int_tuple(
+            own,
+            "audio_channels",
+            self.audio_channels,
+            max_len=5,
+            low=1,
+            high=1024,
+            example="(64, 128)",
         )
         check_choice(own, "audio_kernel", self.audio_kernel, (1, 3, 5, 7))
         check_choice(own, "activation", self.activation, ACTIVATIONS)
@@ -223,25 +237,6 @@ class Config:
             n_fft=max(400, round(2.5 * hop)),  # 25 ms window = 2.5 hops, as published
             hop_length=hop,
         )
-
-
-def _check_int_tuple(
-    owner: str, name: str, value: object, *, max_len: int, high: int, example: str
-) -> None:
-    ok = isinstance(value, tuple) and 1 <= len(value) <= max_len
-    ok = ok and all(
-        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= high for v in value
-    )  # type: ignore[union-attr]
-    if not ok:
-        raise ConfigError(
-            f"{owner}.{name}={value!r} is invalid: must be a tuple of 1 to {max_len} integers "
-            f"in [1, {high}], e.g. {example}"
-        )
-
-
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name (one of ``ACTIVATIONS``)."""
-    return {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}[name]()
 
 
 def resample_time(x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -391,6 +386,8 @@ class CrossAttention(nn.Module):
     Written with explicit matmuls (no fused kernel) so FLOP counters and ONNX see the work.
     """
 
+    prune_protected: ClassVar[str] = "attention"
+
     def __init__(self, d_model: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
@@ -423,6 +420,8 @@ class TuckerFusion(nn.Module):
         impl: ``"materialized"`` builds X and G (as published); ``"factorized"`` never builds
             either and gives the same result (up to float rounding).
     """
+
+    prune_protected: ClassVar[str] = "fusion core"
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from ._base import AVModel
+from ._blocks import make_activation, make_divisible
 from ._registry import Published, register_family
 from ._spec import Choice, ConfigError, FloatRange, InputSpec, check_choice, check_range
 
@@ -110,6 +111,7 @@ SPEECH_ACTIVATIONS = ("prelu", "relu", "silu", "gelu")
 TEMPORAL = ("fan", "mean")
 FUSIONS = ("geometric", "arithmetic")
 POOLS = ("avg", "max")
+_DIVISOR = 4  # GhostNet rounds channel counts to multiples of 4
 S2 = (128, 128, 128, 128, 128, 128, 64, 64)
 
 
@@ -268,19 +270,6 @@ def _check_table(owner: str, table: object) -> None:
         raise ConfigError(f"{owner}.block_table={table!r} is invalid: {rule}")
 
 
-def make_divisible(value: float, divisor: int = 4) -> int:
-    """GhostNet's channel rounding: nearest multiple of ``divisor``, never 10 % below."""
-    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * value else new
-
-
-def make_activation(name: str, channels: int = 1) -> nn.Module:
-    """A fresh activation by name; PReLU gets one slope per channel."""
-    if name == "prelu":
-        return nn.PReLU(channels)
-    return {"relu": nn.ReLU, "hardswish": nn.Hardswish, "silu": nn.SiLU, "gelu": nn.GELU}[name]()
-
-
 # --- face blocks -------------------------------------------------------------------------
 
 
@@ -302,6 +291,8 @@ class TripletAttention(nn.Module):
 
     With ``residual`` the average is added to the input, as the Lu paper describes.
     """
+
+    prune_passthrough: ClassVar[bool] = True  # channels pass through its gates
 
     def __init__(self, *, kernel: int = 7, residual: bool = True) -> None:
         super().__init__()
@@ -405,15 +396,15 @@ class GhostNetTAM(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        cin = make_divisible(16 * width_mult)
+        cin = make_divisible(16 * width_mult, _DIVISOR)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, cin, 3, 2, 1, bias=False),
             nn.BatchNorm2d(cin),
             make_activation(activation),
         ]
         for k, exp, out, use_tam, stride in block_table:
-            cout = make_divisible(out * width_mult)
-            hidden = make_divisible(exp * width_mult * exp_mult)
+            cout = make_divisible(out * width_mult, _DIVISOR)
+            hidden = make_divisible(exp * width_mult * exp_mult, _DIVISOR)
             layers.append(
                 GhostBottleneck(
                     cin,
@@ -429,7 +420,7 @@ class GhostNetTAM(nn.Module):
                 )
             )
             cin = cout
-        self.out_dim = make_divisible(head_channels * width_mult)
+        self.out_dim = make_divisible(head_channels * width_mult, _DIVISOR)
         layers += [
             nn.Conv2d(cin, self.out_dim, 1, bias=False),
             nn.BatchNorm2d(self.out_dim),

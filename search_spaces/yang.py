@@ -49,8 +49,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._base import AVModel
+from ._blocks import make_activation, make_divisible
 from ._registry import Published, register_family
-from ._spec import Choice, ConfigError, FloatRange, InputSpec, check_choice, check_range
+from ._spec import (
+    Choice,
+    ConfigError,
+    FloatRange,
+    InputSpec,
+    check_choice,
+    check_int_tuple,
+    check_range,
+)
 
 __all__ = [
     "PRESETS",
@@ -65,6 +74,7 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("relu", "relu6", "silu", "hardswish")
+_DIVISOR = 8  # MobileNetV2 rounds channel counts to multiples of 8
 TIME_ALIGN = ("video", "audio")
 # MobileNetV2 (Sandler et al. 2018, Table 2): per stage expansion t, channels c, repeats n,
 # stride s of the first block.
@@ -72,30 +82,6 @@ MBV2_EXPAND = (1, 6, 6, 6, 6, 6, 6)
 MBV2_CHANNELS = (16, 24, 32, 64, 96, 160, 320)
 MBV2_REPEATS = (1, 2, 3, 4, 3, 3, 1)
 MBV2_STRIDES = (1, 2, 2, 2, 1, 2, 1)
-
-
-def _check_tuple(
-    name: str,
-    value: object,
-    low: int,
-    high: int,
-    *,
-    length: int | None = None,
-    min_len: int = 1,
-    max_len: int = 8,
-) -> None:
-    """Per-stage tuples: a tuple of ints in ``[low, high]`` of an allowed length."""
-    lengths = f"exactly {length}" if length is not None else f"{min_len} to {max_len}"
-    ok = isinstance(value, tuple) and (
-        len(value) == length if length is not None else min_len <= len(value) <= max_len
-    )
-    if not ok:
-        raise ConfigError(
-            f"yang.Config.{name}={value!r} is invalid: must be a tuple of {lengths} integers "
-            f"in [{low}, {high}]"
-        )
-    for item in value:
-        check_range("yang.Config", name, item, low, high)
 
 
 def mfcc_steps(*, sample_rate_hz: int, clip_seconds: float, hop_length: int) -> int:
@@ -159,15 +145,19 @@ class Config:
         check_range(o, "width_mult", self.width_mult, 0.1, 2.0, integer=False)
         check_range(o, "mbv2_stem_channels", self.mbv2_stem_channels, 4, 128)
         n = len(self.mbv2_channels) if isinstance(self.mbv2_channels, tuple) else 0
-        _check_tuple("mbv2_channels", self.mbv2_channels, 4, 1024)
-        _check_tuple("mbv2_expand_ratios", self.mbv2_expand_ratios, 1, 8, length=n)
-        _check_tuple("mbv2_repeats", self.mbv2_repeats, 1, 8, length=n)
-        _check_tuple("mbv2_strides", self.mbv2_strides, 1, 2, length=n)
+        check_int_tuple(o, "mbv2_channels", self.mbv2_channels, low=4, high=1024)
+        check_int_tuple(o, "mbv2_expand_ratios", self.mbv2_expand_ratios, low=1, high=8, length=n)
+        check_int_tuple(o, "mbv2_repeats", self.mbv2_repeats, low=1, high=8, length=n)
+        check_int_tuple(o, "mbv2_strides", self.mbv2_strides, low=1, high=2, length=n)
         check_choice(o, "mbv2_kernel_size", self.mbv2_kernel_size, (3, 5, 7))
         check_range(o, "mbv2_last_channels", self.mbv2_last_channels, 8, 4096)
-        _check_tuple("video_stage_channels", self.video_stage_channels, 4, 1024, max_len=6)
-        _check_tuple("audio_channels", self.audio_channels, 4, 1024, max_len=6)
-        _check_tuple("fusion_channels", self.fusion_channels, 4, 1024, min_len=0, max_len=6)
+        check_int_tuple(
+            o, "video_stage_channels", self.video_stage_channels, low=4, high=1024, max_len=6
+        )
+        check_int_tuple(o, "audio_channels", self.audio_channels, low=4, high=1024, max_len=6)
+        check_int_tuple(
+            o, "fusion_channels", self.fusion_channels, low=4, high=1024, min_len=0, max_len=6
+        )
         check_choice(o, "temporal_kernel_size", self.temporal_kernel_size, (1, 3, 5, 7))
         check_choice(o, "activation", self.activation, ACTIVATIONS)
         check_choice(o, "time_align", self.time_align, TIME_ALIGN)
@@ -196,18 +186,26 @@ class Config:
             hop_length=self.hop_length,
         )
 
+    @property
+    def input_spec(self) -> InputSpec:
+        """What the model built from this config consumes."""
+        return InputSpec(
+            audio_kind="frft_mfcc_seq",
+            audio_shape=(self.n_mfcc, self.audio_steps),
+            frames=self.frames,
+            channels=self.channels,
+            height=self.image_size_px,
+            width=self.image_size_px,
+            num_classes=self.num_classes,
+            sample_rate_hz=self.sample_rate_hz,
+            clip_seconds=self.clip_seconds,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            frft_order=self.frft_order,
+        )
+
 
 # --- blocks ------------------------------------------------------------------------------
-
-
-def _act(name: str) -> nn.Module:
-    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish}[name]()
-
-
-def _make_divisible(value: float, divisor: int = 8) -> int:
-    """MobileNet channel rounding: nearest multiple of ``divisor``, never 10 % below."""
-    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * value else new
 
 
 class InvertedResidual(nn.Module):
@@ -259,14 +257,14 @@ class MobileNetV2FrameEncoder(nn.Module):
         last_channels: int = 1280,
     ) -> None:
         super().__init__()
-        cin = _make_divisible(stem_channels * width_mult)
+        cin = make_divisible(stem_channels * width_mult, _DIVISOR)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, cin, 3, 2, 1, bias=False),
             nn.BatchNorm2d(cin),
             nn.ReLU6(),
         ]
         for t, c, n, s in zip(expand_ratios, channels, repeats, strides, strict=True):
-            cout = _make_divisible(c * width_mult)
+            cout = make_divisible(c * width_mult, _DIVISOR)
             for i in range(n):
                 layers.append(
                     InvertedResidual(
@@ -274,7 +272,7 @@ class MobileNetV2FrameEncoder(nn.Module):
                     )
                 )
                 cin = cout
-        self.out_dim = _make_divisible(last_channels * max(1.0, width_mult))
+        self.out_dim = make_divisible(last_channels * max(1.0, width_mult), _DIVISOR)
         layers += [
             nn.Conv2d(cin, self.out_dim, 1, bias=False),
             nn.BatchNorm2d(self.out_dim),
@@ -295,7 +293,7 @@ class Conv1dResidualStage(nn.Module):
         self.body = nn.Sequential(
             nn.Conv1d(cin, cout, kernel, padding=pad, bias=False),
             nn.BatchNorm1d(cout),
-            _act(activation),
+            make_activation(activation),
             nn.Conv1d(cout, cout, kernel, padding=pad, bias=False),
             nn.BatchNorm1d(cout),
         )
@@ -304,7 +302,7 @@ class Conv1dResidualStage(nn.Module):
             if cin == cout
             else nn.Sequential(nn.Conv1d(cin, cout, 1, bias=False), nn.BatchNorm1d(cout))
         )
-        self.act = _act(activation)
+        self.act = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, C', T)
         return self.act(self.body(x) + self.shortcut(x))
@@ -362,7 +360,7 @@ class FrftMfccAudioEncoder(nn.Module):
             blocks += [
                 nn.Conv1d(cin, c, kernel, padding=kernel // 2, bias=False),
                 nn.BatchNorm1d(c),
-                _act(activation),
+                make_activation(activation),
                 nn.MaxPool1d(2, 2),
             ]
             cin = c
@@ -375,6 +373,8 @@ class FrftMfccAudioEncoder(nn.Module):
 
 class ScaledDotProductReweight(nn.Module):
     """Single-head self-attention over time (Eq. 4–7): softmax(QKᵀ/√d)V, V keeps the width."""
+
+    prune_protected: ClassVar[str] = "attention"
 
     def __init__(self, dim: int, *, attention_dim: int) -> None:
         super().__init__()
@@ -450,20 +450,7 @@ class YangModel(AVModel):
         super().__init__()
         c = config
         self.config = c
-        self.input_spec = InputSpec(
-            audio_kind="frft_mfcc_seq",
-            audio_shape=(c.n_mfcc, c.audio_steps),
-            frames=c.frames,
-            channels=c.channels,
-            height=c.image_size_px,
-            width=c.image_size_px,
-            num_classes=c.num_classes,
-            sample_rate_hz=c.sample_rate_hz,
-            clip_seconds=c.clip_seconds,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            frft_order=c.frft_order,
-        )
+        self.input_spec = c.input_spec
         self.frame_encoder = MobileNetV2FrameEncoder(
             c.channels,
             width_mult=c.width_mult,

@@ -67,17 +67,28 @@ _PRUNABLE = (
     nn.LayerNorm,
     nn.PReLU,
 )
-# Parts that must stay intact, by class name (the families' own modules and user models):
-# attention of any kind (q/k/v projections, triplet/frame attention gates), fusion cores.
-_PROTECTED_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
+# The families mark the modules pruning must keep intact with a class attribute
+# ``prune_protected = "<reason>"`` and those channels pass through unchanged with
+# ``prune_passthrough = True`` (search_spaces/_blocks.py). A user's model without markers
+# is read by class name: attention of any kind (not the triplet/frame attention gates, whose
+# parameters do not depend on the channels they see), Tucker/bilinear/MFusHER fusion cores.
+_USER_PROTECTED_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<!triplet)(?<!frame)(attention|attend|reweight)$", re.I), "attention"),
     (re.compile(r"tucker|bilinear|mfusher", re.I), "fusion core"),
 )
+_FAMILY_PACKAGE = "search_spaces"
 
 
-# Modules whose parameters do not depend on the channel count they receive and that return
-# as many channels as they get (Triplet Attention's Z-pool gates): channels pass through them.
-_PASSTHROUGH_NAMES = re.compile(r"^TripletAttention$")
+def _marked_reason(module: nn.Module) -> str | None:
+    """Why ``module`` must stay intact by its class: its marker, or for a user's class its
+    name; ``None`` when nothing says so."""
+    marker = getattr(type(module), "prune_protected", None)
+    if marker:
+        return str(marker)
+    cls = type(module)
+    if cls.__module__.split(".")[0] == _FAMILY_PACKAGE:
+        return None  # a family module is protected by its marker alone
+    return next((why for p, why in _USER_PROTECTED_NAMES if p.search(cls.__name__)), None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,8 +151,9 @@ def protected_layers(
 ) -> dict[str, str]:
     """Modules pruning must leave intact, name -> reason (outermost protected module only).
 
-    Recurrent layers, attention (``nn.MultiheadAttention`` and any module whose class name
-    says attention), fusion cores (Tucker, bilinear, MFusHER), embeddings, modules holding
+    Recurrent layers, embeddings, ``nn.MultiheadAttention``, modules whose class is marked
+    ``prune_protected`` (the families' attention and fusion cores; in a user's model without
+    markers, a class whose name says attention, Tucker, bilinear or MFusHER), modules holding
     parameters directly (custom layers), grouped convolutions that are not depthwise, and
     classifier heads (a Linear with as many outputs as classes: its inputs may shrink, its
     outputs never).
@@ -173,14 +185,9 @@ def protected_layers(
         ):
             reason = "grouped or transposed convolution"
         elif not isinstance(module, _PRUNABLE):
-            cls = type(module).__name__
-            for pattern, why in _PROTECTED_NAMES:
-                if pattern.search(cls):
-                    reason = why
-                    break
-            else:
-                if any(p is not None for p in module._parameters.values()):
-                    reason = "custom parameters"
+            reason = _marked_reason(module)
+            if reason is None and any(p is not None for p in module._parameters.values()):
+                reason = "custom parameters"
         is_head = isinstance(module, nn.Linear) and module.out_features == classes
         if reason is None and classes is not None and is_head:
             reason = "classifier head (outputs kept)"
@@ -358,7 +365,7 @@ def _prune_once(
         if not reason.startswith("classifier head") and not isinstance(module, _PRUNABLE):
             custom[type(module)] = opaque
     for m in model.modules():
-        if _PASSTHROUGH_NAMES.search(type(m).__name__):
+        if getattr(type(m), "prune_passthrough", False):
             custom[type(m)] = passthrough
     one_node = [m for m in model.modules() if type(m) in custom]
     imp = _importance(importance)
