@@ -226,23 +226,3 @@ def _export_checked(
                 "the export is wrong: try --exporter dynamo, or report the model"
             )
     return used, diff, tolerance
-
-
-def quantize_int8(
-    path: str | Path, model: nn.Module, example_inputs: tuple[torch.Tensor, ...]
-) -> dict[str, Any]:
-    """Quantise the ONNX file at ``path`` in place (dynamic INT8 weights, ONNX Runtime).
-
-    Returns how far its logits move from PyTorch's FP32 ones and whether the top class agrees;
-    INT8 outputs are not expected to match to 1e-4, so this reports instead of failing.
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    path = Path(path)
-    names = onnx_input_names(len(example_inputs))
-    with atomic_output(path, what="ONNX file") as staged:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(str(path), str(staged), weight_type=QuantType.QInt8)
-        diff, _ = _check(staged, model, tuple(example_inputs), names)
-    return {"max_abs_diff": diff}

@@ -494,9 +494,15 @@ def train_model(
     out: str | Any = None,
     cache_dir: Any = None,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """What ``explorer train`` does: resolve MODEL, load the data set, build (cached) features,
     split, train, and save a checkpoint to ``out`` when given. Returns a JSON-safe report.
+
+    With ``precision`` fp16 or int8 the trained model is also exported at that precision and
+    its validation macro-F1 is compared with the FP32 graph's in ONNX Runtime
+    (``explorer.quantize.check_deployment``); the report and the checkpoint's metrics hold it
+    under ``deployment``.
 
     A family model whose ``num_classes`` differs from the data set's (e.g. ``ding2025`` on
     CREMA-D's six classes) is rebuilt with the data set's class count. A checkpoint MODEL is
@@ -508,8 +514,10 @@ def train_model(
     from explorer.checkpoints import load_checkpoint, save_checkpoint
     from explorer.data import build_features, load_dataset, make_split
     from explorer.models import resolve_model
+    from explorer.quantize import check_deployment, check_precision
 
     s = settings or TrainSettings()
+    precision = check_precision(precision)
     ds = load_dataset(dataset)
     resolved = resolve_model(model)
     net, config = resolved.model, resolved.config
@@ -554,12 +562,19 @@ def train_model(
         **result.to_dict(),
         "skipped": [x.to_dict() for x in (*ds.skipped, *feats.skipped)],
         "checkpoint": None,
+        "deployment": None,
     }
+    metrics: dict[str, Any] = result.metrics.to_dict()
+    if precision != "fp32":
+        deployment = check_deployment(
+            net, feats, sp, precision=precision, normalization=result.normalization, seed=s.seed
+        ).to_dict()
+        report["deployment"] = metrics["deployment"] = deployment
     if out is not None:
         path = save_checkpoint(
             out,
             net,
-            metrics=result.metrics,
+            metrics=metrics,
             class_names=ds.class_names,
             extra={
                 "dataset": ds.name,

@@ -78,7 +78,7 @@ def test_torch_cuda_backend_uses_events() -> None:
 
 
 @pytest.mark.skipif(not TensorRTBackend.available(), reason="needs TensorRT and CUDA")
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_tensorrt_backend(precision: str) -> None:
     model, inputs = small()
     r = bench(model, inputs, backend="tensorrt",

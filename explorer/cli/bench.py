@@ -32,7 +32,11 @@ def bench_command(
     warmup: int = typer.Option(10, "--warmup", help="Untimed warm-up runs."),
     batch: int = typer.Option(1, "--batch", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="torch backend: cpu or cuda[:i]."),
-    precision: str = typer.Option("fp32", "--precision", help="tensorrt: fp32 or fp16."),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="ort/tensorrt: fp32, fp16 or int8 (the export is converted; INT8 static QDQ).",
+    ),
     onnx: Path = typer.Option(None, "--onnx", help="ort/tensorrt: time this ONNX file."),
     clock: str = typer.Option(
         "wall",
@@ -49,7 +53,9 @@ def bench_command(
     from explorer.errors import UsageError
     from explorer.latency import BenchSettings, bench
     from explorer.models import resolve_model
+    from explorer.quantize import check_precision
 
+    precision = check_precision(precision)
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}")
     if onnx is not None and len(models) > 1:
@@ -87,6 +93,7 @@ def bench_command(
         (
             r.model,
             r.backend,
+            r.precision,
             r.device,
             r.threads or "",
             r.batch_size,
@@ -99,7 +106,18 @@ def bench_command(
     ]
     print_table(
         rows,
-        ["model", "backend", "device", "threads", "batch", "median ms", "p10 ms", "p90 ms", "runs"],
+        [
+            "model",
+            "backend",
+            "precision",
+            "device",
+            "threads",
+            "batch",
+            "median ms",
+            "p10 ms",
+            "p90 ms",
+            "runs",
+        ],
         title="latency",
-        right_align=(3, 4, 5, 6, 7, 8),
+        right_align=(4, 5, 6, 7, 8, 9),
     )

@@ -53,6 +53,12 @@ def prune_command(
     runs: int | None = typer.Option(None, "--runs", help="ONNX Runtime timed runs (auto)."),
     no_bench: bool = typer.Option(False, "--no-bench", help="Skip the ONNX Runtime timing."),
     onnx: Path | None = typer.Option(None, "--onnx", help="Also export the pruned model here."),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="fp16 or int8: compare the pruned model's validation macro-F1 at that precision "
+        "with FP32 (ONNX Runtime).",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Pruned checkpoint to write (.pt)."),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
@@ -80,6 +86,7 @@ def prune_command(
         bench_runs=runs,
         measure=not no_bench,
         onnx=onnx,
+        precision=precision,
     )
     if format is Format.json:
         print_json(report)
@@ -114,6 +121,16 @@ def prune_command(
             "-" if b["macro_f1"] is None else f"{a['macro_f1'] - b['macro_f1']:+.4f}",
         ),
     ]
+    dep = report.get("deployment")
+    if dep:
+        rows.append(
+            (
+                f"macro-F1 ONNX fp32 -> {dep['precision']}",
+                _fmt(dep["fp32_macro_f1"]),
+                _fmt(dep["macro_f1"]),
+                f"{dep['macro_f1_change']:+.4f}",
+            )
+        )
     bud = report["budget"]
     print_table(
         rows,

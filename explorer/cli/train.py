@@ -41,6 +41,12 @@ def train_command(
     ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="fp16 or int8: also export at that precision and compare validation macro-F1 "
+        "with FP32 (both in ONNX Runtime).",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Checkpoint to write (.pt)."),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
@@ -72,6 +78,7 @@ def train_command(
         samples_per_clip=samples_per_clip,
         out=out,
         progress=format is not Format.json,
+        precision=precision,
     )
     if format is Format.json:
         print_json(report)
@@ -98,6 +105,16 @@ def train_command(
         ("precision", f"{m['precision']:.4f}"),
         ("recall", f"{m['recall']:.4f}"),
     ]
+    dep = report.get("deployment")
+    if dep:
+        rows += [
+            (
+                f"macro-F1 ONNX fp32 -> {dep['precision']}",
+                f"{dep['fp32_macro_f1']:.4f} -> {dep['macro_f1']:.4f} "
+                f"({dep['macro_f1_change']:+.4f})",
+            ),
+            (f"{dep['precision']} top-1 agreement", f"{dep['top1_agreement']:.1%}"),
+        ]
     if report.get("checkpoint"):
         rows.append(("checkpoint", report["checkpoint"]))
     print_table(rows, ["item", "value"], title="training result")

@@ -40,8 +40,10 @@ class BenchSettings:
     warmup: int = 10
     threads: int = 1
     device: str = "cpu"  # torch backend: "cpu" or "cuda[:i]"
-    precision: str = "fp32"  # tensorrt: "fp32" or "fp16"
-    onnx_path: Path | None = None  # ort/tensorrt: use this file instead of exporting
+    # ort: the exported graph is converted (fp16, or int8 QDQ calibrated on random inputs);
+    # tensorrt: builder flags (int8 builds from the QDQ graph). Not for the torch backend.
+    precision: str = "fp32"
+    onnx_path: Path | None = None  # ort/tensorrt: time this file as given instead of exporting
     clock: str = "wall"  # "wall", or "cpu" (thread CPU time; one thread only, CPU backends)
 
     def __post_init__(self) -> None:
@@ -57,8 +59,8 @@ class BenchSettings:
             raise UsageError(
                 f"--clock cpu times the calling thread, so it needs --threads 1, got {self.threads}"
             )
-        if self.precision not in ("fp32", "fp16"):
-            raise UsageError(f"precision must be fp32 or fp16, got {self.precision!r}")
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise UsageError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
 
 
 class Backend(Protocol):
@@ -85,11 +87,15 @@ def _env(extra: dict[str, Any]) -> dict[str, Any]:
 def _onnx_file(
     model: nn.Module, inputs: tuple[torch.Tensor, ...], settings: BenchSettings, tmp: str
 ) -> Path:
+    """The file to time: the one given, else an export at ``settings.precision``. Latency does
+    not depend on the calibration data, so INT8 ranges come from random inputs here."""
     if settings.onnx_path is not None:
         return Path(settings.onnx_path)
-    from explorer.export import export_onnx
+    from explorer.quantize import export_at_precision
 
-    return export_onnx(model, inputs, Path(tmp) / "model.onnx").path
+    path = Path(tmp) / "model.onnx"
+    export_at_precision(model, inputs, path, precision=settings.precision)
+    return path
 
 
 def ort_session(path: str | Path, *, threads: int) -> Any:
@@ -137,6 +143,7 @@ class OrtBackend:
             model=name,
             backend=self.name,
             device="cpu",
+            precision=settings.precision,
             clock=settings.clock,
             warmup=settings.warmup,
             batch_size=batch_size,
@@ -184,6 +191,11 @@ class TorchBackend:
             )
         if device.type not in ("cpu", "cuda"):
             raise UsageError(f"torch backend runs on cpu or cuda, got {settings.device!r}")
+        if settings.precision != "fp32":
+            raise UsageError(
+                f"the torch backend times fp32 only, got --precision {settings.precision}; "
+                "use --backend ort (or tensorrt) for fp16/int8"
+            )
         model = model.eval().to(device)
         inputs = tuple(t.to(device) for t in inputs)
         extra: dict[str, Any] = {"torch": torch.__version__}
@@ -243,7 +255,8 @@ def _time_cuda(
 
 
 class TensorRTBackend:
-    """TensorRT: an engine built from the ONNX file (FP32 or FP16), timed with CUDA events."""
+    """TensorRT: an engine built from the ONNX file (FP32, FP16, or INT8 from the QDQ graph's
+    explicit scales), timed with CUDA events. Not runnable on a machine without CUDA."""
 
     name = "tensorrt"
 
@@ -272,7 +285,7 @@ class TensorRTBackend:
             raise UsageError("the TensorRT backend needs a CUDA GPU; use --backend ort or torch")
         with tempfile.TemporaryDirectory(prefix="explorer-trt-") as tmp:
             path = _onnx_file(model, inputs, settings, tmp)
-            engine = _build_engine(trt, path, fp16=settings.precision == "fp16")
+            engine = _build_engine(trt, path, precision=settings.precision)
         context = engine.create_execution_context()
         from explorer.export import onnx_input_names
 
@@ -311,7 +324,7 @@ class TensorRTBackend:
         )
 
 
-def _build_engine(trt: Any, path: Path, *, fp16: bool) -> Any:
+def _build_engine(trt: Any, path: Path, *, precision: str) -> Any:
     logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
     network = builder.create_network(0)
@@ -322,8 +335,10 @@ def _build_engine(trt: Any, path: Path, *, fp16: bool) -> Any:
 
         raise ExplorerError(f"TensorRT cannot parse {path}: {errors}")
     config = builder.create_builder_config()
-    if fp16:
+    if precision in ("fp16", "int8"):  # int8: layers without Q/DQ scales may fall back to fp16
         config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)
     serialized = builder.build_serialized_network(network, config)
     runtime = trt.Runtime(logger)
     return runtime.deserialize_cuda_engine(serialized)

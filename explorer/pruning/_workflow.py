@@ -121,6 +121,7 @@ def prune_checkpoint(
     bench_runs: int | None = None,
     measure: bool = True,
     onnx: str | Path | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Prune ``source`` (checkpoint, family spec or ``module:function``) to ``budget``.
 
@@ -128,7 +129,9 @@ def prune_checkpoint(
     a multiple of ``round_to``, see ``prune_to_budget``) on ``dataset``
     (``None``: no data, no fine-tuning, no accuracy), saves the pruned model to ``out`` (safe
     format), reloads it and checks its outputs, optionally exports ``onnx``, and returns a
-    JSON-safe report with the before/after table.
+    JSON-safe report with the before/after table. With ``precision`` fp16 or int8 the pruned
+    model's validation macro-F1 at that precision is compared with FP32 in ONNX Runtime
+    (``deployment`` in the report and the checkpoint's metrics; needs ``dataset``).
 
     Raises:
         UsageError: bad budget/device/options, or data whose classes differ from the model's.
@@ -143,6 +146,14 @@ def prune_checkpoint(
         raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
     if not (isinstance(finetune_epochs, int) and finetune_epochs >= 0):
         raise UsageError(f"--finetune-epochs {finetune_epochs!r} is invalid: use 0 or more")
+    from explorer.quantize import check_deployment, check_precision
+
+    precision = check_precision(precision)
+    if precision != "fp32" and not dataset:
+        raise UsageError(
+            f"--precision {precision} compares validation accuracy, so it needs data: "
+            "pass --dataset (not none)"
+        )
     profile = device_profiles.get(device)
     model, class_names, extra, config, given_inputs = _load(source)
     if out is not None and config is None:  # refuse before any work is done
@@ -247,12 +258,19 @@ def prune_checkpoint(
         "checkpoint": None,
         "reload_max_abs_diff": None,
         "onnx": None,
+        "deployment": None,
     }
+    metrics = after_metrics.to_dict() if after_metrics is not None else None
+    if precision != "fp32" and features is not None:
+        report["deployment"] = check_deployment(
+            pruned, features, split, precision=precision, normalization=norm, seed=seed
+        ).to_dict()
+        metrics = {**(metrics or {}), "deployment": report["deployment"]}
     if out is not None:
         report["checkpoint"], report["reload_max_abs_diff"] = _save_and_check(
             pruned,
             out,
-            metrics=after_metrics,
+            metrics=metrics,
             class_names=class_names,
             extra={
                 **extra,
