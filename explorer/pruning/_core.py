@@ -42,7 +42,9 @@ from ._graph import (
     choose_channels,
     cut_broadcast_edges,
     map_feature_concats,
+    map_flattens,
     opaque_handlers,
+    size_concats,
     traced_as_one_node,
 )
 
@@ -377,6 +379,8 @@ def _prune_once(
                 model, inputs, customized_pruners=custom or None, verbose=False
             )
         map_feature_concats(dg)
+        map_flattens(dg)
+        size_concats(dg)
         cut_broadcast_edges(dg)
         if importance == "taylor":
             if loss_fn is None:

@@ -4,6 +4,9 @@
   opaque node instead of the hundreds of autograd nodes inside them.
 - ``map_feature_concats``: concatenations on the feature (last) dim of ``(N, T, C)``
   sequences are index-mapped like channel concatenations.
+- ``map_flattens``: a flatten of ``(N, C, *rest)`` maps channel ``c`` to features
+  ``c * prod(rest) ...`` from the traced shapes, not from the consumer's width.
+- ``size_concats``: a concatenation's input widths come from the traced shapes.
 - ``cut_broadcast_edges``: a one-channel operand broadcast over another (``alpha * frames``)
   is not coupled to its channels.
 - ``choose_channels`` / ``coupled_sets``: channels the graph ties together (GhostNet's
@@ -25,6 +28,8 @@ __all__ = [
     "coupled_sets",
     "cut_broadcast_edges",
     "map_feature_concats",
+    "map_flattens",
+    "size_concats",
     "opaque_handlers",
     "traced_as_one_node",
 ]
@@ -125,6 +130,107 @@ def map_feature_concats(dg) -> None:
         dim = getattr(node.grad_fn, "_saved_dim", None)
         if node.type == tp.ops.OPTYPE.CONCAT and dim is not None and 2 <= dim < MAX_VALID_DIM:
             node.grad_fn = _FeatureCat(node.grad_fn)
+
+
+class _MappedView:
+    """Stands in for the ``ViewBackward0`` of a flatten whose index mapping ``map_flattens``
+    set: Torch-Pruning re-derives reshape mappings before every group and leaves alone a
+    view whose saved input has 3 dims, so this one reports 3."""
+
+    _saved_self_sizes = (0, 0, 0)
+
+    def __init__(self, grad_fn: Any) -> None:
+        self._grad_fn = grad_fn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grad_fn, name)
+
+
+def _view_shapes(grad_fn: Any) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    try:
+        before = tuple(int(d) for d in grad_fn._saved_self_sym_sizes)
+        after = tuple(int(d) for d in grad_fn._input_metadata[0].shape)
+    except (AttributeError, IndexError, TypeError, RuntimeError):
+        return None
+    return before, after
+
+
+def map_flattens(dg) -> None:
+    """Index-map each flatten ``(N, C, *rest) -> (N, C * prod(rest))`` (and its inverse) by
+    the traced shapes.
+
+    Torch-Pruning 1.6.1 takes a flatten's width from the layer that consumes it; behind a
+    concatenation that is the whole fused width (ding: audio ``32 x 7`` and visual
+    ``64 x 6 x 6`` features concatenated into a 2528-wide Linear), so it maps audio channel
+    ``c`` to features ``79c .. 79c + 78`` and back to channels beyond the layer's 32: an
+    ``IndexError`` in the importance. (Its own check needs ``_saved_self_sizes``, which
+    recent PyTorch renamed ``_saved_self_sym_sizes``.)
+    """
+    import torch_pruning as tp
+    from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
+
+    for node in dg.module2node.values():
+        if node.type != tp.ops.OPTYPE.RESHAPE or isinstance(node.grad_fn, _MappedView):
+            continue
+        shapes = _view_shapes(node.grad_fn)
+        if shapes is None:
+            continue
+        before, after = shapes
+        if len(before) >= 3 and len(after) == 2 and before[:2] != after[:2]:
+            wide, narrow, stride = after, before, 1
+        elif len(after) >= 3 and len(before) == 2 and before[:2] != after[:2]:
+            wide, narrow, stride = before, after, 1
+        else:
+            continue
+        for d in narrow[2:]:
+            stride *= d
+        if wide[0] != narrow[0] or wide[1] != narrow[1] * stride:
+            continue  # not a flatten from dim 1 (batch and channels reordered): leave it
+        # channels live on the narrow side: towards it indices shrink (reverse), away they grow
+        flatten = len(after) == 2
+        channel_side = node.inputs if flatten else node.outputs
+        for other in channel_side:
+            for dep in node.dependencies:
+                if dep.target is other:
+                    dep.index_mapping[0] = _FlattenIndexMapping(stride=stride, reverse=True)
+            for dep in other.dependencies:
+                if dep.target is node:
+                    dep.index_mapping[0] = _FlattenIndexMapping(stride=stride, reverse=False)
+        node.grad_fn = _MappedView(node.grad_fn)
+
+
+def size_concats(dg) -> None:
+    """Give each concatenation of flattened features (an input mapped by ``map_flattens``)
+    the widths of its inputs from the traced shapes, replacing Torch-Pruning's.
+
+    Torch-Pruning infers them from the nearest layers: behind a flatten that is the layer's
+    channel count (ding: 64 and 32 instead of 2304 and 224 features), the sum misses the
+    consumer's width and the concatenation is left unmapped, so audio features reach the
+    visual branch unshifted. Other concatenations keep Torch-Pruning's widths: where those
+    do not add up it leaves them unmapped on purpose (lu's channel-pooled maps, widths 1
+    and 1, must not be tied to the pooled layer's channels).
+    """
+    import torch_pruning as tp
+
+    for node in dg.module2node.values():
+        if node.type != tp.ops.OPTYPE.CONCAT or not any(
+            isinstance(n.grad_fn, _MappedView) for n in node.inputs
+        ):
+            continue
+        dim = getattr(node.grad_fn, "_saved_dim", None)
+        if dim is None:
+            continue
+        sizes = []
+        try:
+            for fn, index in node.grad_fn.next_functions:
+                if fn is None:
+                    sizes = []
+                    break
+                sizes.append(int(fn._input_metadata[index].shape[dim]))
+        except (AttributeError, IndexError, TypeError, RuntimeError):
+            continue
+        if sizes and len(sizes) == len(node.inputs):
+            node.module.concat_sizes = sizes
 
 
 def cut_broadcast_edges(dg) -> None:
