@@ -4,9 +4,9 @@ traced shapes (Torch-Pruning mapped audio channels into the visual branch: Index
 from __future__ import annotations
 
 import pytest
-import search_spaces as ss
 import torch
 
+import search_spaces as ss
 from explorer.budget import parse_budget
 from explorer.pruning._core import prune_to_budget
 from explorer.pruning._graph import map_flattens, size_concats

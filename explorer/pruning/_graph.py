@@ -29,8 +29,8 @@ __all__ = [
     "cut_broadcast_edges",
     "map_feature_concats",
     "map_flattens",
-    "size_concats",
     "opaque_handlers",
+    "size_concats",
     "traced_as_one_node",
 ]
 
