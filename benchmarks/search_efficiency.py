@@ -1,13 +1,21 @@
-"""Search efficiency: hypervolume of the front after N trained trials, NSGA-II vs random.
+"""Search efficiency: hypervolume of the front after 10, 20, 40 trials, per sampler and fidelity.
 
-Each (sampler, seed) runs its own study on the same data, budget and fidelity; the front after
-the first k trained (feasible) trials is scored by its 2-D hypervolume in (macro-F1 up, cost
-down), with the cost normalised by a reference common to every run (the largest cost of any
-trained trial in any run), so the figures compare across samplers and seeds. Slow: it trains.
+Each (sampler, fidelity, seed) runs its own study on the same data, budget and epochs; the
+front after the first k evaluated candidates (within or over budget; configs a family rejects
+are not counted) is built from the fully trained ones, as the search's own front is, and
+scored by its 2-D hypervolume in (macro-F1 up, cost down), the cost normalised by a reference
+common to every run (the largest cost of any fully trained trial in any run), so the figures
+compare across samplers, fidelities and seeds. Samplers: nsga2, tpe (Optuna's multi-objective
+TPE), gp (Optuna's Gaussian-process sampler, several objectives and constraints), random.
+Fidelities: ``sh`` (successive halving, the search's default) and ``full`` (every candidate
+trains every epoch). The confirmation stage is off (it does not change which trials were
+drawn). Slow: it trains; every run shares one feature cache.
 
-    .venv/bin/python benchmarks/search_efficiency.py                      # the full comparison
-    .venv/bin/python benchmarks/search_efficiency.py --trials 12 --seeds 0,1 --families ding \\
-        --epochs 2 --dataset synthetic:actors=6,clips_per_class=2         # a reduced one
+    .venv/bin/python benchmarks/search_efficiency.py --trials 40 --seeds 0,1,2 \
+        --samplers nsga2,tpe,gp,random --fidelities sh,full      # the full comparison
+    nice .venv/bin/python benchmarks/search_efficiency.py --trials 20 --seeds 0,1,2 \
+        --epochs 3 --min-epochs 1 --dataset synthetic:actors=6,clips_per_class=2,clip_seconds=1
+                                                                 # a cheap one
 
 Prints a table and writes JSON (``--out``, default benchmarks/results/search_efficiency.json).
 """
@@ -28,6 +36,7 @@ import optuna
 from explorer.budget import parse_budget
 from explorer.environment import environment
 from explorer.search import SearchConfig, run_search
+from explorer.search._settings import SEARCH_DATASET
 
 
 def hypervolume_2d(points: list[tuple[float, float]], *, cost_ref: float) -> float:
@@ -43,13 +52,34 @@ def hypervolume_2d(points: list[tuple[float, float]], *, cost_ref: float) -> flo
     return area
 
 
-def trained_points(study: optuna.Study) -> list[tuple[float, float]]:
-    """(macro-F1, cost) of the trained trials, in the order they were created."""
-    return [
-        (float(t.values[0]), float(t.values[1]))
-        for t in sorted(study.trials, key=lambda t: t.number)
-        if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("macro_f1") is not None
-    ]
+def evaluated(study: optuna.Study) -> list[dict[str, Any]]:
+    """The evaluated candidates in the order they were created: macro-F1 and cost, whether
+    fully trained (a front member may only be that), training seconds."""
+    out = []
+    for t in sorted(study.trials, key=lambda t: t.number):
+        a = t.user_attrs
+        if t.state != optuna.trial.TrialState.COMPLETE or a.get("reason", "").startswith("invalid"):
+            continue
+        out.append(
+            {
+                "f1": float(t.values[0]),
+                "cost": float(t.values[1]),
+                "full": a.get("macro_f1") is not None and not a.get("stopped_early"),
+                "train_seconds": float(a.get("train_seconds") or 0.0),
+            }
+        )
+    return out
+
+
+def hypervolume_at(run: list[dict[str, Any]], k: int, *, cost_ref: float) -> float | None:
+    """Hypervolume of the fully trained among the first ``k`` candidates (None: fewer ran)."""
+    if len(run) < k:
+        return None
+    return hypervolume_2d([(e["f1"], e["cost"]) for e in run[:k] if e["full"]], cost_ref=cost_ref)
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,92 +87,98 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="orin-nano")
     p.add_argument("--budget", action="append", default=None, help="default: 1e9flops")
     p.add_argument("--families", default="", help="comma-separated (default: all + hybrid)")
-    p.add_argument("--trials", type=int, default=24, help="evaluated candidates per run")
+    p.add_argument("--trials", type=int, default=40, help="evaluated candidates per run")
+    p.add_argument("--at", default="10,20,40", help="candidate counts the hypervolume is taken at")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--samplers", default="nsga2,random")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--samplers", default="nsga2,tpe,gp,random")
+    p.add_argument("--fidelities", default="sh", help="sh (successive halving), full, or both")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--min-epochs", type=int, default=5, help="first rung of successive halving")
     p.add_argument("--population", type=int, default=8)
-    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--dataset", default=SEARCH_DATASET)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/search_efficiency.json"))
     args = p.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    fidelities = [s.strip() for s in args.fidelities.split(",") if s.strip()]
+    ats = [int(a) for a in args.at.split(",") if a.strip() and int(a) <= args.trials]
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     budgets = tuple(parse_budget(b) for b in (args.budget or ["1e9flops"]))
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="search-efficiency-") as tmp:
         for seed in seeds:
-            for sampler in samplers:
-                config = SearchConfig(
-                    device=args.device,
-                    budgets=budgets,
-                    families=families,
-                    trials=args.trials,
-                    sampler=sampler,
-                    seed=seed,
-                    epochs=args.epochs,
-                    population=args.population,
-                    dataset=args.dataset,
-                    study=f"{sampler}-{seed}",
-                    out_dir=Path(tmp) / f"{sampler}-{seed}",
-                    reference_presets=False,
-                )
-                start = time.perf_counter()
-                result = run_search(config, write_report=False)
-                study = optuna.load_study(study_name=config.study, storage=config.storage_url)
-                runs.append(
-                    {
-                        "sampler": sampler,
-                        "seed": seed,
-                        "points": trained_points(study),
-                        "counts": result.counts,
-                        "seconds": time.perf_counter() - start,
-                    }
-                )
-                print(
-                    f"{sampler:>7} seed {seed}: {result.counts} in {runs[-1]['seconds']:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    all_costs = [c for r in runs for _, c in r["points"]]
+            for fidelity in fidelities:
+                for sampler in samplers:
+                    name = f"{sampler}-{fidelity}-{seed}"
+                    config = SearchConfig(
+                        device=args.device,
+                        budgets=budgets,
+                        families=families,
+                        trials=args.trials,
+                        sampler=sampler,
+                        seed=seed,
+                        epochs=args.epochs,
+                        min_epochs=args.min_epochs if fidelity == "sh" else args.epochs,
+                        population=args.population,
+                        dataset=args.dataset,
+                        study=name,
+                        out_dir=Path(tmp) / name,
+                        reference_presets=False,
+                        confirm_seeds=0,
+                    )
+                    start = time.perf_counter()
+                    result = run_search(config, write_report=False)
+                    study = optuna.load_study(study_name=config.study, storage=config.storage_url)
+                    runs.append(
+                        {
+                            "sampler": sampler,
+                            "fidelity": fidelity,
+                            "seed": seed,
+                            "evaluated": evaluated(study),
+                            "counts": result.counts,
+                            "seconds": time.perf_counter() - start,
+                        }
+                    )
+                    print(
+                        f"{name}: {result.counts} in {runs[-1]['seconds']:.0f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    all_costs = [e["cost"] for r in runs for e in r["evaluated"] if e["full"]]
     if not all_costs:
         print("no trial was trained: loosen the budget", file=sys.stderr)
         return 1
     cost_ref = max(all_costs)
-    n_common = min(len(r["points"]) for r in runs)
     for r in runs:
-        r["hypervolume_at_n"] = hypervolume_2d(r["points"][:n_common], cost_ref=cost_ref)
-        r["hypervolume_all"] = hypervolume_2d(r["points"], cost_ref=cost_ref)
-        r["best_macro_f1"] = max((f for f, _ in r["points"]), default=0.0)
-    summary = {}
-    print(
-        f"\nhypervolume after N = {n_common} trained trials (cost normalised by "
-        f"{cost_ref:.4g}; higher is better)"
-    )
-    print(
-        f"{'sampler':>8} {'seeds':>5} {'HV@N mean':>10} {'HV@N sd':>8} {'HV all':>8} "
-        f"{'trained':>8} {'infeasible':>10} {'best F1':>8} {'s/run':>6}"
-    )
-    for sampler in samplers:
-        rs = [r for r in runs if r["sampler"] == sampler]
-        hv = [r["hypervolume_at_n"] for r in rs]
-        summary[sampler] = {
-            "hypervolume_at_n_mean": statistics.fmean(hv),
-            "hypervolume_at_n_sd": statistics.stdev(hv) if len(hv) > 1 else 0.0,
-            "hypervolume_all_mean": statistics.fmean(r["hypervolume_all"] for r in rs),
-            "trained_mean": statistics.fmean(len(r["points"]) for r in rs),
-            "infeasible_mean": statistics.fmean(r["counts"]["infeasible"] for r in rs),
-            "best_macro_f1_mean": statistics.fmean(r["best_macro_f1"] for r in rs),
-            "seconds_mean": statistics.fmean(r["seconds"] for r in rs),
-        }
-        s = summary[sampler]
-        print(
-            f"{sampler:>8} {len(rs):>5} {s['hypervolume_at_n_mean']:>10.4f} "
-            f"{s['hypervolume_at_n_sd']:>8.4f} {s['hypervolume_all_mean']:>8.4f} "
-            f"{s['trained_mean']:>8.1f} {s['infeasible_mean']:>10.1f} "
-            f"{s['best_macro_f1_mean']:>8.3f} {s['seconds_mean']:>6.0f}"
-        )
+        r["hypervolume_at"] = {k: hypervolume_at(r["evaluated"], k, cost_ref=cost_ref) for k in ats}
+        r["train_seconds"] = sum(e["train_seconds"] for e in r["evaluated"])
+        r["best_macro_f1"] = max((e["f1"] for e in r["evaluated"] if e["full"]), default=0.0)
+    summary: dict[str, Any] = {}
+    print(f"\nhypervolume after k candidates (cost normalised by {cost_ref:.4g}; higher is better)")
+    head = " ".join(f"{'HV@' + str(k):>15}" for k in ats)
+    print(f"{'sampler':>8} {'fidelity':>8} {'seeds':>5} {head} {'best F1':>8} {'train s':>8}")
+    for fidelity in fidelities:
+        for sampler in samplers:
+            rs = [r for r in runs if r["sampler"] == sampler and r["fidelity"] == fidelity]
+            row: dict[str, Any] = {"seeds": len(rs)}
+            cells = []
+            for k in ats:
+                hv = [r["hypervolume_at"][k] for r in rs if r["hypervolume_at"][k] is not None]
+                if hv:
+                    mean, sd = _mean_sd(hv)
+                    row[f"hv_at_{k}"] = {"mean": mean, "sd": sd, "runs": len(hv)}
+                    cells.append(f"{mean:.3f} ± {sd:.3f}".rjust(15))
+                else:
+                    cells.append(f"{'-':>15}")
+            row["best_macro_f1_mean"] = statistics.fmean(r["best_macro_f1"] for r in rs)
+            row["train_seconds_mean"] = statistics.fmean(r["train_seconds"] for r in rs)
+            row["seconds_mean"] = statistics.fmean(r["seconds"] for r in rs)
+            summary[f"{sampler}/{fidelity}"] = row
+            print(
+                f"{sampler:>8} {fidelity:>8} {len(rs):>5} {' '.join(cells)} "
+                f"{row['best_macro_f1_mean']:>8.3f} {row['train_seconds_mean']:>8.0f}"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -151,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
                 "settings": {
                     k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 },
-                "n_trained_common": n_common,
                 "cost_reference": cost_ref,
                 "summary": summary,
                 "runs": runs,

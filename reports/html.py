@@ -10,7 +10,10 @@ in the trials table; missing ones are simply not charted):
 - ``number`` (int), ``state`` (COMPLETE, PRUNED, FAIL, RUNNING), ``family``,
   ``feasible`` (true/false: within every budget), ``pareto`` (true/false, optional: the
   search's own front, shown in the table; charts recompute membership per pair of axes);
-- scores: ``macro_f1``, ``accuracy`` (fractions; the chart uses ``macro_f1`` when present);
+- scores: ``macro_f1``, ``accuracy`` (fractions; the chart uses ``macro_f1_mean`` when
+  present, else ``macro_f1``); ``macro_f1_mean``, ``macro_f1_ci95`` (half-width of its 95 %
+  interval, drawn as error bars), ``evaluations``, ``dominated_by``, ``dominance``
+  (``significant`` / ``not significant``) after the search's confirmation stage;
 - costs: ``params``, ``macs``, ``flops`` (2 x MACs), ``elementwise_flops``, ``weight_bytes``,
   ``traffic_bytes``, ``peak_activation_bytes``, ``predicted_ms_<device key>`` (one column per
   device), ``measured_ms_<device key>``, ``host_ms``;
@@ -276,9 +279,14 @@ def _references(settings: Mapping[str, Any]) -> list[_pareto.ReferencePoint]:
                 )
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 objs[k] = float(v)
+        errors = {
+            k: objs[k.removesuffix("_mean") + "_ci95"]
+            for k in objs
+            if k.removesuffix("_mean") + "_ci95" in objs and not k.endswith("_ci95")
+        }
         out.append(
             _pareto.ReferencePoint(
-                name=str(ref["name"]), objectives=objs, note=str(ref.get("note", ""))
+                name=str(ref["name"]), objectives=objs, note=str(ref.get("note", "")), errors=errors
             )
         )
     return out
@@ -315,7 +323,9 @@ def _num(text: str | None) -> float:
 def run_sections(run: RunData) -> list[Section]:
     """The charts and tables of a search run (Pareto views, roofline of the front, trials)."""
     cols = run.columns
-    score = "macro_f1" if "macro_f1" in cols else "accuracy" if "accuracy" in cols else None
+    score = next((c for c in ("macro_f1_mean", "macro_f1", "accuracy") if c in cols), None)
+    if score == "macro_f1_mean" and not any(math.isfinite(_num(r.get(score))) for r in run.rows):
+        score = "macro_f1"
     costs = [c for c in cols if c.startswith(("predicted_ms_", "measured_ms_"))]
     costs += [c for c in ("flops", "params") if c in cols]
     costs = [c for c in costs if any(math.isfinite(_num(r.get(c))) for r in run.rows)]
@@ -371,6 +381,9 @@ def run_sections(run: RunData) -> list[Section]:
             Section(title="Pareto: the search's three objectives", figure=_pareto.figure(data))
         )
     sections.extend(_front_sections(run, score))
+    confirmed = _confirmation_section(run)
+    if confirmed is not None:
+        sections.append(confirmed)
     sections.append(_trials_section(run))
     sections.append(_settings_section(run.settings))
     return sections
@@ -435,6 +448,54 @@ def _front_sections(run: RunData, score: str | None) -> list[Section]:
             description=_feasibility.DESCRIPTION,
         ),
     ]
+
+
+def _confirmation_section(run: RunData) -> Section | None:
+    """The front and the papers' presets after the confirmation stage: mean ± 95 % interval,
+    evaluations, and which dominance is within the noise."""
+    if "macro_f1_ci95" not in run.columns:
+        return None
+
+    def f1(r: Mapping[str, Any]) -> str:
+        mean, ci = _num(r.get("macro_f1_mean")), _num(r.get("macro_f1_ci95"))
+        if not math.isfinite(mean):
+            return "-"
+        return f"{mean:.3f} ± {ci:.3f}" if math.isfinite(ci) else f"{mean:.3f}"
+
+    def dom(r: Mapping[str, Any]) -> str:
+        by = r.get("dominated_by")
+        if by in (None, ""):
+            return ""
+        mark = "" if r.get("dominance") == "significant" else " (not significant)"
+        return f"by trial {int(_num(str(by)))}{mark}"
+
+    rows = [
+        [f"trial {r['number']}", r.get("family", ""), f1(r), r.get("evaluations", ""), "front"]
+        for r in run.rows
+        if str(r.get("pareto", "")).lower() == "true"
+    ]
+    for r in run.rows:
+        # confirmed members that fell off the front
+        fell = str(r.get("pareto", "")).lower() != "true" and r.get("dominance")
+        if fell and _num(r.get("evaluations")) >= 2:
+            rows.append([f"trial {r['number']}", r.get("family", ""), f1(r),
+                         r.get("evaluations", ""), dom(r)])  # fmt: skip
+    for ref in run.settings.get("references") or []:
+        if isinstance(ref, Mapping) and ref.get("trained"):
+            rows.append([f"preset {ref.get('name')}", ref.get("family", ""), f1(ref),
+                         ref.get("evaluations", ""), dom(ref) or "not dominated"])  # fmt: skip
+    if not rows:
+        return None
+    return Section(
+        title="Front and paper presets after confirmation",
+        html=html_table(
+            ["candidate", "family", "macro-F1 mean ± 95 %", "evaluations", "status"], rows
+        ),
+        description="Each front member and each paper preset that fits the budget is trained "
+        "again with further seeds; the front is decided on the mean. 'Not significant': the "
+        "dominating trial's higher mean is within the 95 % interval of the difference (Welch), "
+        "so the two cannot be told apart on this data.",
+    )
 
 
 def _trials_section(run: RunData) -> Section:

@@ -56,6 +56,7 @@ class Objective:
 _KNOWN = {
     "accuracy": ("maximize", "Accuracy (fraction of clips)"),
     "macro_f1": ("maximize", "Macro-F1"),
+    "macro_f1_mean": ("maximize", "Macro-F1 (mean over seeds, bars: 95 % interval)"),
     "weighted_accuracy": ("maximize", "Weighted accuracy"),
     "unweighted_accuracy": ("maximize", "Unweighted accuracy"),
     "params": ("minimize", "Parameters (count)"),
@@ -92,6 +93,7 @@ class TrialPoint:
     feasible: bool = True
     state: str = "COMPLETE"
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
+    errors: Mapping[str, float] = field(default_factory=dict)  # objective -> 95 % half-width
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +103,7 @@ class ReferencePoint:
     name: str
     objectives: Mapping[str, float]
     note: str = ""
+    errors: Mapping[str, float] = field(default_factory=dict)  # objective -> 95 % half-width
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +228,20 @@ def _hover(p: ParetoPoint, objs: Sequence[Objective]) -> str:
     return "<br>".join(lines + [f"<i>{w}</i>" for w in wrapped[:8]])
 
 
+def _error_bars(errors: Sequence[Mapping[str, float]], name: str) -> dict[str, Any] | None:
+    """Plotly ``error_x`` / ``error_y`` for the objective ``name``; None when no point has one."""
+    values = [float(e.get(name, math.nan)) for e in errors]
+    if not any(math.isfinite(v) for v in values):
+        return None
+    return {
+        "type": "data",
+        "array": [v if math.isfinite(v) else 0.0 for v in values],
+        "visible": True,
+        "thickness": 1,
+        "width": 3,
+    }
+
+
 def figure(data: ParetoData, *, title: str | None = None) -> go.Figure:
     """2-D chart for two objectives (x = first, y = second), 3-D for three."""
     if len(data.objectives) == 3:
@@ -246,6 +263,8 @@ def figure(data: ParetoData, *, title: str | None = None) -> go.Figure:
                 go.Scatter(
                     x=[p.values[0] for p in pts],
                     y=[p.values[1] for p in pts],
+                    error_x=_error_bars([p.trial.errors for p in pts], xo.name),
+                    error_y=_error_bars([p.trial.errors for p in pts], yo.name),
                     mode="markers",
                     name=f"{fam} ({status})",
                     legendgroup=fam,
@@ -301,6 +320,8 @@ def figure(data: ParetoData, *, title: str | None = None) -> go.Figure:
                 go.Scatter(
                     x=[x],
                     y=[ref.objectives[yo.name]],
+                    error_x=_error_bars([ref.errors], xo.name),
+                    error_y=_error_bars([ref.errors], yo.name),
                     mode="markers+text",
                     text=[ref.name],
                     textposition="top center",
@@ -466,7 +487,14 @@ def trial_from_row(row: Mapping[str, str], objective_names: Sequence[str]) -> Tr
         except json.JSONDecodeError:
             config = {"config_json": row["config_json"]}
     feasible = (row.get("feasible") or "true").strip().lower() in ("1", "true", "yes", "")
+    # a mean's 95 % half-width sits in ``<score>_ci95`` (``macro_f1_mean`` -> ``macro_f1_ci95``)
+    errors = {
+        k: num(k.removesuffix("_mean") + "_ci95")
+        for k in objective_names
+        if math.isfinite(num(k.removesuffix("_mean") + "_ci95"))
+    }
     return TrialPoint(
+        errors=errors,
         number=int(float(row.get("number") or -1)),
         family=(row.get("family") or config.get("family") or "?"),
         config=config,

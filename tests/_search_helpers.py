@@ -37,6 +37,7 @@ def tiny_config(out_dir: Path, **overrides: Any) -> SearchConfig:
         "study": "tiny",
         "reference_presets": False,
         "heartbeat_s": 1,
+        "confirm_seeds": 0,  # the confirmation stage has its own tests
     }
     settings.update(overrides)
     return SearchConfig(**settings)
@@ -72,6 +73,8 @@ def cli_args(out_dir: Path, *, trials: int, extra: tuple[str, ...] = ()) -> list
         "--no-references",
         "--heartbeat",
         "1",
+        "--confirm-seeds",
+        "0",
         "--format",
         "json",
         "--workers",

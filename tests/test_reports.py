@@ -249,6 +249,29 @@ def test_pareto_figure_joins_the_front_and_marks_references() -> None:
     assert "lower is better" in fig.layout.xaxis.title.text
 
 
+def test_pareto_figure_draws_the_95_percent_intervals_of_means() -> None:
+    names = ["predicted_ms_rpi4", "macro_f1_mean", "macro_f1_ci95"]
+    rows = [
+        {"number": "0", "family": "ding", "predicted_ms_rpi4": "1.0", "macro_f1_mean": "0.5",
+         "macro_f1_ci95": "0.08"},
+        {"number": "1", "family": "ding", "predicted_ms_rpi4": "2.0", "macro_f1_mean": "0.6",
+         "macro_f1_ci95": ""},  # one evaluation: no interval
+    ]  # fmt: skip
+    trials = [pareto.trial_from_row(r, names) for r in rows]
+    assert trials[0].errors == {"macro_f1_mean": 0.08} and trials[1].errors == {}
+    ref = pareto.ReferencePoint(
+        name="ding2025",
+        objectives={"predicted_ms_rpi4": 3.0, "macro_f1_mean": 0.4},
+        errors={"macro_f1_mean": 0.1},
+    )
+    data = pareto.pareto_data(trials, ["predicted_ms_rpi4", "macro_f1_mean"], references=[ref])
+    fig = pareto.figure(data)
+    bars = {t.name: t.error_y.array for t in fig.data if t.error_y and t.error_y.array}
+    assert bars["ding (optimal)"] == (0.08, 0.0)
+    assert bars["preset ding2025"] == (0.1,)
+    assert "95 % interval" in fig.layout.yaxis.title.text
+
+
 def test_pareto_three_objectives_draws_3d() -> None:
     trials = [
         pareto.TrialPoint(

@@ -198,31 +198,39 @@ def test_first_trials_try_every_family_once(tmp_path: Path) -> None:
         assert study.ask().number == len(families) + 2
 
 
-def test_median_rule_stops_poor_candidates(tmp_path: Path) -> None:
+def test_successive_halving_promotes_the_top_third_of_a_family_and_the_rung_front(
+    tmp_path: Path,
+) -> None:
     from explorer.search._objective import Objective
 
-    config = tiny_config(tmp_path / "run", epochs=4, early_stop_startup=3, early_stop_warmup=1)
+    config = tiny_config(
+        tmp_path / "run", epochs=9, min_epochs=1, reduction=3, early_stop_startup=3
+    )
+    assert config.rungs == (1, 3)
     study = optuna.create_study(directions=["maximize", "minimize"])
-    # peers are compared by their best score so far: the dips at the third epoch do not count
-    for f1s in ([0.2, 0.5, 0.6, 0.7], [0.2, 0.4, 0.1, 0.6], [0.1, 0.3, 0.2, 0.5]):
+    # peers at a rung are compared by their best score so far (the dips do not count)
+    curves = ([0.2, 0.5, 0.3], [0.2, 0.4, 0.1], [0.1, 0.3, 0.2], [0.3, 0.2, 0.6], [0.1, 0.1, 0.1])
+    for i, f1s in enumerate(curves):
         attrs = {"f1_curve": f1s, "family": "ding"}
-        study.add_trial(optuna.trial.create_trial(values=[f1s[-1], 1.0], user_attrs=attrs))
+        study.add_trial(optuna.trial.create_trial(values=[f1s[-1], 1.0 + i], user_attrs=attrs))
     # a faster-learning family does not set the bar for ding
     for _ in range(3):
-        attrs = {"f1_curve": [0.9, 0.9, 0.9, 0.9], "family": "kumar"}
+        attrs = {"f1_curve": [0.9, 0.9, 0.9], "family": "kumar"}
         study.add_trial(optuna.trial.create_trial(values=[0.9, 9.0], user_attrs=attrs))
     objective = Objective(config, device=None, devices={})
     trial = study.ask()
     trial.set_user_attr("family", "ding")
-    assert objective._stop_reason(trial, 0, 0.0) == ""  # warm-up epoch: never
-    assert objective._stop_reason(trial, 1, 0.39).startswith("median rule")  # median 0.4
-    assert objective._stop_reason(trial, 1, 0.41) == ""
-    # epoch 3: best so far 0.6, 0.4, 0.3 -> median 0.4 (the epoch's own scores give 0.2)
-    assert objective._stop_reason(trial, 2, 0.35).startswith("median rule")
-    assert objective._stop_reason(trial, 3, 0.0) == ""  # the last epoch: nothing to save
+    # rung 3 (epoch index 2): ding bests 0.5, 0.4, 0.3, 0.6, 0.1; top ceil(6/3) = 2 promoted
+    assert objective._stop_reason(trial, 2, 0.45).startswith("successive halving")
+    assert objective._stop_reason(trial, 2, 0.55) == ""  # second best
+    assert objective._stop_reason(trial, 1, 0.0) == ""  # not a rung
+    assert objective._stop_reason(trial, 8, 0.0) == ""  # the last epoch: nothing to save
+    # cheaper than every better candidate: on the rung's front, so promoted anyway
+    assert objective._stop_reason(trial, 2, 0.45, cost=0.5) == ""
+    assert objective._stop_reason(trial, 2, 0.45, cost=2.5).startswith("successive halving")
     other = study.ask()
     other.set_user_attr("family", "lu")  # no lu peers yet: never stopped
-    assert objective._stop_reason(other, 1, 0.0) == ""
+    assert objective._stop_reason(other, 2, 0.0) == ""
 
 
 def test_trials_stopped_early_are_kept_but_not_on_the_front() -> None:
@@ -269,7 +277,12 @@ def test_same_seed_same_trials_same_scores(tmp_path: Path) -> None:
     """Weights are seeded per trial: two fresh studies with one seed train identical networks."""
     scores = []
     for run in ("a", "b"):
-        result = run_search(tiny_config(tmp_path / run, trials=2))
-        scores.append([(r["config_json"], r["macro_f1"]) for r in result.rows])
+        result = run_search(tiny_config(tmp_path / run, trials=2, confirm_seeds=1))
+        scores.append(
+            [(r["config_json"], r["macro_f1"], r["macro_f1_mean"], r["evaluations"], r["pareto"])
+             for r in result.rows]
+        )  # fmt: skip
     assert scores[0] == scores[1]
-    assert all(f1 is not None for _, f1 in scores[0])
+    assert all(f1 is not None for _, f1, _, _, _ in scores[0])
+    # the confirmation stage ran (a second evaluation of each front member), reproducibly
+    assert {n for *_, n, on_front in scores[0] if on_front} == {2}

@@ -79,6 +79,24 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
             bar.stop()
 
 
+def _f1_text(row: dict[str, Any]) -> str:
+    """``0.512 ± 0.041 (n=3)``: mean and 95 % half-width over the evaluations."""
+    mean = row.get("macro_f1_mean")
+    if mean is None:
+        mean = row.get("macro_f1")
+    if mean is None:
+        return "-"
+    ci = row.get("macro_f1_ci95")
+    n = row.get("evaluations") or 1
+    return f"{mean:.3f} ± {ci:.3f} (n={n})" if ci is not None else f"{mean:.3f} (n={n})"
+
+
+def _dominance_text(row: dict[str, Any]) -> str:
+    if row.get("dominated_by") is None:
+        return ""
+    return f"dominated by #{row['dominated_by']} ({row['dominance']})"
+
+
 def _summary(result: SearchResult, fmt: Format) -> None:
     if fmt is Format.json:
         print_json(
@@ -108,7 +126,7 @@ def _summary(result: SearchResult, fmt: Format) -> None:
             (
                 r["number"],
                 r["family"],
-                f"{r['macro_f1']:.3f}",
+                _f1_text(r),
                 f"{r['accuracy']:.3f}",
                 f"{r['cost']:.4g}",
                 human(r["flops"] or 0),
@@ -123,7 +141,16 @@ def _summary(result: SearchResult, fmt: Format) -> None:
     )
     print_table(
         rows,
-        ["trial", "family", "macro-F1", "accuracy", cost_name, "FLOPs", "params", "checkpoint"],
+        [
+            "trial",
+            "family",
+            "macro-F1 (mean ± 95 %)",
+            "accuracy",
+            cost_name,
+            "FLOPs",
+            "params",
+            "checkpoint",
+        ],
         title=title,
         right_align=(0, 2, 3, 4, 5, 6),
     )
@@ -134,9 +161,9 @@ def _summary(result: SearchResult, fmt: Format) -> None:
                 (
                     r["family"],
                     r["number"],
-                    f"{r['macro_f1']:.3f}",
+                    _f1_text(r),
                     f"{r['cost']:.4g}",
-                    "yes" if r["number"] in result.pareto else "no",
+                    "yes" if r["number"] in result.pareto else _dominance_text(r) or "no",
                 )
                 for r in best
             ],
@@ -147,7 +174,8 @@ def _summary(result: SearchResult, fmt: Format) -> None:
     if result.references:
         refs = []
         for r in result.references:
-            f1 = f"{r['macro_f1']:.3f}" if r.get("macro_f1") is not None else "-"
+            f1 = _f1_text(r)
+            note = "; ".join(n for n in (r.get("note", ""), _dominance_text(r)) if n)
             refs.append(
                 (
                     r["name"],
@@ -156,7 +184,7 @@ def _summary(result: SearchResult, fmt: Format) -> None:
                     human(r["flops"]),
                     human(r["params"]),
                     "yes" if r["feasible"] else "no",
-                    r.get("note", ""),
+                    note,
                 )
             )
         print_table(
@@ -209,12 +237,13 @@ def search_command(
     families: list[str] = typer.Option(
         None, "--families", help="Families to search, comma-separated (default: all + hybrid)."
     ),
-    trials: int = typer.Option(32, "--trials", help="Completed trials the study should hold."),
+    trials: int = typer.Option(40, "--trials", help="Completed trials the study should hold."),
     timeout: str = typer.Option(
-        "8m",
+        "4.5m",
         "--timeout",
-        help="Wall-time bound, e.g. 90s, 10m, 1h (default 8m, so the default "
-        "search ends within 10 minutes; 'none' for no bound).",
+        help="Wall-time bound of the whole run, e.g. 90s, 10m, 1h (default 4.5m, so the "
+        "default search ends within 5 minutes on two cores; the last 30 % is kept for the "
+        "confirmation stage; 'none' for no bound).",
     ),
     dataset: str = typer.Option(
         SEARCH_DATASET, "--dataset", help="synthetic[:options], ravdess:DIR, cremad:DIR."
@@ -240,6 +269,18 @@ def search_command(
         SEARCH_EPOCHS, "--epochs", help="Training epochs per trial (low fidelity)."
     ),
     population: int = typer.Option(8, "--population", help="NSGA-II population size."),
+    min_epochs: int = typer.Option(
+        5,
+        "--min-epochs",
+        help="First rung of successive halving: every candidate trains this many epochs, "
+        "the top third (per family, or on the rung's front) goes on to --epochs.",
+    ),
+    confirm_seeds: int = typer.Option(
+        2,
+        "--confirm-seeds",
+        help="After the search, retrain each front member and fitting paper preset with this "
+        "many further seeds; the front is decided on mean macro-F1 (0: off).",
+    ),
     max_frames: int = typer.Option(2, "--max-frames", help="Cap on video frames drawn (0: none)."),
     max_image_size: int = typer.Option(
         48, "--max-image-size", help="Cap on the face-crop side in pixels drawn (0: none)."
@@ -286,6 +327,8 @@ def search_command(
         objective=objective,
         epochs=epochs,
         population=population,
+        min_epochs=min_epochs,
+        confirm_seeds=confirm_seeds,
         max_frames=max_frames or None,
         max_image_px=max_image_size or None,
         reference_presets=references,

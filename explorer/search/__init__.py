@@ -9,9 +9,12 @@ Flow of one trial (``_objective.Objective``): draw a family and its fields (``_s
 profile, predict the latency on every known device, check the budgets; a candidate over
 budget is recorded as infeasible without touching the data (macro-F1 0, its real cost, and a
 positive constraint value the NSGA-II/TPE samplers use to rank it below every feasible one);
-a feasible one trains at low fidelity (``SearchConfig.epochs``) with a median early-stopping
-rule, since Optuna has no pruning for multi-objective studies. Objectives: maximise validation
-macro-F1, minimise the cost (predicted latency on the device by default).
+a feasible one trains under successive halving (``SearchConfig.rungs``: most candidates get
+``min_epochs``, the top third of their family or the rung's front go on to ``epochs``), since
+Optuna has no pruning for multi-objective studies. Objectives: maximise validation macro-F1,
+minimise the cost (predicted latency on the device by default). After the trials, the
+confirmation stage (``_confirm``) retrains the front and the fitting paper presets with further
+seeds; the front is decided on mean macro-F1 and reported with 95 % intervals.
 
 The study lives in an Optuna RDB storage (``runs/<study>/study.db`` unless ``storage`` names
 one, e.g. PostgreSQL); its settings are stored on it, so re-running resumes it and

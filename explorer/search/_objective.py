@@ -3,24 +3,28 @@
 Everything a report needs is stored on the trial as user attributes (see ``ATTRS``), so the
 results can be rebuilt from the storage alone, by any process.
 
-Early stopping. Optuna has no pruning for multi-objective studies (``Trial.report`` raises),
-so the objective applies its own median rule: after epoch ``k`` (``k >= early_stop_warmup``)
-a candidate stops training when its best validation macro-F1 so far is below the median of
-the best macro-F1 up to epoch ``k`` of the completed, trained trials of its own family (once
-at least ``early_stop_startup`` of them have reached ``k``). Best-so-far rather than the
-epoch's own score: on a few dozen validation clips one epoch's macro-F1 jumps by 0.1 or more,
-and comparing single epochs stopped candidates that were merely on a dip. Its own family
-because families learn at different speeds: compared with all trials, ding candidates (0.15
-at epoch 4, 0.39 at epoch 15) were stopped by the medians of faster-starting kumar and lu
-candidates, and a ding trial costs about a second, so stopping it saved nothing. Per-epoch
-scores live in the ``f1_curve`` user attribute, which every worker reads from the shared
-storage. A stopped candidate is kept (COMPLETE) with the scores it reached: they are
-real scores at a lower fidelity, and its cost objective is unaffected.
+Multi-fidelity (successive halving, asynchronous like ASHA). Optuna has no pruning for
+multi-objective studies (``Trial.report`` raises), so the objective applies its own rule: a
+candidate trains ``epochs`` in full only if it is promoted at every rung (``SearchConfig.rungs``:
+after ``min_epochs``, then ``reduction`` times as many, ...). At a rung it is promoted when its
+best validation macro-F1 so far is in the top 1/``reduction`` of the completed trials of its
+own family at that rung, or when no completed trial of any family that reached the rung beats
+it on both best-so-far macro-F1 and cost (it would be on the rung's front); until
+``early_stop_startup`` peers of its family have reached the rung, everyone is promoted. So most
+candidates get the short training and the promising ones, per family and along the cost axis,
+the full one. Best-so-far rather than the epoch's own score: on a few dozen validation clips
+one epoch's macro-F1 jumps by 0.1 or more. Its own family because families learn at different
+speeds: compared with all trials, ding candidates (0.15 at epoch 4, 0.39 at epoch 15) were
+stopped by faster-starting kumar and lu candidates. Per-epoch scores live in the ``f1_curve``
+user attribute, which every worker reads from the shared storage. A stopped candidate is kept
+(COMPLETE) with the scores it reached: real scores at a lower fidelity, which inform the
+sampler, but the front holds fully trained trials only.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -84,6 +88,13 @@ class _StopTraining(Exception):
     """Raised from the epoch callback to end training early (median rule or timeout)."""
 
 
+class _Diverged:
+    """Metrics of a confirmation run whose loss became non-finite: it scores nothing."""
+
+    def __init__(self, error: str) -> None:
+        self.macro_f1, self.accuracy, self.error = 0.0, 0.0, error[:300]
+
+
 class TrialFailure(ExplorerError):
     """A candidate crashed while building, profiling or training; the trial is marked FAIL."""
 
@@ -111,6 +122,7 @@ class Objective:
         self.deadline = deadline  # time.monotonic() after which training stops early
         self._train_fn = train_fn
         self.references_note = ""
+        self.confirm_note = ""
         self._data: Any = None
         self._features: dict[Any, tuple[Any, Any]] = {}
 
@@ -166,7 +178,7 @@ class Objective:
         from explorer.training import NonFiniteLossError
 
         try:
-            f1 = self._train(trial, model, config)
+            f1 = self._train(trial, model, config, cost)
         except NonFiniteLossError as exc:  # this candidate diverged; the others may not
             raise TrialFailure(f"training {family} failed: {exc}") from exc
         except (_StopTraining, KeyboardInterrupt, ExplorerError):
@@ -227,7 +239,7 @@ class Objective:
         from explorer.training import TrainSettings
 
         cfg = self.config
-        # The fidelity is the epoch count; the median rule, not patience, stops early.
+        # The fidelity is the epoch count; successive halving, not patience, stops early.
         return TrainSettings(
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.epochs, seed=seed
         )
@@ -238,7 +250,34 @@ class Objective:
         train = self._train_fn or _default_train()
         return train(model, features, split, settings=self._settings(self.config.seed)).metrics
 
-    def _train(self, trial: optuna.Trial, model: Any, config: Any) -> float:
+    def retrain(self, config: Mapping[str, Any], *, seed: int, deadline: float | None) -> Any:
+        """Train the config ``config`` (a ``config_to_dict``) again from weights and batches
+        seeded with ``seed``, at full fidelity on the same data and split; its metrics, or
+        None when ``deadline`` (``time.monotonic()``) passed first. For the confirmation stage.
+        """
+        torch.manual_seed(seed)
+        model = ss.build(ss.config_from_dict(dict(config)))
+        features, split = self.features_for(model.input_spec)
+        train = self._train_fn or _default_train()
+
+        def on_epoch(epoch: int, metrics: Any) -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _StopTraining("timeout")
+
+        from explorer.training import NonFiniteLossError
+
+        try:
+            return train(
+                model, features, split, settings=self._settings(seed), on_epoch=on_epoch
+            ).metrics
+        except _StopTraining:
+            return None
+        except NonFiniteLossError as exc:  # this seed diverged: a real, bad outcome
+            return _Diverged(str(exc))
+
+    def _train(
+        self, trial: optuna.Trial, model: Any, config: Any, cost: float | None = None
+    ) -> float:
         features, split = self.features_for(model.input_spec)
         train = self._train_fn or _default_train()
         settings = self._settings(self.config.seed + trial.number)
@@ -255,7 +294,7 @@ class Objective:
             if "metrics" not in last or loss < last["loss"] - min_delta:
                 last["metrics"], last["loss"] = metrics, loss
             trial.set_user_attr("f1_curve", curve)
-            reason = self._stop_reason(trial, len(curve) - 1, max(curve))
+            reason = self._stop_reason(trial, len(curve) - 1, max(curve), cost)
             if reason:
                 last["stopped"] = reason
                 raise _StopTraining(reason)
@@ -277,29 +316,36 @@ class Objective:
         trial.set_user_attr("checkpoint", self._save(trial, model, metrics, features))
         return f1
 
-    def _stop_reason(self, trial: optuna.Trial, epoch: int, f1: float) -> str:
-        """Why to stop after ``epoch`` (0-based) with best-so-far macro-F1 ``f1``; '' to go on."""
+    def _stop_reason(
+        self, trial: optuna.Trial, epoch: int, f1: float, cost: float | None = None
+    ) -> str:
+        """Why to stop after ``epoch`` (0-based) with best-so-far macro-F1 ``f1`` and cost
+        ``cost``; '' to go on (see the module docstring: successive halving)."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             return "timeout"
         cfg = self.config
-        if epoch < cfg.early_stop_warmup or epoch >= cfg.epochs - 1:
+        rung = epoch + 1  # epochs done
+        if rung not in cfg.rungs:
             return ""
         family = trial.user_attrs.get("family")
         peers = [
-            max(t.user_attrs["f1_curve"][: epoch + 1])
+            (max(t.user_attrs["f1_curve"][:rung]), float(t.values[1]), t.user_attrs.get("family"))
             for t in trial.study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
             )
-            if len(t.user_attrs.get("f1_curve", ())) > epoch
-            and t.user_attrs.get("family") == family
+            if len(t.user_attrs.get("f1_curve", ())) >= rung and t.values
         ]
-        if len(peers) < cfg.early_stop_startup:
+        kin = sorted((p[0] for p in peers if p[2] == family), reverse=True)
+        if len(kin) < cfg.early_stop_startup:
             return ""
-        median = statistics.median(peers)
+        promoted = math.ceil((len(kin) + 1) / cfg.reduction)  # the top 1/reduction, self included
+        if sum(1 for v in kin if v > f1) < promoted:
+            return ""
+        if cost is not None and not any(p[0] > f1 and p[1] <= cost for p in peers):
+            return ""  # on the rung's front: cheaper than every better candidate
         return (
-            f"median rule: best macro-F1 {f1:.3f} < {median:.3f} at epoch {epoch + 1}"
-            if f1 < median
-            else ""
+            f"successive halving: best macro-F1 {f1:.3f} after {rung} epochs is below the top "
+            f"1/{cfg.reduction} of {len(kin)} {family} peers ({kin[promoted - 1]:.3f})"
         )
 
     def _save(self, trial: optuna.Trial, model: Any, metrics: Any, features: Any) -> str:
@@ -339,7 +385,12 @@ class Objective:
 
             self.load_data()
             features = build_features(self._data, spec)  # cached in $EXPLORER_CACHE
-            split = make_split(features, kind=self.config.split, seed=self.config.data_seed)
+            split = make_split(
+                features,
+                kind=self.config.split,
+                seed=self.config.data_seed,
+                val_fraction=self.config.val_fraction,
+            )
             self._features[spec] = (features, split)
         return self._features[spec]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 
 import search_spaces as ss
 from explorer.budget import budget_usage
@@ -15,6 +16,7 @@ from explorer.files import write_text_atomic
 
 from ._objective import Objective
 from ._results import (
+    REFERENCES_ATTR,
     SearchResult,
     columns_for,
     count_trials,
@@ -25,10 +27,9 @@ from ._results import (
     write_json,
 )
 from ._settings import SearchConfig, redact_url
+from ._stats import dominated_by, estimate, evaluations, means_of
 
-__all__ = ["ensure_references", "finalize", "reference_rows"]
-
-REFERENCES_ATTR = "explorer.references"
+__all__ = ["REFERENCES_ATTR", "ensure_references", "finalize", "reference_rows"]
 
 
 def _main_presets(families: tuple[str, ...]) -> list[str]:
@@ -52,6 +53,7 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
         fields = set(ss.get_family(ss.presets()[name]).field_names())
         values = {"num_classes": objective.num_classes} if "num_classes" in fields else {}
         config = ss.config_from_dict({**ss.config_to_dict(preset), **values})
+        torch.manual_seed(cfg.seed)  # the same initial weights in every run with this seed
         model = ss.build(config)
         profile = profile_model(model, ss.example_inputs(model, 1), name=name)
         totals = {
@@ -74,6 +76,7 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "name": name,
             "family": ss.presets()[name],
+            "config": ss.config_to_dict(config),
             **totals,
             "feasible": not over,
             "trained": False,
@@ -143,7 +146,9 @@ def finalize(
     out: Path = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
-    front = pareto_numbers(trials)
+    references = list(study.user_attrs.get(REFERENCES_ATTR, []))
+    evals = evaluations(study.user_attrs, trials, references)
+    front = pareto_numbers(trials, means_of(evals))
     prune_checkpoints(out, trials, front)
     devices = list(objective.devices)
     labels = [b.label for b in config.budgets]
@@ -155,11 +160,19 @@ def finalize(
         budget_labels=labels,
         objective=cost_column,
         out_dir=out,
+        evals=evals,
     )
+    references = _annotate_references(references, rows, evals, config, objective)
     results_csv = out / "results.csv"
     write_csv(results_csv, rows, columns_for(devices, labels))
-    references = list(study.user_attrs.get(REFERENCES_ATTR, []))
-    ref_note = getattr(objective, "references_note", "")
+    ref_note = "; ".join(
+        n
+        for n in (
+            getattr(objective, "references_note", ""),
+            getattr(objective, "confirm_note", ""),
+        )
+        if n
+    )
     counts = count_trials(trials)
     search_json = out / "search.json"
     summary = {
@@ -210,6 +223,39 @@ def finalize(
         references=tuple(references),
         report_note=report_note or ref_note,
     )
+
+
+def _annotate_references(
+    references: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    evals: dict[tuple[str, str], list[float]],
+    config: Any,
+    objective: Any,
+) -> list[dict[str, Any]]:
+    """Each preset with its mean ± 95 % interval and the front member that dominates it."""
+    front = [
+        (r["number"], float(r["cost"]), estimate(evals[("trial", str(r["number"]))]))
+        for r in rows
+        if r["pareto"] and ("trial", str(r["number"])) in evals
+    ]
+    cost_column = cost_column_of(config.objective, objective.device.key)
+    out = []
+    for ref in references:
+        ref = dict(ref)
+        values = evals.get(("preset", str(ref["name"])))
+        est = estimate(values) if values else None
+        ref.update(
+            macro_f1_mean=est.mean if est else None,
+            macro_f1_ci95=est.ci95 if est else None,
+            evaluations=est.n if est else 0,
+            dominated_by=None,
+            dominance="",
+        )
+        cost = ref.get(cost_column)
+        if est is not None and cost is not None:
+            ref["dominated_by"], ref["dominance"] = dominated_by(est, float(cost), front)
+        out.append(ref)
+    return out
 
 
 def _write_report(out: Path) -> tuple[Path | None, str]:

@@ -14,6 +14,7 @@ import optuna
 from explorer.files import atomic_write, write_text_atomic
 
 from ._settings import SearchConfig
+from ._stats import dominated_by, estimate, means_of
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -24,6 +25,8 @@ __all__ = [
     "trial_rows",
     "write_csv",
 ]
+
+REFERENCES_ATTR = "explorer.references"  # study user attribute: the papers' presets as rows
 
 # Profile totals copied from a trial's attributes into its row, under the same names.
 _PROFILE_COLUMNS = (
@@ -46,6 +49,11 @@ RESULT_COLUMNS = (
     "pareto",
     "reason",
     "macro_f1",
+    "macro_f1_mean",
+    "macro_f1_ci95",
+    "evaluations",
+    "dominated_by",
+    "dominance",
     "accuracy",
     "objective",
     "cost",
@@ -63,9 +71,12 @@ RESULT_COLUMNS = (
 )
 
 
-def _feasible_points(trials: Iterable[optuna.trial.FrozenTrial]) -> list[tuple[int, float, float]]:
+def _feasible_points(
+    trials: Iterable[optuna.trial.FrozenTrial], means: Mapping[int, float] | None = None
+) -> list[tuple[int, float, float]]:
+    means = means or {}
     return [
-        (t.number, float(t.values[0]), float(t.values[1]))
+        (t.number, float(means.get(t.number, t.values[0])), float(t.values[1]))
         for t in trials
         if t.state == optuna.trial.TrialState.COMPLETE
         and t.values is not None
@@ -74,13 +85,17 @@ def _feasible_points(trials: Iterable[optuna.trial.FrozenTrial]) -> list[tuple[i
     ]
 
 
-def pareto_numbers(trials: Iterable[optuna.trial.FrozenTrial]) -> list[int]:
+def pareto_numbers(
+    trials: Iterable[optuna.trial.FrozenTrial], means: Mapping[int, float] | None = None
+) -> list[int]:
     """Numbers of the feasible, fully trained trials no other such trial dominates
     (higher-or-equal macro-F1 and lower-or-equal cost, one of them strictly), by cost.
+    ``means`` (trial number -> mean macro-F1 over its evaluations, see ``_confirm``) replaces
+    a trial's single score where given.
 
     Trials stopped early (median rule or timeout) stay in results.csv and inform the sampler,
     but are not on the front: their scores are from fewer epochs than the others'."""
-    points = _feasible_points(trials)
+    points = _feasible_points(trials, means)
     front = [
         p
         for p in points
@@ -101,6 +116,14 @@ def prune_checkpoints(
             (out_dir / rel).unlink(missing_ok=True)
 
 
+def _estimate_columns(est: Any) -> dict[str, Any]:
+    return {
+        "macro_f1_mean": est.mean if est else None,
+        "macro_f1_ci95": est.ci95 if est else None,
+        "evaluations": est.n if est else 0,
+    }
+
+
 def trial_rows(
     trials: Sequence[optuna.trial.FrozenTrial],
     *,
@@ -109,10 +132,17 @@ def trial_rows(
     budget_labels: Sequence[str],
     objective: str,
     out_dir: Path,
+    evals: Mapping[tuple[str, str], Sequence[float]] | None = None,
 ) -> list[dict[str, Any]]:
     """One plain dict per trial with the ``RESULT_COLUMNS`` (``checkpoint`` only when the
-    file exists, i.e. for Pareto models)."""
-    front = set(pareto_numbers(trials))
+    file exists, i.e. for Pareto models). ``evals`` (``_confirm.evaluations``) gives the
+    mean ± 95 % interval columns; the front is decided on those means."""
+    evals = evals or {}
+    est = {int(i): estimate(v) for (kind, i), v in evals.items() if kind == "trial" and v}
+    front_list = pareto_numbers(trials, means_of(evals))
+    front = set(front_list)
+    by_number = {t.number: t for t in trials}
+    front_points = [(n, float(by_number[n].values[1]), est[n]) for n in front_list if n in est]
     rows = []
     for t in trials:
         a = t.user_attrs
@@ -124,10 +154,17 @@ def trial_rows(
             "pareto": t.number in front,
             "reason": a.get("reason", ""),
             "macro_f1": a.get("macro_f1"),
+            **_estimate_columns(est.get(t.number)),
+            "dominated_by": None,
+            "dominance": "",
             "accuracy": a.get("accuracy"),
             "objective": objective,
             "cost": t.values[1] if t.values else None,
         }
+        if t.number in est and t.number not in front and not a.get("stopped_early"):
+            row["dominated_by"], row["dominance"] = dominated_by(
+                est[t.number], float(t.values[1]), front_points
+            )
         for key in _PROFILE_COLUMNS:
             row[key] = a.get(key)
         predicted = a.get("predicted_ms") or {}

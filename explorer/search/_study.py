@@ -152,6 +152,9 @@ def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.Bas
         extra = (
             {} if hasattr(optuna.Trial, "set_constraint") else {"constraints_func": constraints_of}
         )
+        if config.sampler == "gp":
+            # Gaussian process, multi-objective with constraints (Optuna >= 4.4)
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=config.population, **extra)
         if config.sampler == "tpe":
             return optuna.samplers.TPESampler(
                 seed=seed, n_startup_trials=config.population, **extra
@@ -385,13 +388,18 @@ def run_search(
     train_fn: Callable[..., Any] | None = None,
     worker_seed: int | None = None,
     write_report: bool = True,
+    confirm: bool = True,
 ) -> SearchResult:
     """Run (or resume) the search ``config`` describes and write its outputs.
 
     Trials already in the study count toward ``config.trials``. Returns after the target
     count, ``timeout_s``, or a Ctrl-C (which lets the running trial finish); the outputs are
-    written in every case. ``train_fn`` replaces ``explorer.training.train`` (tests).
+    written in every case. Then, when ``confirm`` (workers leave it to the main process) and
+    the search was not interrupted, the confirmation stage retrains the front with further
+    seeds (``_confirm``) within the last ``confirm_share`` of ``timeout_s``. ``train_fn``
+    replaces ``explorer.training.train`` (tests).
     """
+    from ._confirm import confirm as confirm_front
     from ._outputs import ensure_references, finalize
 
     start = time.monotonic()
@@ -400,8 +408,10 @@ def run_search(
     config.out_dir.mkdir(parents=True, exist_ok=True)
     study = open_study(config, seed=worker_seed)
     deadline = start + config.timeout_s if config.timeout_s else None
+    share = config.confirm_share if confirm and config.confirm_seeds else 0.0
+    search_deadline = start + config.timeout_s * (1 - share) if config.timeout_s else None
     objective = Objective(
-        config, device=target, devices=devices, deadline=deadline, train_fn=train_fn
+        config, device=target, devices=devices, deadline=search_deadline, train_fn=train_fn
     )
     objective.load_data()
     stopped = "interrupted"
@@ -410,7 +420,6 @@ def run_search(
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     workers: LocalWorkers | None = None
-    finished = False
     try:
         objective.references_note = ensure_references(study, objective)
         if config.workers > 1:  # after the references, so the workers do not train them too
@@ -420,7 +429,7 @@ def run_search(
                 study=config.study,
                 out_dir=config.out_dir,
                 seed=config.seed,
-                deadline=deadline,
+                deadline=search_deadline,
             )
         stopped = _run_loop(
             study,
@@ -430,16 +439,24 @@ def run_search(
             progress=progress,
             on_stop=workers.interrupt if workers else None,
         )
-        finished = True
-    finally:
-        torch.set_num_threads(threads)
         if workers is not None:
-            # the outputs must include the workers' last trials: wait for them, unless this
-            # process is being aborted (second Ctrl-C, an error), then stop them now
+            # the outputs must include the workers' last trials: wait for them
             try:
-                workers.wait() if finished else workers.kill()
+                workers.wait()
             except KeyboardInterrupt:  # Ctrl-C while waiting: their trials are redrawn later
                 workers.kill()
+                raise
+            workers = None
+        if confirm and config.confirm_seeds and stopped != "interrupted":
+            try:
+                objective.confirm_note = confirm_front(study, objective, deadline=deadline)
+            except KeyboardInterrupt:  # every finished evaluation is stored: a re-run resumes
+                stopped = "interrupted"
+                objective.confirm_note = "confirmation interrupted (re-run to finish it)"
+    finally:
+        torch.set_num_threads(threads)
+        if workers is not None:  # this process is being aborted (second Ctrl-C, an error)
+            workers.kill()
         result = finalize(
             study,
             config,
@@ -475,4 +492,6 @@ def run_worker(
         overrides["out_dir"] = Path(out_dir)
     config = load_stored_config(storage, study, **overrides)
     worker_seed = seed if seed is not None else (config.seed * 1_000_003 + os.getpid()) % 2**31
-    return run_search(config, progress=progress, train_fn=train_fn, worker_seed=worker_seed)
+    return run_search(
+        config, progress=progress, train_fn=train_fn, worker_seed=worker_seed, confirm=False
+    )
