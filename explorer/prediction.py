@@ -241,19 +241,39 @@ def _target_of(device: Any) -> Any:
     return device if target is None or isinstance(target, str) else target
 
 
-def predict_latency(profile: ModelProfile, device: Any) -> Prediction:
+def predict_latency(
+    profile: ModelProfile, device: Any, *, model: Any = None, inputs: Any = None
+) -> Prediction:
     """Predict ``profile``'s latency on ``device``.
+
+    When the device has a learned kernel model (``explorer calibrate`` writes one beside its
+    profile) and the ``model`` itself and its example ``inputs`` are given, ``ms``, its range
+    and ``ops`` come from that model: the sum over the nodes ONNX Runtime runs
+    (``explorer.latency._learned``); otherwise from the roofline below.
 
     Args:
         profile: the model's operators.
         device: a ``device_profiles.DeviceProfile`` (priced on its selected target: the default
             one for ``KEY``, another for ``KEY:TARGET``) or a ``device_profiles.Target``.
+        model: the ``nn.Module`` profiled (optional).
+        inputs: its example inputs (with ``model``).
 
     Returns:
         The calibrated prediction (``ms``, with the target's per-kernel and per-inference
         costs), its range (``low_ms``, ``high_ms``), the uncalibrated roofline bound
         (``roofline_ms``), the roof that dominates, and one ``OpTime`` per operator.
     """
+    prediction = _roofline_prediction(profile, device)
+    if model is not None and inputs is not None:
+        from explorer.latency._learned import kernel_model_for, learned_prediction
+
+        kernels = kernel_model_for(device)
+        if kernels is not None:
+            return learned_prediction(prediction, model, tuple(inputs), kernels)
+    return prediction
+
+
+def _roofline_prediction(profile: ModelProfile, device: Any) -> Prediction:
     address = getattr(device, "address", None) or getattr(device, "key", None)
     target = _target_of(device)
     if address is None:  # a bare Target

@@ -172,7 +172,9 @@ def test_calibrate_host_writes_a_usable_profile(tmp_path: Path, capsys, monkeypa
             "tiny_add_x8", "gru_8x32-32")  # fmt: skip
     monkeypatch.setattr(_calibrate, "_suite", lambda: [s for s in full if s[0] in keep])
     monkeypatch.setenv("EXPLORER_DEVICES", str(tmp_path / "devices"))
-    code, out, err = run_cli(capsys, "calibrate", "--networks", "0", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "calibrate", "--method", "roofline", "--networks", "0", "--format", "json"
+    )
     assert code == 0, err
     d = json.loads(out)
     assert Path(d["path"]) == tmp_path / "devices" / "host.toml"

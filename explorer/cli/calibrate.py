@@ -27,12 +27,27 @@ def calibrate_command(
     networks: int = typer.Option(
         3, "--networks", min=0, help="Seeded networks per family timed too (0: operators only)."
     ),
+    time_budget: str = typer.Option(
+        "5m", "--time", help="Budget for learned kernels, e.g. 90s, 5m (more: better fit)."
+    ),
+    method: str = typer.Option(
+        "learned",
+        "--method",
+        help="learned (per-kernel regressors + roofline, within --time) or roofline (only).",
+    ),
+    exclude_family: list[str] = typer.Option(
+        [], "--exclude-family", help="Leave a search-space family out of the samples."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
-    """Measure this machine (about a minute) and write a `host` profile, so `--device host`
-    works afterwards; or fit a board's calibration from bench results taken on it.
+    """Measure this machine and write a `host` profile, so `--device host` works afterwards;
+    or fit a board's calibration from bench results taken on it.
 
-    Profiles go to $EXPLORER_DEVICES if set, else ~/.config/explorer/devices.
+    By default (`--method learned`) it samples kernels for `--time` (5 minutes): networks are
+    profiled node by node in ONNX Runtime and one regressor per kernel kind is fitted; the
+    model goes to HOST.kernels.json beside the profile. Run it on a board and copy both files
+    back to predict for that board. Profiles go to $EXPLORER_DEVICES if set, else
+    ~/.config/explorer/devices.
     """
     import device_profiles
     from explorer.errors import UsageError
@@ -42,11 +57,33 @@ def calibrate_command(
     if out is not None:
         check_output_path(out, what="--out")  # before a minute of measuring, not after it
     quiet = format is Format.json
+    kernels = None
     if from_measurements is not None:
         if not device:
             raise UsageError("--from-measurements needs --device KEY (the board measured)")
         profile = calibrate_from_measurements(from_measurements, device_profiles.get(device))
         extra: dict = {}
+    elif method == "learned":
+        if device:
+            raise UsageError("--device is only for --from-measurements; use --name for host")
+        learned = _calibrate_learned(
+            seconds=parse_duration(time_budget),
+            threads=threads,
+            name=name,
+            exclude=exclude_family,
+            quiet=quiet,
+        )
+        profile = learned.roofline.profile
+        kernels = learned.kernels
+        extra = {
+            "seconds": learned.seconds,
+            "networks": len(learned.samples),
+            "nodes": kernels.meta.get("nodes"),
+            "kinds": {k: m.method for k, m in kernels.kinds.items()},
+            "fit_within_10pct": kernels.meta.get("within_10pct"),
+        }
+    elif method != "roofline":
+        raise UsageError(f"--method must be learned or roofline, got {method!r}")
     else:
         if device:
             raise UsageError("--device is only for --from-measurements; use --name for host")
@@ -61,6 +98,14 @@ def calibrate_command(
         extra = {"seconds": run.seconds, "samples": run.to_dict()["samples"]}
     path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"
     write_text_atomic(path, device_profiles.to_toml(profile), what="--out")
+    from explorer.latency._learned import kernel_file_for
+
+    side = kernel_file_for(path)
+    if kernels is not None:
+        write_text_atomic(side, kernels.to_json(), what="kernel latency file")
+        extra["kernels_path"] = str(side)
+    elif side.exists():  # a roofline-only profile must not keep an older learned model
+        side.unlink()
     if format is Format.json:
         print_json({"path": str(path), "profile": profile.to_dict(), **extra})
         return
@@ -71,6 +116,55 @@ def calibrate_command(
         ("bandwidth GB/s", f"{profile.bandwidth_gb_s:g}"),
     ]
     rows += [(f"calibration {k}", str(v)) for k, v in cal.to_dict().items()] if cal else []
+    if "kernels_path" in extra:
+        rows.append(("kernel model", extra["kernels_path"]))
+        rows.append(("networks / nodes sampled", f"{extra['networks']} / {extra['nodes']}"))
+        rows.append(("networks within ±10 % (fit)", f"{extra['fit_within_10pct']:.0%}"))
     if "seconds" in extra:
         rows.append(("took", f"{extra['seconds']:.1f} s"))
     print_table(rows, ["field", "value"], title=f"calibrated {profile.key}")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``5m`` or ``1h``.
+
+    Raises:
+        UsageError: anything else, or not positive.
+    """
+    import re
+
+    from explorer.errors import UsageError
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise UsageError(f"--time must be a duration such as 90s or 5m, got {text!r}")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _calibrate_learned(*, seconds: float, threads: int, name: str, exclude, quiet: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from explorer.latency._host_learned import calibrate_host_learned
+
+    if quiet:
+        return calibrate_host_learned(
+            time_s=seconds, threads=threads, name=name, exclude_families=tuple(exclude)
+        )
+    with Progress(
+        TextColumn("sampling kernels"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sample", total=1.0, last="")
+        return calibrate_host_learned(
+            time_s=seconds,
+            threads=threads,
+            name=name,
+            exclude_families=tuple(exclude),
+            log=lambda m: bar.console.print(m, highlight=False),
+            progress=lambda f, last: bar.update(task, completed=f, last=last[:40]),
+        )

@@ -38,7 +38,13 @@ from explorer.profiling import ModelProfile, profile_model
 from ._backends import BenchSettings, OrtBackend, ort_feed, ort_session
 from ._fit import fit_calibration
 
-__all__ = ["CalibrationRun", "calibrate_from_measurements", "calibrate_host", "fit_calibration"]
+__all__ = [
+    "CalibrationRun",
+    "calibrate_from_measurements",
+    "calibrate_host",
+    "fit_calibration",
+    "host_calibration",
+]
 
 # Family networks in the calibration suite stay below this size, as in the benchmark.
 _NETWORK_MAX_MACS = 4e8
@@ -455,6 +461,22 @@ def calibrate_host(
         )
     finally:
         torch.set_num_threads(old_threads)
+    return host_calibration(
+        samples, copies=copies, peak=peak, threads=threads, name=name, clock=clock, start=start
+    )
+
+
+def host_calibration(
+    samples: list[_Sample],
+    *,
+    copies: dict[float, float],
+    peak: float,
+    threads: int,
+    name: str,
+    clock: str,
+    start: float,
+) -> CalibrationRun:
+    """The ``host`` profile with the roofline calibration fitted to measured ``samples``."""
     networks_timed = sum("#" in s.name for s in samples)  # family networks are "family#seed"
     # The roofs are the best rates seen anywhere (copies, GEMMs, the suite itself), so every
     # fitted fraction is a share of something this machine really reached. The working sets of

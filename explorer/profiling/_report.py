@@ -46,6 +46,8 @@ def profile_report(
     from explorer.prediction import predict_latency  # imports our types: import late
 
     profile = profile_model(model, example_inputs, name=name, meta=meta)
-    predictions = tuple(predict_latency(profile, device) for device in devices)
+    predictions = tuple(
+        predict_latency(profile, device, model=model, inputs=example_inputs) for device in devices
+    )
     checks = cross_check(model, example_inputs, profile, counters=counters) if counters else ()
     return ProfileReport(profile=profile, predictions=predictions, counters=checks)

@@ -232,7 +232,7 @@ def model_costs(
         "weight_bytes": float(profile.weight_bytes),
     }
     if device is not None:
-        costs["latency_ms"] = float(predict_latency(profile, device).ms)
+        costs["latency_ms"] = float(predict_latency(profile, device, model=model, inputs=one).ms)
     return costs
 
 

@@ -201,7 +201,8 @@ class Objective:
         from explorer.profiling import profile_model
 
         start = time.perf_counter()
-        profile = profile_model(model, ss.example_inputs(model, 1), name=trial.user_attrs["family"])
+        inputs = ss.example_inputs(model, 1)
+        profile = profile_model(model, inputs, name=trial.user_attrs["family"])
         totals = {
             "params": profile.params,
             "macs": profile.macs,
@@ -211,7 +212,10 @@ class Objective:
             "traffic_bytes": profile.traffic_bytes,
             "peak_activation_bytes": profile.peak_activation_bytes,
         }
-        latency = {key: predict_latency(profile, dev).ms for key, dev in self.devices.items()}
+        latency = {
+            key: predict_latency(profile, dev, model=model, inputs=inputs).ms
+            for key, dev in self.devices.items()
+        }
         for key, value in totals.items():
             trial.set_user_attr(key, int(value))
         trial.set_user_attr("predicted_ms", latency)

@@ -55,7 +55,8 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
         config = ss.config_from_dict({**ss.config_to_dict(preset), **values})
         torch.manual_seed(cfg.seed)  # the same initial weights in every run with this seed
         model = ss.build(config)
-        profile = profile_model(model, ss.example_inputs(model, 1), name=name)
+        inputs = ss.example_inputs(model, 1)
+        profile = profile_model(model, inputs, name=name)
         totals = {
             k: getattr(profile, k)
             for k in (
@@ -67,7 +68,10 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
                 "traffic_bytes",
             )
         }
-        latency = {k: predict_latency(profile, d).ms for k, d in objective.devices.items()}
+        latency = {
+            k: predict_latency(profile, d, model=model, inputs=inputs).ms
+            for k, d in objective.devices.items()
+        }
         usage = budget_usage(
             cfg.budgets, totals=totals, latency_ms=latency, device=objective.device.address
         )

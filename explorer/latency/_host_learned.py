@@ -1,0 +1,135 @@
+"""``explorer calibrate`` with learned kernels: measure this machine within a time budget.
+
+The budget is split: a few seconds for the roofs (copies and matrix products, kept for the
+roofline model), most of it for sampling networks (``_sampling.collect``), and the last part
+for the fits. The roofline calibration is fitted on the operator suite and single
+convolutions among the samples, so the written profile still works without the kernel file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from explorer.errors import UsageError
+
+from ._calibrate import (
+    CalibrationRun,
+    _Sample,
+    host_calibration,
+    measure_bandwidths,
+    measure_peak_gflops,
+)
+from ._kernels import nchwc_block
+from ._learned import KernelModel, fit_kernel_model
+from ._sampling import KernelSample, collect
+
+__all__ = ["LearnedRun", "calibrate_host_learned"]
+
+_FIT_SHARE = 0.25  # of the budget kept for the fits
+_MIN_BUDGET_S = 20.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnedRun:
+    """What ``calibrate_host_learned`` made: the profile (roofline) and the kernel model."""
+
+    roofline: CalibrationRun
+    kernels: KernelModel
+    samples: tuple[KernelSample, ...]
+    seconds: float
+
+
+def calibrate_host_learned(
+    *,
+    time_s: float = 300.0,
+    threads: int = 1,
+    name: str = "host",
+    exclude_families: Sequence[str] = (),
+    seed: int = 0,
+    log: Callable[[str], None] = lambda _: None,
+    progress: Callable[[float, str], None] = lambda _f, _m: None,
+) -> LearnedRun:
+    """Measure this machine for about ``time_s`` seconds; fit the roofline and kernel models.
+
+    Args:
+        time_s: the whole budget (at least 20 s); more time samples more networks.
+        exclude_families: search-space families left out of the samples (to check how the
+            model generalises to a family it never saw).
+        progress: called with the share of the budget spent and the last network measured.
+
+    Raises:
+        UsageError: a budget under 20 s or fewer than one thread.
+    """
+    if time_s < _MIN_BUDGET_S:
+        raise UsageError(f"--time must be at least {_MIN_BUDGET_S:g} s, got {time_s:g} s")
+    if threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    start = time.perf_counter()
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        log("roofs: copies and matrix products")
+        copies = measure_bandwidths(log)
+        peak = measure_peak_gflops(threads, log=log, clock="cpu")
+        budget = time_s * (1 - _FIT_SHARE) - (time.perf_counter() - start)
+        log(f"sampling kernels for {budget:.0f} s (ONNX Runtime, {threads} thread(s))")
+        samples = collect(
+            budget_s=budget,
+            threads=threads,
+            exclude_families=exclude_families,
+            seed=seed,
+            progress=progress,
+            keep_small_modules=True,
+        )
+    finally:
+        torch.set_num_threads(old_threads)
+    log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
+    roofline = host_calibration(
+        _roofline_samples(samples),
+        copies=copies,
+        peak=peak,
+        threads=threads,
+        name=name,
+        clock="cpu",
+        start=start,
+    )
+    families = sorted({s.name.split("#")[0] for s in samples if "#" in s.name})
+    kernels = fit_kernel_model(
+        [nt for s in samples for nt in s.nodes],
+        [(s.graph, s.measured_ms) for s in samples],
+        level="all",
+        block=nchwc_block(),
+        threads=threads,
+        source=f"explorer calibrate: {len(samples)} networks profiled per node with ONNX "
+        f"Runtime on {time.strftime('%Y-%m-%d %H:%M')}",
+        meta={
+            "networks": len(samples),
+            "nodes": sum(len(s.nodes) for s in samples),
+            "families": families,
+            "excluded_families": list(exclude_families),
+            "budget_s": time_s,
+        },
+    )
+    return LearnedRun(
+        roofline=roofline,
+        kernels=kernels,
+        samples=tuple(samples),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _roofline_samples(samples: Sequence[KernelSample]) -> list[_Sample]:
+    """The single-operator samples, profiled for the roofline fit (cheap: small modules)."""
+    from explorer.profiling import profile_model
+
+    out = []
+    for s in samples:
+        if s.module is None:
+            continue
+        profile = profile_model(s.module, s.inputs, name=s.name, meta=False)
+        out.append(_Sample(name=s.name, profile=profile, measured_ms=s.measured_ms))
+    return out

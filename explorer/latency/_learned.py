@@ -1,0 +1,558 @@
+"""Learned per-kernel latency: one regressor per kind of node ONNX Runtime runs.
+
+A model's predicted time is the sum of its optimised graph's nodes (``_kernels.describe``),
+each priced by the regressor of its kind on the logs of its sizes, times a fitted scale plus a
+fixed per-inference cost (the runtime's own work per ``run``). Nothing is timed at prediction.
+
+Each kind's regressor is the most accurate, by cross-validation on the calibration's own node
+times, of: a ridge regression on log features ("linear"), gradient-boosted trees ("trees",
+LightGBM), or trees fitted to the linear model's residuals ("linear+trees"; the linear part
+extrapolates to sizes the samples did not reach, the trees fix what is not log-linear).
+
+The file is JSON, never a pickle: the trees are stored as plain arrays and evaluated here with
+numpy (LightGBM is needed to fit, not to predict). It names its format and version and carries
+a SHA-256 digest of its content; a file that is not JSON, is of another format or version, or
+whose content does not match its digest is refused with a one-line error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.errors import UsageError
+
+from ._kernels import KernelGraph, KernelNode
+
+__all__ = [
+    "FEATURES",
+    "FORMAT",
+    "VERSION",
+    "KernelModel",
+    "KindModel",
+    "Trees",
+    "fit_kernel_model",
+    "fit_kind",
+    "kernel_model_for",
+    "load_kernel_model",
+]
+
+FORMAT = "explorer-kernel-latency"
+VERSION = 1
+FEATURES = (
+    "flops",
+    "bytes",
+    "weight_bytes",
+    "in_elems",
+    "out_elems",
+    "batch",
+    "channels_in",
+    "channels_out",
+    "channels_per_group",
+    "groups",
+    "spatial_out",
+    "kernel_area",
+    "stride",
+    "n_inputs",
+    "rank",
+    "last_dim",
+    "activation_math",
+    "activation_any",
+    "broadcast",
+)
+# The linear model sees the sizes that scale a kernel's time, not the categorical flags.
+_LINEAR = (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 16)
+_MIN_TREES = 30  # fewer samples of a kind: linear only
+_MIN_KIND = 6  # fewer samples of a kind: priced by the pooled model of all kinds
+
+
+def features(nodes: Sequence[KernelNode]) -> np.ndarray:
+    """The feature matrix (log1p of ``FEATURES``) of ``nodes``, one row per node."""
+    rows = [[n.features()[f] for f in FEATURES] for n in nodes]
+    return np.log1p(np.array(rows, dtype=float).reshape(-1, len(FEATURES)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trees:
+    """Regression trees as flat arrays (a leaf has feature -1); the sum of their leaves."""
+
+    feature: tuple[tuple[int, ...], ...]
+    threshold: tuple[tuple[float, ...], ...]
+    left: tuple[tuple[int, ...], ...]
+    right: tuple[tuple[int, ...], ...]
+    value: tuple[tuple[float, ...], ...]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(x))
+        rows = np.arange(len(x))
+        for f, t, lo, hi, v in zip(
+            self.feature, self.threshold, self.left, self.right, self.value, strict=True
+        ):
+            f, t, lo, hi, v = map(np.asarray, (f, t, lo, hi, v))
+            idx = np.zeros(len(x), dtype=int)
+            for _ in range(len(f)):
+                feat = f[idx]
+                inner = feat >= 0
+                if not inner.any():
+                    break
+                go_left = x[rows, np.maximum(feat, 0)] <= t[idx]
+                idx = np.where(inner, np.where(go_left, lo[idx], hi[idx]), idx)
+            out += v[idx]
+        return out
+
+    @classmethod
+    def from_lightgbm(cls, booster: Any) -> Trees:
+        """Flatten a fitted LightGBM booster's trees (numerical splits, ``<=`` go left)."""
+        feats, thrs, lefts, rights, vals = [], [], [], [], []
+        for info in booster.dump_model()["tree_info"]:
+            f: list[int] = []
+            t: list[float] = []
+            lo: list[int] = []
+            hi: list[int] = []
+            v: list[float] = []
+
+            def add(node: dict[str, Any], f=f, t=t, lo=lo, hi=hi, v=v) -> int:
+                i = len(f)
+                f.append(-1), t.append(0.0), lo.append(i), hi.append(i), v.append(0.0)
+                if "leaf_value" in node:
+                    v[i] = float(node["leaf_value"])
+                    return i
+                if node.get("decision_type", "<=") != "<=":
+                    raise ValueError(f"unsupported split {node.get('decision_type')!r}")
+                f[i], t[i] = int(node["split_feature"]), float(node["threshold"])
+                lo[i] = add(node["left_child"])
+                hi[i] = add(node["right_child"])
+                return i
+
+            add(info["tree_structure"])
+            feats.append(tuple(f)), thrs.append(tuple(t)), lefts.append(tuple(lo))
+            rights.append(tuple(hi)), vals.append(tuple(v))
+        return cls(
+            feature=tuple(feats),
+            threshold=tuple(thrs),
+            left=tuple(lefts),
+            right=tuple(rights),
+            value=tuple(vals),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: [list(a) for a in getattr(self, k)] for k in _TREE_KEYS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trees:
+        return cls(**{k: tuple(tuple(a) for a in d[k]) for k in _TREE_KEYS})
+
+
+_TREE_KEYS = ("feature", "threshold", "left", "right", "value")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindModel:
+    """The regressor of one kind of node: log(µs) from the log features."""
+
+    kind: str
+    method: str  # "linear", "trees" or "linear+trees"
+    samples: int
+    cv_mdape: float  # median absolute error of the chosen method in cross-validation (%)
+    mean: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
+    coef: tuple[float, ...] = ()
+    intercept: float = 0.0
+    trees: Trees | None = None
+    compared: dict[str, float] = field(default_factory=dict)  # method -> CV MdAPE %
+
+    def predict_log(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(x))
+        if "linear" in self.method:
+            z = (x[:, _LINEAR] - np.asarray(self.mean)) / np.asarray(self.scale)
+            out += z @ np.asarray(self.coef) + self.intercept
+        if self.trees is not None:
+            out += self.trees.predict(x)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "method": self.method,
+            "samples": self.samples,
+            "cv_mdape": self.cv_mdape,
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "coef": list(self.coef),
+            "intercept": self.intercept,
+            "trees": self.trees.to_dict() if self.trees else None,
+            "compared": dict(self.compared),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KindModel:
+        return cls(
+            kind=str(d["kind"]),
+            method=str(d["method"]),
+            samples=int(d["samples"]),
+            cv_mdape=float(d["cv_mdape"]),
+            mean=tuple(float(v) for v in d["mean"]),
+            scale=tuple(float(v) for v in d["scale"]),
+            coef=tuple(float(v) for v in d["coef"]),
+            intercept=float(d["intercept"]),
+            trees=Trees.from_dict(d["trees"]) if d.get("trees") else None,
+            compared={str(k): float(v) for k, v in d.get("compared", {}).items()},
+        )
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> dict[str, Any]:
+    xs = x[:, _LINEAR]
+    mean, scale = xs.mean(0), xs.std(0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    z = (xs - mean) / scale
+    intercept = float(y.mean())
+    coef = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - intercept))
+    return {
+        "mean": tuple(mean.tolist()),
+        "scale": tuple(scale.tolist()),
+        "coef": tuple(coef.tolist()),
+        "intercept": intercept,
+    }
+
+
+def _trees(x: np.ndarray, y: np.ndarray, seed: int) -> Trees:
+    import lightgbm as lgb
+
+    params = {
+        "objective": "regression",
+        "learning_rate": 0.1,
+        "num_leaves": 15,
+        "min_data_in_leaf": 3,
+        "min_data_in_bin": 1,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "feature_fraction": 0.9,
+        "lambda_l2": 1.0,
+        "seed": seed,
+        "num_threads": 1,
+        "verbose": -1,
+    }
+    booster = lgb.train(params, lgb.Dataset(x, y, params={"verbose": -1}), num_boost_round=120)
+    return Trees.from_lightgbm(booster)
+
+
+def _fit_method(kind: str, method: str, x: np.ndarray, y: np.ndarray, seed: int) -> KindModel:
+    lin: dict[str, Any] = {}
+    residual = y
+    if "linear" in method:
+        lin = _ridge(x, y, alpha=1.0)
+        probe = KindModel(kind=kind, method="linear", samples=len(y), cv_mdape=0.0, **lin)
+        residual = y - probe.predict_log(x)
+    trees = _trees(x, residual, seed) if "trees" in method else None
+    if not lin:
+        lin = {"mean": (), "scale": (), "coef": (), "intercept": 0.0}
+    return KindModel(kind=kind, method=method, samples=len(y), cv_mdape=0.0, trees=trees, **lin)
+
+
+def fit_kind(kind: str, x: np.ndarray, y_log: np.ndarray, *, seed: int = 0) -> KindModel:
+    """Fit the regressor of one kind: log µs ``y_log`` from feature rows ``x``.
+
+    With enough samples every method is scored by 3-fold cross-validation (median absolute
+    percentage error of the time) and the best is refitted on all samples.
+    """
+    methods = ["linear"] + (["trees", "linear+trees"] if len(y_log) >= _MIN_TREES else [])
+    compared: dict[str, float] = {}
+    if len(methods) > 1:
+        folds = np.random.default_rng(seed).permutation(len(y_log)) % 3
+        for method in methods:
+            errors = []
+            for k in range(3):
+                train, test = folds != k, folds == k
+                model = _fit_method(kind, method, x[train], y_log[train], seed)
+                errors.append(np.abs(np.expm1(model.predict_log(x[test]) - y_log[test])))
+            compared[method] = float(np.median(np.concatenate(errors)) * 100)
+        best = min(compared, key=compared.get)
+    else:
+        best = "linear"
+    model = _fit_method(kind, best, x, y_log, seed)
+    fitted = float(np.median(np.abs(np.expm1(model.predict_log(x) - y_log))) * 100)
+    return KindModel(
+        **{
+            **model.__dict__,
+            "cv_mdape": compared.get(best, fitted),
+            "compared": compared,
+        }
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelModel:
+    """A machine's learned latency: regressors per node kind and the per-inference terms.
+
+    ``predict_ms`` = ``call_us`` + ``scale`` x (sum of the nodes' predicted µs), in ms.
+    """
+
+    kinds: dict[str, KindModel]
+    pooled: KindModel  # for kinds the calibration did not see (or saw too rarely)
+    call_us: float
+    scale: float
+    level: str  # graph optimisation level the nodes were described at
+    block: int  # the NCHWc block of the calibrating machine (0: none)
+    threads: int = 1
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def predict_nodes_us(self, graph: KernelGraph) -> np.ndarray:
+        """Predicted µs of every node of ``graph`` (before the scale)."""
+        if not graph.nodes:
+            return np.zeros(0)
+        x = features(graph.nodes)
+        out = np.zeros(len(graph.nodes))
+        kinds = np.array([n.kind for n in graph.nodes])
+        for kind in set(kinds.tolist()):
+            rows = kinds == kind
+            model = self.kinds.get(kind, self.pooled)
+            out[rows] = np.exp(model.predict_log(x[rows]))
+        return out
+
+    def predict_ms(self, graph: KernelGraph) -> float:
+        """Predicted milliseconds of one inference of the model ``graph`` describes."""
+        return (self.call_us + self.scale * float(self.predict_nodes_us(graph).sum())) / 1e3
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "call_us": self.call_us,
+            "scale": self.scale,
+            "level": self.level,
+            "block": self.block,
+            "threads": self.threads,
+            "source": self.source,
+            "features": list(FEATURES),
+            "kinds": {k: m.to_dict() for k, m in sorted(self.kinds.items())},
+            "pooled": self.pooled.to_dict(),
+            "meta": self.meta,
+        }
+
+    def to_json(self) -> str:
+        """The file's text: the model as JSON with its format, version and digest."""
+        payload = self.payload()
+        payload["digest"] = _digest(payload)
+        return json.dumps(payload, separators=(",", ":"))
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``to_json()`` to ``path``; returns the path."""
+        path = Path(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    body = {k: v for k, v in payload.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_kernel_model(path: str | Path) -> KernelModel:
+    """Read a kernel-latency file written by ``KernelModel.save``.
+
+    Raises:
+        UsageError: the file is missing, not JSON, of another format or version, or its
+            content does not match its digest (corrupt or edited).
+    """
+    path = Path(path)
+    fix = "run `explorer calibrate` again to rewrite it"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"kernel latency file {str(path)!r} does not exist; {fix}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path} is not a kernel latency file ({exc}); {fix}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UsageError(f"{path} is not a kernel latency file (format {FORMAT!r}); {fix}")
+    if data.get("version") != VERSION:
+        raise UsageError(
+            f"{path} is kernel latency version {data.get('version')!r}, this explorer reads "
+            f"version {VERSION}; {fix}"
+        )
+    if data.get("digest") != _digest(data):
+        raise UsageError(f"{path}: content does not match its digest (corrupt or edited); {fix}")
+    try:
+        return KernelModel(
+            kinds={k: KindModel.from_dict(v) for k, v in data["kinds"].items()},
+            pooled=KindModel.from_dict(data["pooled"]),
+            call_us=float(data["call_us"]),
+            scale=float(data["scale"]),
+            level=str(data["level"]),
+            block=int(data["block"]),
+            threads=int(data.get("threads", 1)),
+            source=str(data.get("source", "")),
+            meta=dict(data.get("meta", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: malformed kernel latency file ({exc!r}); {fix}") from None
+
+
+def kernel_file_for(profile_path: str | Path) -> Path:
+    """The kernel-latency file beside a device TOML: ``host.toml`` -> ``host.kernels.json``."""
+    p = Path(profile_path)
+    return p.with_name(p.stem + ".kernels.json")
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(path: str, mtime: float) -> KernelModel:
+    return load_kernel_model(path)
+
+
+def kernel_model_for(device: Any) -> KernelModel | None:
+    """The learned kernel model of ``device`` (a ``DeviceProfile``): the ``.kernels.json``
+    beside the TOML it was read from, or None when there is none (a built-in profile, or a
+    ``KEY:TARGET`` address other than the default target, which the file does not describe)."""
+    if getattr(device, "selected_target", ""):
+        return None
+    origin = getattr(device, "origin", "") or ""
+    if not origin or not origin.endswith(".toml"):
+        return None
+    path = kernel_file_for(origin)
+    if not path.is_file():
+        return None
+    return _cached(str(path), path.stat().st_mtime)
+
+
+def fit_kernel_model(
+    nodes: Sequence[tuple[KernelNode, float]],
+    networks: Sequence[tuple[KernelGraph, float]],
+    *,
+    level: str,
+    block: int,
+    threads: int = 1,
+    source: str = "",
+    meta: dict[str, Any] | None = None,
+) -> KernelModel:
+    """Fit the per-kind regressors on profiled node times and the per-inference terms on
+    whole-network times.
+
+    Args:
+        nodes: (node, profiled µs) pairs from ONNX Runtime's profiler.
+        networks: (graph, measured ms of one inference) pairs, timed without the profiler.
+    """
+    from scipy.optimize import least_squares
+
+    if not nodes:
+        raise UsageError("the kernel latency fit needs profiled nodes; none were measured")
+    us = np.array([max(t, 0.05) for _, t in nodes])
+    x = features([n for n, _ in nodes])
+    y = np.log(us)
+    kinds_of = np.array([n.kind for n, _ in nodes])
+    kinds: dict[str, KindModel] = {}
+    for kind in sorted(set(kinds_of.tolist())):
+        rows = kinds_of == kind
+        if rows.sum() >= _MIN_KIND:
+            kinds[kind] = fit_kind(kind, x[rows], y[rows])
+    pooled = fit_kind("pooled", x, y)
+    model = KernelModel(
+        kinds=kinds,
+        pooled=pooled,
+        call_us=0.0,
+        scale=1.0,
+        level=level,
+        block=block,
+        threads=threads,
+        source=source,
+        meta=dict(meta or {}),
+    )
+    if networks:
+        sums = np.array([model.predict_nodes_us(g).sum() for g, _ in networks])
+        measured_us = np.array([ms * 1e3 for _, ms in networks])
+
+        def residuals(theta: np.ndarray) -> np.ndarray:
+            return np.log(math.exp(theta[0]) + theta[1] * sums) - np.log(measured_us)
+
+        fit = least_squares(
+            residuals,
+            np.array([math.log(20.0), 1.0]),
+            bounds=([math.log(0.1), 0.2], [math.log(1e4), 5.0]),
+            loss="soft_l1",
+            f_scale=0.05,
+        )
+        model = KernelModel(
+            **{**model.__dict__, "call_us": math.exp(fit.x[0]), "scale": float(fit.x[1])}
+        )
+        # the range a prediction carries: 90th percentile of the networks' errors, at least
+        # the 5 % two timings of one network differ by on a quiet machine
+        errors = np.abs([model.predict_ms(g) / ms - 1 for g, ms in networks])
+        model.meta["range_pct"] = round(max(5.0, float(np.percentile(errors, 90)) * 100), 1)
+        model.meta["within_10pct"] = round(float(np.mean(errors <= 0.10)), 3)
+    return model
+
+
+_GRAPHS: dict[tuple[int, str], tuple[Any, KernelGraph]] = {}
+
+
+def _graph_of(model: Any, inputs: tuple[Any, ...], level: str) -> KernelGraph:
+    """The model's optimised graph, described once per model object (a search prices one
+    candidate on several devices)."""
+    import weakref
+
+    from ._kernels import describe
+
+    key = (id(model), level)
+    hit = _GRAPHS.get(key)
+    if hit is not None and hit[0]() is model:
+        return hit[1]
+    graph = describe(model, tuple(inputs), level=level)
+    _GRAPHS.clear()  # keep one: candidates come one at a time
+    with contextlib.suppress(TypeError):  # not weak-referenceable: not cached
+        _GRAPHS[key] = (weakref.ref(model), graph)
+    return graph
+
+
+def predict_graph(model: Any, inputs: tuple[Any, ...], kernels: KernelModel) -> KernelGraph:
+    """``model``'s optimised graph as the calibrated machine's runtime would run it.
+
+    A file calibrated where the runtime has no NCHWc kernels (``block`` 0, e.g. an aarch64
+    board) is matched by describing the graph without layout changes (``extended``).
+    """
+    from ._kernels import nchwc_block
+
+    level = kernels.level
+    if kernels.block == 0 and nchwc_block() != 0:
+        level = "extended"
+    return _graph_of(model, inputs, level)
+
+
+def learned_prediction(base: Any, model: Any, inputs: tuple[Any, ...], kernels: KernelModel):
+    """``base`` (a roofline ``Prediction``) with the learned time and per-node breakdown."""
+    from dataclasses import replace
+
+    from explorer.prediction import OpTime
+
+    graph = predict_graph(model, inputs, kernels)
+    node_us = kernels.predict_nodes_us(graph) * kernels.scale
+    ops = tuple(
+        OpTime(
+            module=n.name,
+            op=n.op,
+            kind=n.kind,
+            ms=float(t) / 1e3,
+            roofline_ms=0.0,
+            bound="",
+            fused=bool(n.activation),
+        )
+        for n, t in zip(graph.nodes, node_us, strict=True)
+    )
+    ms = (kernels.call_us + float(node_us.sum())) / 1e3
+    spread = float(kernels.meta.get("range_pct", 20.0)) / 100
+    return replace(
+        base,
+        ms=ms,
+        calibrated=True,
+        ops=ops,
+        low_ms=ms * (1 - spread),
+        high_ms=ms * (1 + spread),
+    )

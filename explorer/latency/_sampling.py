@@ -1,0 +1,404 @@
+"""Sampling kernels for the learned latency model: what ``explorer calibrate`` measures.
+
+Within a time budget, networks are drawn in turns from four sources: the operator suite of
+the roofline calibration (one operator class each), random single convolutions (dense,
+depthwise, grouped; sizes, strides and fused activations drawn at random), random small CNNs
+of common blocks (inverted residuals with squeeze-excitation, basic residual blocks, fire and
+channel-shuffle blocks), and seeded samples of every search-space family (seeds from 1000,
+disjoint from the benchmark's). Each is exported, described as ONNX Runtime optimises it,
+profiled node by node with the runtime's profiler, and timed whole without the profiler.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._kernels import KernelGraph, KernelNode, _ort_options, describe_onnx
+
+__all__ = ["KernelSample", "measure_kernels", "profile_nodes", "random_cnn", "sample_sources"]
+
+_ACTS: tuple[Callable[[], nn.Module] | None, ...] = (
+    None,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Sigmoid,
+    nn.Hardswish,
+    nn.SiLU,
+    lambda: nn.LeakyReLU(0.1),
+    nn.Tanh,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelSample:
+    """One measured network: its optimised graph, node times and whole-inference time."""
+
+    name: str
+    graph: KernelGraph
+    nodes: tuple[tuple[KernelNode, float], ...]  # (node, fastest profiled µs)
+    measured_ms: float  # median of one inference without the profiler
+    module: nn.Module | None = None
+    inputs: tuple[torch.Tensor, ...] = ()
+
+
+def _feed(session: Any) -> dict[str, np.ndarray]:
+    feed = {}
+    for i in session.get_inputs():
+        shape = [d if isinstance(d, int) else 1 for d in i.shape]
+        if "int64" in i.type:
+            feed[i.name] = np.zeros(shape, np.int64)
+        else:
+            feed[i.name] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    return feed
+
+
+def _reorder_node(event: dict[str, Any]) -> KernelNode:
+    args = event["args"]
+    ins = tuple(tuple(next(iter(d.values()))) for d in args.get("input_type_shape", []))
+    outs = tuple(tuple(next(iter(d.values()))) for d in args.get("output_type_shape", []))
+    elems = sum(math.prod(s) for s in (*ins, *outs))
+    return KernelNode(
+        name=event["name"],
+        op=f"nchwc:{args.get('op_name', 'Reorder')}",
+        kind="reorder",
+        inputs=ins,
+        outputs=outs,
+        channels_in=ins[0][1] if ins and len(ins[0]) > 1 else 0,
+        channels_out=outs[0][1] if outs and len(outs[0]) > 1 else 0,
+        flops=float(sum(math.prod(s) for s in outs)),
+        bytes=4.0 * elems,
+    )
+
+
+def profile_nodes(
+    path: Path, graph: KernelGraph, *, runs: int, threads: int = 1, tmp: Path
+) -> list[tuple[KernelNode, float]]:
+    """Run the model ``runs`` times under ONNX Runtime's profiler; (node, fastest µs) pairs.
+
+    Nodes join the profile by name; reorder nodes, which the runtime renames between its saved
+    graph and its profile, are described from the profile's own shapes instead.
+    """
+    import onnxruntime as ort
+
+    opts = _ort_options(graph.level, threads)
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp / "nodes")
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = _feed(session)
+    for _ in range(runs + 2):
+        session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    times: dict[str, list[float]] = {}
+    first: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            name = e["name"].removesuffix("_kernel_time")
+            times.setdefault(name, []).append(float(e["dur"]))
+            first.setdefault(name, e)
+    by_name = {n.name: n for n in graph.nodes if n.kind != "reorder"}
+    out = []
+    for name, durations in times.items():
+        if len(durations) != runs + 2:  # a name shared by several nodes: ambiguous
+            continue
+        # The fastest of the timed runs: on a shared machine a node that is descheduled
+        # mid-run reads many times its cost (the profiler's clock is wall time), and the
+        # per-inference scale fitted on whole CPU times absorbs the small optimism of a minimum.
+        fastest = min(durations[2:])
+        if first[name]["args"].get("op_name") in ("ReorderInput", "ReorderOutput"):
+            out.append((_reorder_node(first[name]), fastest))
+        elif name in by_name:
+            out.append((by_name[name], fastest))
+    return out
+
+
+def time_whole(path: Path, graph: KernelGraph, *, target_s: float, threads: int = 1) -> float:
+    """Median thread-CPU milliseconds of one inference without the profiler."""
+    import onnxruntime as ort
+
+    from ._timing import auto_runs, time_runs
+
+    opts = _ort_options(graph.level, threads)
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = _feed(session)
+
+    def fn() -> object:
+        return session.run(None, feed)
+
+    runs = auto_runs(fn, target_s=target_s, lo=5, hi=200)
+    return statistics.median(time_runs(fn, runs=runs, warmup=3, clock="cpu"))
+
+
+def measure_kernels(
+    name: str,
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    level: str = "all",
+    threads: int = 1,
+    target_s: float = 0.2,
+    keep_module: bool = False,
+) -> KernelSample:
+    """Export ``module``, describe its optimised graph, profile its nodes and time it whole."""
+    from explorer.export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="explorer-kcal-") as tmp:
+        path = Path(tmp) / "m.onnx"
+        export_onnx(module.eval(), tuple(inputs), path, check=False)
+        graph = describe_onnx(path, level=level)
+        measured = time_whole(path, graph, target_s=target_s / 2, threads=threads)
+        runs = max(5, min(60, int(target_s / 2 / max(measured * 1e-3, 1e-6))))
+        nodes = profile_nodes(path, graph, runs=runs, threads=threads, tmp=Path(tmp))
+    return KernelSample(
+        name=name,
+        graph=graph,
+        nodes=tuple(nodes),
+        measured_ms=measured,
+        module=module if keep_module else None,
+        inputs=tuple(inputs) if keep_module else (),
+    )
+
+
+# --- sources -----------------------------------------------------------------------------
+
+
+def _act(rng: np.random.Generator) -> list[nn.Module]:
+    make = _ACTS[int(rng.integers(len(_ACTS)))]
+    return [make()] if make else []
+
+
+def _random_conv(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...]]:
+    style = rng.choice(["dense", "dense", "depthwise", "grouped", "conv1d"])
+    hw = int(rng.choice([7, 14, 16, 28, 32, 56, 64, 112]))
+    k = int(rng.choice([1, 3, 3, 5, 7]))
+    stride = int(rng.choice([1, 1, 2]))
+    channels = [1, 3, 4, 8, 12, 16, 24, 32, 40, 48, 64, 96, 128, 160, 256]
+    batch = int(rng.choice([1, 1, 1, 2, 4, 8]))
+    cin = int(rng.choice(channels))
+    if style == "conv1d":
+        cout = int(rng.choice(channels))
+        length = int(rng.choice([40, 64, 128, 256, 300]))
+        conv: nn.Module = nn.Conv1d(cin, cout, k, stride, padding=k // 2)
+        return f"conv1d_{cin}-{cout}_k{k}_{length}", conv, (batch, cin, length)
+    if style == "depthwise":
+        cout, groups = cin, cin
+    elif style == "grouped":
+        cin = max(2, cin)
+        groups = cin
+        cout = cin * int(rng.choice([2, 3]))
+    else:
+        cout, groups = int(rng.choice(channels)), 1
+    # keep each sample small: at most ~60 M multiply-adds
+    while hw > 7 and batch * cout * (hw // stride) ** 2 * (cin // groups) * k * k > 6e7:
+        hw //= 2
+    layers = [nn.Conv2d(cin, cout, k, stride, padding=k // 2, groups=groups)]
+    if rng.random() < 0.5:
+        layers.append(nn.BatchNorm2d(cout))
+    layers += _act(rng)
+    return (
+        f"{style}{k}x{k}_{cin}-{cout}_g{groups}_s{stride}_{batch}x{hw}",
+        nn.Sequential(*layers).eval(),
+        (batch, cin, hw, hw),
+    )
+
+
+class _SE(nn.Module):
+    def __init__(self, c: int, hard: bool) -> None:
+        super().__init__()
+        mid = max(8, c // 4)
+        self.fc = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(c, mid, 1),
+            nn.ReLU(),
+            nn.Conv2d(mid, c, 1),
+            nn.Hardsigmoid() if hard else nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.fc(x)
+
+
+class _Block(nn.Module):
+    def __init__(self, kind: str, cin: int, cout: int, stride: int, rng: np.random.Generator):
+        super().__init__()
+        act = nn.Hardswish if rng.random() < 0.3 else (nn.ReLU6 if rng.random() < 0.5 else nn.ReLU)
+        k = int(rng.choice([3, 3, 5]))
+        self.residual = stride == 1 and cin == cout and kind != "fire"
+        self.shuffle = 0
+        if kind == "mbconv":
+            mid = cin * int(rng.choice([1, 3, 4, 6]))
+            layers = (
+                []
+                if mid == cin
+                else [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), act()]
+            )
+            layers += [
+                nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False),
+                nn.BatchNorm2d(mid),
+                act(),
+            ]
+            if rng.random() < 0.4:
+                layers.append(_SE(mid, hard=rng.random() < 0.5))
+            layers += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        elif kind == "basic":
+            layers = [
+                nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+            ]  # fmt: skip
+            self.residual = False
+        elif kind == "shuffle":
+            half = max(2, cout // 2)
+            layers = [
+                nn.Conv2d(cin, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+                nn.Conv2d(half, half, 3, stride, 1, groups=half, bias=False), nn.BatchNorm2d(half),
+                nn.Conv2d(half, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+            ]  # fmt: skip
+            self.shuffle = 2 if cout % 2 == 0 else 0
+        else:  # fire
+            sq = max(4, cin // 4)
+            self.squeeze = nn.Sequential(nn.Conv2d(cin, sq, 1), nn.ReLU())
+            self.e1 = nn.Sequential(nn.Conv2d(sq, cout // 2, 1), nn.ReLU())
+            self.e3 = nn.Sequential(nn.Conv2d(sq, cout - cout // 2, 3, padding=1), nn.ReLU())
+            self.pool = nn.MaxPool2d(2) if stride == 2 else nn.Identity()
+            layers = []
+        self.body = nn.Sequential(*layers)
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "fire":
+            s = self.squeeze(self.pool(x))
+            return torch.cat([self.e1(s), self.e3(s)], 1)
+        y = self.body(x)
+        if self.shuffle:
+            n, c, h, w = y.shape
+            y = y.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return y + x if self.residual else y
+
+
+def random_cnn(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...]]:
+    """A small random CNN of common mobile blocks, at 64-160 px."""
+    kind = str(rng.choice(["mbconv", "mbconv", "basic", "shuffle", "fire"]))
+    size = int(rng.choice([64, 96, 112, 128, 160]))
+    width = float(rng.choice([0.25, 0.35, 0.5, 0.75]))
+    c = max(8, int(32 * width) // 8 * 8)
+    layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+    for stage in range(int(rng.integers(2, 5))):
+        cout = max(8, int(c * float(rng.choice([1.0, 1.5, 2.0]))) // 8 * 8)
+        for b in range(int(rng.integers(1, 3))):
+            layers.append(_Block(kind, c, cout, 2 if b == 0 and stage > 0 else 1, rng))
+            c = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 7)]
+    return f"cnn_{kind}_w{width}_{size}", nn.Sequential(*layers).eval(), (1, 3, size, size)
+
+
+def sample_sources(
+    *, seed: int = 0, exclude_families: Sequence[str] = (), max_macs: float = 4e8
+) -> Iterator[tuple[str, nn.Module, tuple[torch.Tensor, ...]]]:
+    """Calibration networks in turns from the four sources, without end."""
+    import search_spaces as ss
+
+    from ._calibrate import _suite
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    suite = _suite()
+    order = rng.permutation(len(suite))
+    families = [f for f in ss.list_families() if f not in set(exclude_families)]
+    family_seed = {f: 1000 for f in families}
+    i = 0
+    while True:
+        turn = i % 4
+        if turn == 0 and i // 4 < len(suite):
+            name, module, shape = suite[order[i // 4]]
+            yield name, module.eval(), (torch.randn(shape),)
+        elif turn == 1 or (turn == 0):
+            name, module, shape = _random_conv(rng)
+            yield name, module, (torch.randn(shape),)
+        elif turn == 2:
+            name, module, shape = random_cnn(rng)
+            yield name, module, (torch.randn(shape),)
+        elif families:
+            family = families[(i // 4) % len(families)]
+            while family_seed[family] < 1200:
+                s = family_seed[family]
+                family_seed[family] += 1
+                model = ss.build(ss.sample(family, seed=s)).eval()
+                inputs = ss.example_inputs(model)
+                if _rough_macs(model, inputs) <= max_macs:
+                    yield f"{family}#{s}", model, inputs
+                    break
+        i += 1
+
+
+def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+    """Multiply-adds of the convolutions and linear layers, from one forward pass with hooks
+    (much cheaper than a full profile)."""
+    total = 0.0
+
+    def hook(mod: nn.Module, _inp: Any, out: Any) -> None:
+        nonlocal total
+        if isinstance(out, torch.Tensor):
+            if isinstance(mod, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+                per = mod.weight[0].numel()
+                total += out.numel() * per
+            elif isinstance(mod, nn.Linear):
+                total += out.numel() * mod.in_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear)
+    ]
+    try:
+        with torch.inference_mode():
+            model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def collect(
+    *,
+    budget_s: float,
+    level: str = "all",
+    threads: int = 1,
+    exclude_families: Sequence[str] = (),
+    seed: int = 0,
+    progress: Callable[[float, str], None] = lambda _f, _m: None,
+    keep_small_modules: bool = False,
+) -> list[KernelSample]:
+    """Measure calibration networks until ``budget_s`` seconds have passed.
+
+    ``keep_small_modules`` keeps the modules of single-operator samples (not of family
+    networks or random CNNs) in the returned samples, for the roofline fit.
+    """
+    start = time.perf_counter()
+    samples: list[KernelSample] = []
+    for name, module, inputs in sample_sources(seed=seed, exclude_families=exclude_families):
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget_s:
+            break
+        try:
+            small = keep_small_modules and "#" not in name and not name.startswith("cnn_")
+            samples.append(
+                measure_kernels(
+                    name, module, inputs, level=level, threads=threads, keep_module=small
+                )
+            )
+        except Exception as exc:  # an exporter or runtime failure skips one network
+            progress(min(1.0, elapsed / budget_s), f"skipped {name}: {type(exc).__name__}")
+            continue
+        progress(min(1.0, (time.perf_counter() - start) / budget_s), name)
+    return samples

@@ -1,0 +1,188 @@
+"""Learned per-kernel latency: regressors, the calibration file, and prediction dispatch."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import device_profiles
+from explorer.errors import UsageError
+from explorer.latency._kernels import KernelNode, describe
+from explorer.latency._learned import (
+    FEATURES,
+    KernelModel,
+    Trees,
+    features,
+    fit_kernel_model,
+    fit_kind,
+    kernel_file_for,
+    load_kernel_model,
+)
+from explorer.prediction import predict_latency
+from explorer.profiling import profile_model
+
+
+def _conv_nodes(n: int, seed: int) -> list[KernelNode]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        cin, cout = (int(v) for v in rng.choice([8, 16, 32, 64, 128], size=2))
+        hw, k = int(rng.choice([7, 14, 28, 56])), int(rng.choice([1, 3, 5]))
+        flops = 2.0 * cout * hw * hw * cin * k * k
+        nbytes = 4.0 * (cin + cout) * hw * hw + 4.0 * cout * cin * k * k
+        out.append(
+            KernelNode(
+                name=f"c{i}",
+                op="Conv",
+                kind="conv",
+                inputs=((1, cin, hw, hw),),
+                outputs=((1, cout, hw, hw),),
+                channels_in=cin,
+                channels_out=cout,
+                kernel=(k, k),
+                stride=(1, 1),
+                flops=flops,
+                bytes=nbytes,
+            )
+        )
+    return out
+
+
+def _law_us(node: KernelNode) -> float:
+    """A known kernel law: 3 µs fixed, 50 GFLOP/s of compute, 20 GB/s of traffic."""
+    return 3.0 + node.flops / 50e3 + node.bytes / 20e3
+
+
+def test_a_regressor_fitted_on_a_known_law_recovers_it():
+    train, test = _conv_nodes(300, seed=1), _conv_nodes(80, seed=2)
+    y = np.log([_law_us(n) for n in train])
+    model = fit_kind("conv", features(train), y, seed=0)
+    assert set(model.compared) == {"linear", "trees", "linear+trees"}
+    predicted = np.exp(model.predict_log(features(test)))
+    truth = np.array([_law_us(n) for n in test])
+    ape = np.abs(predicted / truth - 1)
+    assert np.median(ape) < 0.05, np.median(ape)
+    assert np.mean(ape <= 0.10) >= 0.9
+
+
+def test_the_json_trees_predict_what_lightgbm_predicts():
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4))
+    y = np.sin(x[:, 0]) + x[:, 1] ** 2
+    booster = lgb.train(
+        {"objective": "regression", "verbose": -1, "num_leaves": 7, "min_data_in_leaf": 3},
+        lgb.Dataset(x, y),
+        num_boost_round=30,
+    )
+    trees = Trees.from_lightgbm(booster)
+    probe = rng.normal(size=(50, 4))
+    assert np.allclose(trees.predict(probe), booster.predict(probe), atol=1e-9)
+    assert Trees.from_dict(json.loads(json.dumps(trees.to_dict()))) == trees
+
+
+def _small_model() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()  # fmt: skip
+    return model, (torch.randn(1, 3, 16, 16),)
+
+
+def _fitted(tmp_path) -> tuple[KernelModel, object]:
+    model, inputs = _small_model()
+    graph = describe(model, inputs)
+    nodes = [(n, 2.0 + n.flops / 1e4) for n in graph.nodes] * 4
+    nodes += [(n, _law_us(n)) for n in _conv_nodes(40, seed=3)]
+    kernels = fit_kernel_model(nodes, [(graph, 0.05)], level=graph.level, block=graph.block)
+    return kernels, graph
+
+
+def test_a_saved_file_round_trips_and_a_tampered_one_is_refused(tmp_path):
+    kernels, graph = _fitted(tmp_path)
+    path = kernels.save(tmp_path / "host.kernels.json")
+    loaded = load_kernel_model(path)
+    assert math.isclose(loaded.predict_ms(graph), kernels.predict_ms(graph), rel_tol=1e-12)
+    assert "pickle" not in path.read_text() and json.loads(path.read_text())["digest"]
+
+    data = json.loads(path.read_text())
+    data["scale"] = data["scale"] * 2  # an edited number: the digest no longer matches
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="digest") as err:
+        load_kernel_model(path)
+    assert "\n" not in str(err.value)
+    path.write_text(json.dumps({**data, "format": "something-else"}))
+    with pytest.raises(UsageError, match="not a kernel latency file"):
+        load_kernel_model(path)
+    path.write_text("{ not json")
+    with pytest.raises(UsageError, match="not a kernel latency file"):
+        load_kernel_model(path)
+    path.write_bytes(b"\x80\x04\x95pickle")
+    with pytest.raises(UsageError):
+        load_kernel_model(path)
+
+
+def test_predict_latency_uses_the_kernel_model_beside_the_profile(tmp_path):
+    kernels, graph = _fitted(tmp_path)
+    toml = tmp_path / "mybox.toml"
+    toml.write_text(device_profiles.to_toml(device_profiles.get("rpi4")), encoding="utf-8")
+    device = device_profiles.get(str(toml))
+    model, inputs = _small_model()
+    profile = profile_model(model, inputs)
+    roofline = predict_latency(profile, device, model=model, inputs=inputs)
+    assert roofline.ops[0].module != graph.nodes[0].name  # no kernel file yet: the roofline
+    kernels.save(kernel_file_for(toml))
+    learned = predict_latency(profile, device, model=model, inputs=inputs)
+    assert math.isclose(learned.ms, kernels.predict_ms(graph), rel_tol=1e-9)
+    assert [o.module for o in learned.ops] == [n.name for n in graph.nodes]
+    assert learned.low_ms < learned.ms < learned.high_ms
+    # without the model itself there is nothing to describe: the roofline as before
+    assert predict_latency(profile, device).ms == roofline.ms
+    assert len(FEATURES) == features(graph.nodes).shape[1]
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    from explorer.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return int(code or 0), out.out, out.err
+
+
+def test_calibrate_learned_end_to_end_then_profile_uses_it(tmp_path, capsys):
+    """`explorer calibrate --time 20s --out FILE` writes the profile and its kernel model;
+    `explorer profile --device FILE` then predicts with the kernel model."""
+    out = tmp_path / "box.toml"
+    code, stdout, err = _cli(capsys, "calibrate", "--time", "20s", "--out", str(out),
+                             "--format", "json")  # fmt: skip
+    assert code == 0, err
+    d = json.loads(stdout)
+    side = kernel_file_for(out)
+    assert d["kernels_path"] == str(side) and out.is_file()
+    kernels = load_kernel_model(side)
+    assert kernels.meta["networks"] >= 3 and kernels.kinds
+    assert d["seconds"] < 60
+    code, stdout, err = _cli(capsys, "profile", "ding2025", "--device", str(out), "--format",
+                             "json")  # fmt: skip
+    assert code == 0, err
+    host = json.loads(stdout)["devices"]["host"]  # the key is --name's, not the file's
+    assert host["calibrated"] and host["predicted_ms"] > 0
+    assert host["low_ms"] < host["predicted_ms"] < host["high_ms"]
+
+
+def test_calibrate_refuses_a_bad_time_in_one_line(tmp_path, capsys):
+    for bad in ("5x", "0s", "-3m", "10s"):
+        code, _, err = _cli(capsys, "calibrate", "--time", bad, "--out", str(tmp_path / "h.toml"))
+        assert code == 2, (bad, err)
+        assert "--time" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "h.toml").exists()
