@@ -43,9 +43,24 @@ def _is_family_spec(text: str) -> bool:
     return head in ss.presets() or head in ss.list_families()
 
 
-def resolve_model(text: str, *, batch_size: int = 1) -> ResolvedModel:
-    """Resolve ``text`` (see the module docstring) into a ``ResolvedModel`` in eval mode."""
-    text = text.strip()
+def resolve_model(
+    text: str, *, batch_size: int = 1, weights: str | Path | None = None
+) -> ResolvedModel:
+    """Resolve ``text`` (see the module docstring) into a ``ResolvedModel`` in eval mode.
+
+    ``weights`` names a plain ``state_dict`` file (``--weights``) loaded into the model built
+    from ``text`` (see ``explorer.weights.load_weights`` for what it accepts and raises).
+    """
+    resolved = _resolve(text.strip(), batch_size=batch_size)
+    if weights is not None:
+        from explorer.weights import load_weights
+
+        load_weights(resolved.model, weights, model_name=f"MODEL {text.strip()!r}")
+        resolved.model.eval()
+    return resolved
+
+
+def _resolve(text: str, *, batch_size: int) -> ResolvedModel:
     if not text:
         raise UsageError(
             "MODEL is empty: name a preset (e.g. ding2025), family:key=value, "

@@ -43,6 +43,9 @@ def bench_command(
         "--clock",
         help="wall, or cpu: thread CPU time (one thread; robust on a busy machine).",
     ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
 ) -> None:
     """Warm-up, many timed runs, median reported; JSON holds raw timings and the environment.
@@ -58,6 +61,8 @@ def bench_command(
     precision = check_precision(precision)
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}")
+    if weights is not None and len(models) > 1:
+        raise UsageError("--weights fits one model: give one MODEL with it")
     if onnx is not None and len(models) > 1:
         raise UsageError("--onnx times one file: give one MODEL with it")
     if onnx is not None and not onnx.is_file():
@@ -73,7 +78,7 @@ def bench_command(
     )
     results = []
     for text in models:
-        resolved = resolve_model(text, batch_size=batch)
+        resolved = resolve_model(text, batch_size=batch, weights=weights)
         results.append(
             bench(
                 resolved.model,

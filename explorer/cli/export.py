@@ -32,6 +32,9 @@ def export_command(
     exporter: str = typer.Option("auto", "--exporter", help="auto, torchscript or dynamo."),
     int8: bool = typer.Option(False, "--int8", help="Same as --precision int8."),
     check: bool = typer.Option(True, "--check/--no-check", help="Compare with PyTorch outputs."),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Export to ONNX and verify the outputs against PyTorch on the same inputs.
@@ -48,7 +51,7 @@ def export_command(
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}")
     precision = "int8" if int8 else check_precision(precision)
-    resolved = resolve_model(model, batch_size=batch)
+    resolved = resolve_model(model, batch_size=batch, weights=weights)
     feeds = None
     if precision != "fp32":
         if resolved.input_spec is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -45,6 +46,9 @@ def profile_command(
     real: bool = typer.Option(
         False, "--real", help="Run the real forward instead of fake (shape-only) tensors."
     ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
 ) -> None:
     """Count a model's cost per operator and predict its roofline latency per device."""
@@ -54,7 +58,7 @@ def profile_command(
 
     devices = [device_profiles.get(key) for key in device]
     counter_names = parse_counters(counters) if counters else ()
-    resolved = resolve_model(model, batch_size=batch_size)
+    resolved = resolve_model(model, batch_size=batch_size, weights=weights)
     report = profile_report(
         resolved.model,
         resolved.example_inputs,

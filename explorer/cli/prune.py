@@ -60,6 +60,9 @@ def prune_command(
         "with FP32 (ONNX Runtime).",
     ),
     out: Path | None = typer.Option(None, "--out", help="Pruned checkpoint to write (.pt)."),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Prune MODEL until --budget holds on --device, fine-tune, and compare before/after."""
@@ -87,6 +90,7 @@ def prune_command(
         measure=not no_bench,
         onnx=onnx,
         precision=precision,
+        weights=weights,
     )
     if format is Format.json:
         print_json(report)

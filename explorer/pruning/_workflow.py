@@ -68,8 +68,9 @@ def _normalization(features, idx: np.ndarray, stored: Any) -> dict[str, list[flo
     return {"mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist()}
 
 
-def _load(source: str):
-    """(model, class_names, extra, config-or-None) from a checkpoint, family spec or callable."""
+def _load(source: str, weights: str | Path | None = None):
+    """(model, class_names, extra, config-or-None) from a checkpoint, family spec or callable,
+    with ``weights`` (a plain state_dict file) loaded into it when given."""
     from explorer.models import resolve_model
 
     path = Path(source)
@@ -77,8 +78,13 @@ def _load(source: str):
         from explorer.checkpoints import load_checkpoint
 
         ckpt = load_checkpoint(path)
-        return ckpt.build_model(), list(ckpt.class_names), dict(ckpt.extra), ckpt.config, None
-    resolved = resolve_model(source)
+        model = ckpt.build_model()
+        if weights is not None:
+            from explorer.weights import load_weights
+
+            load_weights(model, weights, model_name=f"MODEL {source!r}")
+        return model, list(ckpt.class_names), dict(ckpt.extra), ckpt.config, None
+    resolved = resolve_model(source, weights=weights)
     spec = resolved.input_spec
     names = [f"class_{i}" for i in range(spec.num_classes)] if spec is not None else []
     return resolved.model, names, {}, resolved.config, resolved.example_inputs
@@ -122,8 +128,12 @@ def prune_checkpoint(
     measure: bool = True,
     onnx: str | Path | None = None,
     precision: str = "fp32",
+    weights: str | Path | None = None,
 ) -> dict[str, Any]:
     """Prune ``source`` (checkpoint, family spec or ``module:function``) to ``budget``.
+
+    ``weights`` names a plain ``state_dict`` file loaded into the model built from ``source``
+    first (a researcher's own trained weights; see ``explorer.weights.load_weights``).
 
     Fine-tunes ``finetune_epochs`` after each of ``steps`` pruning steps (channel counts kept
     a multiple of ``round_to``, see ``prune_to_budget``) on ``dataset``
@@ -135,7 +145,8 @@ def prune_checkpoint(
 
     Raises:
         UsageError: bad budget/device/options, or data whose classes differ from the model's.
-        CheckpointError: ``source`` is not a readable explorer checkpoint.
+        CheckpointError: ``source`` is not a readable explorer checkpoint, or ``weights``
+            is not a state_dict that fits the model.
         ExplorerError: the budget cannot be met, or the reloaded model differs.
     """
     import device_profiles
@@ -155,7 +166,7 @@ def prune_checkpoint(
             "pass --dataset (not none)"
         )
     profile = device_profiles.get(device)
-    model, class_names, extra, config, given_inputs = _load(source)
+    model, class_names, extra, config, given_inputs = _load(source, weights)
     if out is not None and config is None:  # refuse before any work is done
         raise UsageError(
             f"{source!r} is not a search_spaces model, so it cannot be saved in the safe "
