@@ -12,7 +12,7 @@ package does not import ``explorer``; each has a ``from_*`` constructor for expl
 
 from __future__ import annotations
 
-from . import breakdown, feasibility, pareto, roofline
+from . import breakdown, explain, feasibility, pareto, roofline
 from ._inputs import DeviceRoof, ModelCost, OpCost, Timing
 from .html import Section, export_image, load_run, render_html, report_page
 from .pareto import Objective, ReferencePoint, TrialPoint
@@ -27,6 +27,7 @@ __all__ = [
     "Timing",
     "TrialPoint",
     "breakdown",
+    "explain",
     "export_image",
     "feasibility",
     "load_run",

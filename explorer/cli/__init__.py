@@ -29,6 +29,7 @@ _COMMANDS = (
     "report",
     "roofline",
     "prune",
+    "explain",
     "env",
 )
 for _name in _COMMANDS:
