@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import signal
 import threading
@@ -62,7 +63,7 @@ def _storage(url: str, *, heartbeat_s: int) -> optuna.storages.RDBStorage:
         engine_kwargs["pool_pre_ping"] = True
     elif "://" not in url:
         raise UsageError(
-            f"--storage {url!r} is not a storage URL: use sqlite:///path/study.db or "
+            f"--storage {_redact(url)!r} is not a storage URL: use sqlite:///path/study.db or "
             "postgresql://user@host/db"
         )
     try:
@@ -260,10 +261,45 @@ class _Stopper:
                 signal.signal(sig, handler)
 
 
-def _fail_stale(study: optuna.Study) -> None:
+def _fail_stale(study: optuna.Study, *, heartbeat_s: float) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    _fail_heartless(study, grace_s=max(30.0, 10.0 * heartbeat_s))
+
+
+def _fail_heartless(study: optuna.Study, *, grace_s: float) -> None:
+    """Fail RUNNING trials older than ``grace_s`` that never recorded a heartbeat.
+
+    A process killed between creating its trial and the first heartbeat (while the sampler
+    draws it) leaves a RUNNING trial that Optuna's ``fail_stale_trials`` never fails (it only
+    looks at recorded heartbeats): a resumed search then waited for it forever.
+    """
+    states = (optuna.trial.TrialState.RUNNING,)
+    now = datetime.datetime.now()  # Optuna stores naive local times
+    old = [
+        t
+        for t in study.get_trials(deepcopy=False, states=states)
+        if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > grace_s
+    ]
+    # optuna wraps the RDBStorage in a cache; the heartbeats are only in its tables
+    backend = getattr(study._storage, "_backend", study._storage)
+    engine = getattr(backend, "engine", None)
+    if not old or engine is None:
+        return
+    import sqlalchemy as sa
+
+    query = sa.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True)
+    )
+    with engine.connect() as conn:
+        beating = {row[0] for row in conn.execute(query, {"ids": [t._trial_id for t in old]})}
+    for t in old:
+        if t._trial_id not in beating:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+                study._storage.set_trial_state_values(
+                    t._trial_id, state=optuna.trial.TrialState.FAIL
+                )
 
 
 def _best_f1(trials: list[optuna.trial.FrozenTrial]) -> float | None:
@@ -307,7 +343,7 @@ def _run_loop(
         )
     with stopper.installed():
         while True:
-            _fail_stale(study)  # trials of killed processes -> FAIL
+            _fail_stale(study, heartbeat_s=config.heartbeat_s)  # killed processes' trials
             trials = study.get_trials(deepcopy=False)
             counts = count_trials(trials)
             if counts["complete"] >= config.trials:
