@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -52,6 +54,75 @@ def profile_model(
     inputs = (
         tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     )
+    with _padded_transformers(model):
+        try:
+            recorder, used_meta = _run(model, inputs, name=name, meta=meta)
+        except Exception as exc:
+            _raise_if_inputs_wrong(model, inputs, name=name, cause=exc)
+            raise
+    return _summarise(model, inputs, recorder, name=name, meta=used_meta)
+
+
+def _shapes(inputs: Any) -> str:
+    def one(x: Any) -> str:
+        if isinstance(x, torch.Tensor):
+            return "x".join(str(int(d)) for d in x.shape) or "scalar"
+        if isinstance(x, (list, tuple)):
+            return "[" + ", ".join(one(v) for v in x) + "]"
+        return type(x).__name__
+
+    return ", ".join(one(x) for x in inputs)
+
+
+def _raise_if_inputs_wrong(model: nn.Module, inputs: tuple[Any, ...], *, name: str, cause) -> None:
+    """Raise ``UsageError`` when ``model`` fails on ``inputs`` with no recorder at all: then
+    the inputs do not fit the model (wrong shapes, count or types), not the profiler."""
+    if isinstance(cause, ExplorerError):
+        return
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    except Exception as exc:
+        spec = getattr(model, "input_spec", None)
+        if spec is not None:
+            import search_spaces as ss
+
+            want = f"it takes {_shapes(ss.example_inputs(spec, 1))} (batch 1)"
+        else:
+            want = "give the example inputs its forward takes, as a tuple of positional arguments"
+        reason = " ".join(str(exc).split())[:200]
+        raise UsageError(
+            f"{name!r} cannot run on the example inputs of shapes {_shapes(inputs)} "
+            f"({type(exc).__name__}: {reason}); {want}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _padded_transformers(model: nn.Module) -> Iterator[None]:
+    """Turn off ``nn.TransformerEncoder``'s nested-tensor path while profiling.
+
+    In eval with a ``src_key_padding_mask`` it packs the unpadded tokens into a nested tensor,
+    which fake tensors cannot hold and which has no shape to count bytes by; the profile
+    counts the padded forward instead (what runs in training, on export and on the boards'
+    runtimes), an upper bound of the nested path's work.
+    """
+    changed = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.TransformerEncoder) and getattr(m, "use_nested_tensor", False)
+    ]
+    for m in changed:
+        m.use_nested_tensor = False
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.use_nested_tensor = True
+
+
+def _run(
+    model: nn.Module, inputs: tuple[Any, ...], *, name: str, meta: bool | None
+) -> tuple[Recorder, bool]:
     used_meta = meta is not False
     if meta is False:
         recorder = _run_real(model, inputs)
@@ -64,15 +135,15 @@ def profile_model(
                     f"cannot profile {name!r} on fake tensors ({type(exc).__name__}: "
                     f"{str(exc).splitlines()[0] if str(exc) else ''}): run with meta=False"
                 ) from exc
+            used_meta = False
+            recorder = _run_real(model, inputs)  # raises first when the inputs are wrong
             warnings.warn(
                 f"profiling {name!r} on fake tensors failed ({type(exc).__name__}); "
-                "running the real forward instead",
+                "counted the real forward instead",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-            used_meta = False
-            recorder = _run_real(model, inputs)
-    return _summarise(model, inputs, recorder, name=name, meta=used_meta)
+    return recorder, used_meta
 
 
 def _weights(model: nn.Module) -> list[torch.Tensor]:
@@ -89,6 +160,19 @@ def _run_real(model: nn.Module, inputs: tuple[Any, ...]) -> Recorder:
     finally:
         recorder.detach()
     return recorder
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensor_log() -> Iterator[None]:
+    """FakeTensorMode logs an ERROR line for an op that fails on fake tensors; the failure
+    is handled here (a real run, or a one-line error), so the line is noise."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _run_fake(model: nn.Module, inputs: tuple[Any, ...]) -> Recorder:
@@ -109,7 +193,7 @@ def _run_fake(model: nn.Module, inputs: tuple[Any, ...]) -> Recorder:
     for m in rnns:
         m.forward = shape_only_forward(m)
     try:
-        with torch.no_grad(), fake_mode, recorder:
+        with torch.no_grad(), _quiet_fake_tensor_log(), fake_mode, recorder:
             torch.func.functional_call(model, fake_state, fake_inputs, strict=False)
     finally:
         recorder.detach()

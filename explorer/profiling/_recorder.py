@@ -35,12 +35,20 @@ def _storage_key(t: torch.Tensor) -> int | None:
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:
+    if t.is_nested:  # no sizes or strides: the sum of its components' elements
+        sizes = t._nested_tensor_size()
+        return int(sizes.prod(dim=1).sum()) * t.element_size() if sizes.numel() else 0
     # Elements actually stored: a broadcast (stride-0) dimension is read once.
     n = 1
     for size, stride in zip(t.shape, t.stride(), strict=True):
         if stride != 0:
             n *= int(size)
     return n * t.element_size() if t.numel() else 0
+
+
+def _shape(t: torch.Tensor | None) -> tuple[int, ...]:
+    """The shape of ``t``; ``()`` for none and for a nested tensor (its rows differ)."""
+    return () if t is None or t.is_nested else tuple(int(s) for s in t.shape)
 
 
 class Recorder(TorchDispatchMode):
@@ -74,7 +82,9 @@ class Recorder(TorchDispatchMode):
         from torch.nn.modules import module as module_mod
 
         self._handles.append(module_mod.register_module_forward_pre_hook(self._push))
-        self._handles.append(module_mod.register_module_forward_hook(self._pop, always_call=True))
+        self._handles.append(
+            module_mod.register_module_forward_hook(self._pop, with_kwargs=True, always_call=True)
+        )
 
     def detach(self) -> None:
         for handle in self._handles:
@@ -86,11 +96,19 @@ class Recorder(TorchDispatchMode):
         if self._rnn is None and is_counted_rnn(module):
             self._rnn, self._rnn_args = module, tuple(args)
 
-    def _pop(self, module: nn.Module, args: Any, output: Any) -> None:
+    def _pop(self, module: nn.Module, args: Any, *rest: Any) -> None:
+        # (kwargs, output); PyTorch leaves kwargs out when the forward raised (always_call)
+        kwargs, output = rest if len(rest) == 2 else ({}, rest[-1])
         if len(self._stack) > 1 and self._stack[-1] is module:
             self._stack.pop()
         if module is self._rnn:
             self._rnn = None
+            if not self._rnn_args:  # called as gru(input=x): the global pre-hook sees no kwargs
+                self._rnn_args = tuple(
+                    v for k in ("input", "hx") if (v := kwargs.get(k)) is not None
+                )
+            if not self._rnn_args:  # nothing to size the layers by; the forward failed anyway
+                return
             x = self._rnn_args[0]
             x = x.data if isinstance(x, PackedSequence) else x
             self.records.extend(
@@ -157,7 +175,13 @@ class Recorder(TorchDispatchMode):
             if _storage_key(t) in self._weight_keys:
                 weight_bytes += nbytes
                 has_weight = True
-            elif t.dim() > 1 and t.numel() > 1 and not t.is_contiguous() and 0 not in t.stride():
+            elif (
+                not t.is_nested
+                and t.dim() > 1
+                and t.numel() > 1
+                and not t.is_contiguous()
+                and 0 not in t.stride()
+            ):
                 strided_bytes += nbytes
         bytes_written = sum(_tensor_bytes(t) for t in outputs)
         kind = cost.kind
@@ -188,8 +212,8 @@ class Recorder(TorchDispatchMode):
                 bytes_read=bytes_read,
                 bytes_written=bytes_written,
                 weight_bytes=weight_bytes,
-                output_shape=tuple(int(s) for s in first.shape) if first is not None else (),
-                input_shape=tuple(int(s) for s in first_in.shape) if first_in is not None else (),
+                output_shape=_shape(first),
+                input_shape=_shape(first_in),
                 groups=groups,
                 strided_bytes=strided_bytes,
             )

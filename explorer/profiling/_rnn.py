@@ -101,9 +101,17 @@ def rnn_records(
 def shape_only_forward(module: Any) -> Any:
     """A ``forward`` for fake tensors: outputs of the right shapes, no time-step loop."""
 
-    def forward(x: Any, hx: Any = None) -> Any:
+    # ``input``, as nn.GRU/LSTM/RNN name it: models call gru(input=x) too
+    def forward(input: Any, hx: Any = None) -> Any:
+        x = input
         if isinstance(x, PackedSequence):
             return type(module).forward(module, x, hx)  # rare: run the real loop
+        if x.dim() not in (2, 3) or x.shape[-1] != module.input_size:
+            # what the real forward raises, so that the same input fails the same way
+            raise RuntimeError(
+                f"{type(module).__name__}: input of shape {tuple(x.shape)}: expected 2 or 3 "
+                f"dims with size {module.input_size} last (input_size)"
+            )
         hidden = module.hidden_size
         out_size = module.proj_size or hidden
         dirs = 2 if module.bidirectional else 1
