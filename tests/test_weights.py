@@ -125,3 +125,40 @@ def test_prune_a_plain_state_dict_into_a_safe_checkpoint(tmp_path: Path) -> None
     last_bias = [k for k in state if k.endswith(".bias")][-1]
     assert torch.equal(pruned[last_bias], state[last_bias])
     assert sum(v.numel() for v in pruned.values()) < sum(v.numel() for v in state.values())
+
+
+def test_export_runs_the_loaded_weights_in_onnx_runtime(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    state = _trained_ding()
+    torch.save({"state_dict": state}, tmp_path / "ding.pth")
+    out = subprocess.run(
+        [
+            *EXPLORER,
+            "export",
+            "ding2025",
+            "--weights",
+            str(tmp_path / "ding.pth"),
+            "--onnx",
+            str(tmp_path / "ding.onnx"),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    mine = resolve_model("ding2025", weights=tmp_path / "ding.pth")
+    fresh = resolve_model("ding2025")
+    session = ort.InferenceSession(str(tmp_path / "ding.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {
+        i.name: t.numpy() for i, t in zip(session.get_inputs(), mine.example_inputs, strict=True)
+    }
+    (logits,) = session.run(None, feeds)
+    with torch.no_grad():
+        want = mine.model(*mine.example_inputs).numpy()
+        other = fresh.model(*mine.example_inputs).numpy()
+    assert np.allclose(logits, want, atol=1e-4)
+    assert not np.allclose(logits, other, atol=1e-2)  # the file's weights, not a fresh init
