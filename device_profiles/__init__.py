@@ -16,16 +16,28 @@ imports nothing else of the project.
 
 from __future__ import annotations
 
-from ._loader import get, list_devices, load_file, resolve, split_address, to_toml, user_device_dir
-from ._profile import Calibration, DeviceError, DeviceProfile
+from ._loader import (
+    fit_toml,
+    get,
+    list_devices,
+    load_file,
+    resolve,
+    split_address,
+    to_toml,
+    user_device_dir,
+)
+from ._profile import MAX_FRACTION, WORK_REF_S, Calibration, DeviceError, DeviceProfile
 from ._target import CrossValidation, Target
 
 __all__ = [
+    "MAX_FRACTION",
+    "WORK_REF_S",
     "Calibration",
     "CrossValidation",
     "DeviceError",
     "DeviceProfile",
     "Target",
+    "fit_toml",
     "get",
     "list_devices",
     "load_file",

@@ -27,6 +27,7 @@ from ._profile import _KIND_MAPS, PRECISIONS, Calibration, DeviceError, DevicePr
 from ._target import TARGET_NAME_RE, CrossValidation, Target
 
 __all__ = [
+    "fit_toml",
     "get",
     "list_devices",
     "load_file",
@@ -53,7 +54,7 @@ _CV_KEYS = {
 _CAL_KEYS = {
     "compute_fraction", "bandwidth_fraction", "overhead_us", "kind_compute_fraction",
     "kind_bandwidth_fraction", "kind_overhead_us", "kind_half_channels", "kind_half_reduction",
-    "fuse_elementwise", "call_overhead_us",
+    "fuse_elementwise", "call_overhead_us", "work_exponent", "additive",
     "threads", "source",
 }  # fmt: skip
 _ALT_NUMBERS = {
@@ -117,6 +118,8 @@ def _calibration(data: Mapping[str, Any], *, where: str) -> Calibration:
     for name in _KIND_MAPS:
         if name in kwargs:
             kwargs[name] = dict(_table(kwargs[name], f"calibration.{name}", where=where))
+    if not isinstance(kwargs.get("additive", False), bool):
+        raise DeviceError(f"{where}: calibration.additive must be true or false")
     if not isinstance(kwargs.get("fuse_elementwise", False), bool):
         raise DeviceError(f"{where}: calibration.fuse_elementwise must be true or false")
     if not isinstance(kwargs.get("source", ""), str):
@@ -442,6 +445,18 @@ def _calibration_lines(cal: Calibration, prefix: str) -> list[str]:
         lines += ["", f"[{prefix}.{name}]"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
     return lines
+
+
+def fit_toml(target: Target) -> str:
+    """A target's fit as TOML tables: ``[targets.NAME.calibration]`` (and its maps) and
+    ``[targets.NAME.cross_validation]``; what ``explorer calibrate`` adds to a device file."""
+    lines: list[str] = []
+    if target.calibration is not None:
+        lines += _calibration_lines(target.calibration, f"targets.{target.name}.calibration")
+    if target.cross_validation is not None:
+        lines += ["", f"[targets.{target.name}.cross_validation]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in target.cross_validation.to_dict().items()]
+    return "\n".join(lines).strip("\n") + "\n"
 
 
 def _target_lines(name: str, t: Target) -> list[str]:

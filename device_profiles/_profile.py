@@ -2,46 +2,32 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["KINDS", "PRECISIONS", "Calibration", "DeviceError", "DeviceProfile"]
+__all__ = [
+    "CLASS_PARENTS",
+    "KINDS",
+    "MAX_FRACTION",
+    "PRECISIONS",
+    "WORK_REF_S",
+    "Calibration",
+    "DeviceError",
+    "DeviceProfile",
+]
 
-KINDS = ("cpu", "gpu")
-PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
-
-
-class DeviceError(ValueError):
-    """An unknown device, or a device file that is malformed or invalid (one-line message)."""
-
-
-def _positive(value: Any, what: str, *, where: str, allow_zero: bool = False) -> float:
-    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok_type or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        rule = "a number >= 0" if allow_zero else "a positive number"
-        raise DeviceError(f"{where}: {what} must be {rule}, got {value!r}; fix the value")
-    if value != 0 and not _SANE[0] <= abs(value) <= _SANE[1]:
-        # 1e-320 is a float, but a roof that small turns every time into Infinity
-        raise DeviceError(
-            f"{where}: {what} = {value!r} is outside {_SANE[0]:g}..{_SANE[1]:g}; "
-            "give the value in the unit its name states"
-        )
-    return float(value)
-
-
-# Every positive number in a device file (GFLOP/s, GB/s, GB, fractions, microseconds) lies in
-# this range on any real device; outside it a division or product leaves the float range.
-_SANE = (1e-9, 1e12)
+from ._base import KINDS, MAX_FRACTION, PRECISIONS, WORK_REF_S, DeviceError
+from ._base import positive as _positive
 
 
 def _fraction(value: Any, what: str, *, where: str) -> float:
     value = _positive(value, what, where=where)
-    if value > 1:
+    if value > MAX_FRACTION:
         raise DeviceError(
-            f"{where}: {what} is a share of the peak and must be in (0, 1], got {value!r}"
+            f"{where}: {what} is a share of the roof and must be in (0, {MAX_FRACTION:g}], "
+            f"got {value!r}"
         )
     return value
 
@@ -55,16 +41,36 @@ def _frozen_map(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(m or {}))
 
 
+# A refined class inherits its parent's per-class values when a calibration has none of its own
+# (calibrations fitted before the class existed price it as before).
+CLASS_PARENTS = {"conv3x3": "conv"}
+
+
+def _with_parents(m: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(m)
+    for child, parent in CLASS_PARENTS.items():
+        if child not in out and parent in out:
+            out[child] = out[parent]
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class Calibration:
     """What a device really achieves: shares of its roofs and a fixed cost per operator.
 
-    ``compute_fraction`` and ``bandwidth_fraction`` scale the peak FP32 and the bandwidth
-    (0 < f <= 1); ``overhead_us`` is added once per operator. The per-kind maps refine these
+    ``compute_fraction`` and ``bandwidth_fraction`` scale the peak and the bandwidth
+    (0 < f <= ``MAX_FRACTION``: above 1 where a runtime beats a roof, see there);
+    ``overhead_us`` is added once per operator. The per-kind maps refine these
     for an operator class (``OpRecord.kind``: conv, linear, rnn, elementwise, ...).
     ``fuse_elementwise`` says that the runtime fuses activations/norms into the preceding
     operator, so their memory traffic is not paid separately. ``call_overhead_us`` is paid once
     per inference (the runtime's own cost of a call).
+
+    ``work_exponent`` (g) makes a dense operator's efficiency grow with its work: its compute
+    time is multiplied by ``(t / WORK_REF_S) ** -g``, ``t`` its time at the peak (big layers
+    fill threads and tiles better than small ones; a power law fits published tables with one
+    number). ``additive`` adds an operator's compute and memory times instead of taking the
+    larger (a CPU runtime that transforms its data, then computes, overlaps little).
 
     ``kind_half_channels`` and ``kind_half_reduction`` describe how a dense operator's
     efficiency falls with its size, after Hockney's half-performance length: an operator with
@@ -83,6 +89,8 @@ class Calibration:
     kind_half_reduction: Mapping[str, float] = field(default_factory=dict)
     fuse_elementwise: bool = False
     call_overhead_us: float = 0.0
+    work_exponent: float = 0.0
+    additive: bool = False
     threads: int | None = None
     source: str = ""
 
@@ -92,6 +100,11 @@ class Calibration:
         _fraction(self.bandwidth_fraction, "bandwidth_fraction", where=where)
         _positive(self.overhead_us, "overhead_us", where=where, allow_zero=True)
         _positive(self.call_overhead_us, "call_overhead_us", where=where, allow_zero=True)
+        g = self.work_exponent
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not -1 < g < 1:
+            raise DeviceError(f"{where}: work_exponent must be a number in (-1, 1), got {g!r}")
+        if not isinstance(self.additive, bool):
+            raise DeviceError(f"{where}: additive must be true or false")
         for name, m, check in (
             ("kind_compute_fraction", self.kind_compute_fraction, _fraction),
             ("kind_bandwidth_fraction", self.kind_bandwidth_fraction, _fraction),
@@ -106,7 +119,7 @@ class Calibration:
         ):
             raise DeviceError(f"{where}: threads must be a positive integer, got {self.threads!r}")
         for name in _KIND_MAPS:
-            object.__setattr__(self, name, _frozen_map(getattr(self, name)))
+            object.__setattr__(self, name, _frozen_map(_with_parents(getattr(self, name))))
 
     def compute_fraction_for(self, kind: str) -> float:
         """Achievable share of peak compute for operators of ``kind``."""
@@ -135,6 +148,10 @@ class Calibration:
             "fuse_elementwise": self.fuse_elementwise,
             "call_overhead_us": self.call_overhead_us,
         }
+        if self.work_exponent:
+            d["work_exponent"] = self.work_exponent
+        if self.additive:
+            d["additive"] = True
         for name in _KIND_MAPS:
             if getattr(self, name):
                 d[name] = dict(getattr(self, name))
@@ -209,9 +226,15 @@ class DeviceProfile:
     @property
     def all_targets(self) -> Mapping[str, Any]:
         """Every execution target by name; a profile without ``[targets]`` has one, built
-        from its top-level figures (FP32 peak, bandwidth, calibration): ``default``."""
+        from its top-level figures (FP32 peak, bandwidth, calibration): ``default``. A
+        top-level ``[calibration]`` (the board's own, from ``explorer calibrate``) replaces the
+        default target's shipped prior."""
         if self.targets:
-            return {k: replace(t, device=self.key) for k, t in self.targets.items()}
+            out = {k: replace(t, device=self.key) for k, t in self.targets.items()}
+            if self.calibration is not None:  # the board's own, replaces the default's prior
+                name = self.default_target or next(iter(out))
+                out[name] = replace(out[name], calibration=self.calibration, cross_validation=None)
+            return out
         from ._target import Target
 
         cal = self.calibration

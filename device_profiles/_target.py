@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._profile import KINDS, PRECISIONS, Calibration, DeviceError, _positive
+from ._base import KINDS, PRECISIONS, DeviceError
+from ._base import positive as _positive
 
-__all__ = ["TARGET_NAME_RE", "CrossValidation", "Target"]
+if TYPE_CHECKING:
+    from ._profile import Calibration
+
+__all__ = ["MIN_RANGE_POINTS", "TARGET_NAME_RE", "CrossValidation", "Target"]
 
 TARGET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Fewer leave-one-model-out points than this give no range (two ratios are not a spread).
+MIN_RANGE_POINTS = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,14 +153,17 @@ class Target:
     def range_ms(self, ms: float, *, roofline_ms: float) -> tuple[float, float | None]:
         """The range a prediction of ``ms`` is given on this target.
 
-        Calibrated with a cross-validated error: ``ms`` scaled by that error's 10th and 90th
-        percentile ratios (never below the roofline). Otherwise the roofline is a lower bound
-        and there is no upper bound (``None``).
+        Calibrated with a cross-validated error of at least ``MIN_RANGE_POINTS`` points:
+        ``ms`` scaled by that error's 10th and 90th percentile ratios. Otherwise there is no
+        upper bound (``None``) and the lower end is the roofline (a lower bound where no runtime
+        beats the roofs), or the prediction when that is lower.
         """
         cv = self.cross_validation
-        if self.calibration is None or cv is None:
+        if self.calibration is None:
             return roofline_ms, None
-        return max(roofline_ms, ms * cv.low_ratio), ms * cv.high_ratio
+        if cv is None or cv.points < MIN_RANGE_POINTS:  # calibrated, error unknown
+            return min(roofline_ms, ms), None
+        return ms * cv.low_ratio, ms * cv.high_ratio
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the target's figures, fixed costs, fit and sources."""

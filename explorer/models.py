@@ -6,7 +6,8 @@ MODEL may be:
   ``lu2025_f1:frames=8``;
 - a checkpoint written by ``explorer train`` / ``search`` / ``prune`` (a ``.pt`` path);
 - ``module:function`` (or ``path/to/file.py:function``) returning a model, or a
-  ``(model, example_inputs)`` pair; a model without ``input_spec`` then needs the pair.
+  ``(model, example_inputs)`` pair; a model without ``input_spec`` then needs the pair or an
+  ``input_shape`` (e.g. ``explorer.zoo:resnet18`` at ``1x3x224x224``).
 """
 
 from __future__ import annotations
@@ -44,14 +45,20 @@ def _is_family_spec(text: str) -> bool:
 
 
 def resolve_model(
-    text: str, *, batch_size: int = 1, weights: str | Path | None = None
+    text: str,
+    *,
+    batch_size: int = 1,
+    weights: str | Path | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> ResolvedModel:
     """Resolve ``text`` (see the module docstring) into a ``ResolvedModel`` in eval mode.
 
     ``weights`` names a plain ``state_dict`` file (``--weights``) loaded into the model built
     from ``text`` (see ``explorer.weights.load_weights`` for what it accepts and raises).
+    ``input_shape`` is the one input of a ``module:function`` model that has no
+    ``input_spec`` (a standard network such as ``explorer.zoo:mobilenet_v2``).
     """
-    resolved = _resolve(text.strip(), batch_size=batch_size)
+    resolved = _resolve(text.strip(), batch_size=batch_size, input_shape=input_shape)
     if weights is not None:
         from explorer.weights import load_weights
 
@@ -60,7 +67,9 @@ def resolve_model(
     return resolved
 
 
-def _resolve(text: str, *, batch_size: int) -> ResolvedModel:
+def _resolve(
+    text: str, *, batch_size: int, input_shape: tuple[int, ...] | None = None
+) -> ResolvedModel:
     if not text:
         raise UsageError(
             "MODEL is empty: name a preset (e.g. ding2025), family:key=value, "
@@ -80,7 +89,7 @@ def _resolve(text: str, *, batch_size: int) -> ResolvedModel:
     if path.suffix in (".pt", ".pth", ".ckpt") or path.is_file():
         return _from_checkpoint(path, batch_size=batch_size)
     if ":" in text:
-        return _from_callable(text, batch_size=batch_size)
+        return _from_callable(text, batch_size=batch_size, input_shape=input_shape)
     hint = ""
     import difflib
 
@@ -112,7 +121,9 @@ def _from_checkpoint(path: Path, *, batch_size: int) -> ResolvedModel:
     )
 
 
-def _from_callable(text: str, *, batch_size: int) -> ResolvedModel:
+def _from_callable(
+    text: str, *, batch_size: int, input_shape: tuple[int, ...] | None = None
+) -> ResolvedModel:
     target, _, func_name = text.rpartition(":")
     try:
         if target.endswith(".py"):
@@ -131,6 +142,12 @@ def _from_callable(text: str, *, batch_size: int) -> ResolvedModel:
             f"cannot import {target!r} from MODEL {text!r} ({exc}); use module:function with the "
             "module on PYTHONPATH, or path/to/file.py:function"
         ) from None
+    except Exception as exc:  # e.g. torchvision built for another torch: its C ops fail
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(
+            f"importing {target!r} from MODEL {text!r} failed ({first}); for torchvision "
+            "install the build matching your torch, or use explorer.zoo:NAME (same networks)"
+        ) from None
     fn = getattr(module, func_name, None)
     if not callable(fn):
         raise UsageError(f"{target!r} has no callable {func_name!r} (from MODEL {text!r})")
@@ -141,12 +158,15 @@ def _from_callable(text: str, *, batch_size: int) -> ResolvedModel:
     elif isinstance(out, nn.Module):
         model = out
         spec = getattr(model, "input_spec", None)
-        if spec is None:
+        if spec is None and input_shape is not None:
+            inputs = (torch.zeros(input_shape),)
+        elif spec is None:
             raise UsageError(
                 f"{text} returned a model without input_spec: return (model, example_inputs) "
                 "instead"
             )
-        inputs = ss.example_inputs(spec, batch_size)
+        else:
+            inputs = ss.example_inputs(spec, batch_size)
     else:
         raise UsageError(
             f"{text} returned {type(out).__name__}: it must return an nn.Module or "

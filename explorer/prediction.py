@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from device_profiles import WORK_REF_S
+
 if TYPE_CHECKING:  # types only: explorer.profiling imports this module to predict
     from explorer.profiling import ModelProfile, OpRecord
 
@@ -53,7 +55,7 @@ _MATH_ACTIVATIONS = (
 _SLOW_ACTIVATIONS = ("mish", "softplus")
 _DENSE = frozenset({"conv", "linear", "matmul"})
 # Classes whose efficiency depends on their size (Calibration.size_efficiency).
-SIZED_CLASSES = ("conv", "linear", "matmul", "attention")
+SIZED_CLASSES = ("conv", "conv3x3", "linear", "matmul", "attention")
 # Classes whose overhead is paid once per kernel call, not once per operator (op_calls).
 PER_CALL_CLASSES = frozenset({"gconv"})
 
@@ -128,7 +130,10 @@ def calibration_class(op: OpRecord) -> str:
     """The operator class calibration uses: ``op.kind``, refined where runtimes differ.
 
     Depthwise convolutions (``groups`` equal to the input and output channels) run a
-    different kernel from dense ones: ``dwconv``; other grouped convolutions are ``gconv``
+    different kernel from dense ones: ``dwconv``; dense 3x3 stride-1 convolutions are
+    ``conv3x3`` (runtimes such as ncnn and TensorRT compute them with Winograd's algorithm,
+    fewer multiplications than counted; a calibration without ``conv3x3`` values uses its
+    ``conv`` ones); other grouped convolutions are ``gconv``
     (see ``op_calls``). Activations split into ``activation`` (ReLU-like, fused into
     the preceding operator), ``activation_math`` (exp/tanh based, vectorised, not fused) and
     ``activation_slow`` (mish and softplus: ONNX Runtime computes Softplus element by element,
@@ -146,7 +151,19 @@ def calibration_class(op: OpRecord) -> str:
         if op.groups == op.input_shape[1] == op.output_shape[1]:
             return "dwconv"
         return "gconv"
+    if op.kind == "conv" and _is_3x3_stride_1(op):
+        return "conv3x3"
     return op.kind
+
+
+def _is_3x3_stride_1(op: OpRecord) -> bool:
+    """A dense 2-D convolution with a 3x3 kernel at stride 1 (Winograd's case)."""
+    if op.groups != 1 or len(op.input_shape) != 4 or len(op.output_shape) != 4:
+        return False
+    if op.input_shape[2:] != op.output_shape[2:]:  # stride 1, "same" padding
+        return False
+    outputs = math.prod(op.output_shape)
+    return outputs > 0 and op.macs == outputs * op.input_shape[1] * 9
 
 
 def op_calls(op: OpRecord) -> int:
@@ -189,10 +206,10 @@ def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
             channels, reduction = op_sizes(op)
             compute_fraction *= cal.size_efficiency(cls, channels=channels, reduction=reduction)
         bandwidth_fraction = _bandwidth_fraction(cal, cls)
-        ms = (
-            max(compute_s / compute_fraction, memory_s / bandwidth_fraction) * 1e3
-            + _overhead_us(cal, cls) * op_calls(op) * 1e-3
-        )
+        compute_t = compute_s / compute_fraction * _work_factor(cal, compute_s)
+        memory_t = memory_s / bandwidth_fraction
+        core = compute_t + memory_t if getattr(cal, "additive", False) else max(compute_t, memory_t)
+        ms = core * 1e3 + _overhead_us(cal, cls) * op_calls(op) * 1e-3
         if op.strided_bytes:  # the exported graph copies a permuted/sliced input first
             copy_s = 2 * op.strided_bytes / (bandwidth * _bandwidth_fraction(cal, "memory"))
             ms += copy_s * 1e3 + _overhead_us(cal, "memory") * 1e-3
@@ -205,6 +222,14 @@ def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
         bound="compute" if compute_s >= memory_s else "memory",
         fused=fused,
     )
+
+
+def _work_factor(cal: Any, compute_s: float) -> float:
+    """``Calibration.work_exponent``'s factor on a compute time of ``compute_s`` at the peak."""
+    g = getattr(cal, "work_exponent", 0.0)
+    if not g or compute_s <= 0:
+        return 1.0
+    return (compute_s / WORK_REF_S) ** -g
 
 
 def _bandwidth_fraction(cal: Any, kind: str) -> float:

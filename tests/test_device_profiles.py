@@ -121,7 +121,7 @@ def test_profile_by_path_and_key_defaults_to_file_stem(tmp_path: Path) -> None:
         ("colour = 'red'", "unknown key 'colour'"),
         ("memory_gb = -1", "memory_gb must be a positive number"),
         (
-            "[calibration]\ncompute_fraction = 1.5\nbandwidth_fraction = 0.5\noverhead_us = 1",
+            "[calibration]\ncompute_fraction = 17.0\nbandwidth_fraction = 0.5\noverhead_us = 1",
             "compute_fraction",
         ),
         ("[calibration]\ncompute_fraction = 0.5\nbandwidth_fraction = 0.5", "overhead_us"),

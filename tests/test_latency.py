@@ -143,7 +143,9 @@ def test_bench_json_then_calibrate_from_measurements(tmp_path: Path, capsys, mon
     written = Path(json.loads(out)["path"])
     assert written == tmp_path / "devices" / "rpi4.toml"
     board = device_profiles.get("rpi4")  # the user's calibrated copy replaces the built-in
-    assert board.calibration is not None and board.peak_gflops_fp32 == 30.0
+    # the fit lands in the board's default target, replacing its shipped prior
+    assert board.target.calibration.source.endswith("board.json (1 rows)")
+    assert board.peak_gflops_fp32 == 30.0
     from explorer import predict_latency, profile_model
     from explorer.models import resolve_model
 

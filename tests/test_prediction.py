@@ -88,7 +88,10 @@ def test_operator_classes_follow_the_runtime_kernels() -> None:
     dense = op("conv", macs=9 * 16 * 16 * 100, shape=x, input_shape=x)
     assert calibration_class(dw) == "dwconv"
     assert calibration_class(ghost) == "gconv"  # several outputs per group
-    assert calibration_class(dense) == "conv"
+    assert calibration_class(dense) == "conv3x3"  # Winograd's case: 3x3 at stride 1
+    pointwise = op("conv", macs=16 * 16 * 100, shape=x, input_shape=x)
+    strided = op("conv", macs=9 * 16 * 16 * 25, shape=(1, 16, 5, 5), input_shape=x)
+    assert calibration_class(pointwise) == calibration_class(strided) == "conv"
     assert calibration_class(RELU) == "activation"
     mish = op("activation", name="mish.default", elementwise=100)
     gelu = op("activation", name="gelu.default", elementwise=100)

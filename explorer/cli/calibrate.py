@@ -18,9 +18,19 @@ def calibrate_command(
     name: str = typer.Option("host", "--name", help="Key of the written profile."),
     out: Path = typer.Option(None, "--out", help="Output .toml (default: the user device dir)."),
     from_measurements: Path = typer.Option(
-        None, "--from-measurements", help="JSON from `explorer bench --format json` on a board."
+        None,
+        "--from-measurements",
+        help="A measurement .csv (board,target,model,...,latency_ms,statistic,source) or the "
+        "JSON of `explorer bench --format json` taken on the board.",
     ),
-    device: str = typer.Option(None, "--device", help="With --from-measurements: the board."),
+    device: str = typer.Option(
+        None, "--device", help="With --from-measurements: KEY or KEY:TARGET to fit."
+    ),
+    cross_validate: bool = typer.Option(
+        False,
+        "--cross-validate",
+        help="Also report each network predicted by a fit made without it (leave-one-model-out).",
+    ),
     clock: str = typer.Option(
         "auto", "--clock", help="auto (cpu for one thread, else wall), wall or cpu."
     ),
@@ -41,7 +51,8 @@ def calibrate_command(
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
 ) -> None:
     """Measure this machine and write a `host` profile, so `--device host` works afterwards;
-    or fit a board's calibration from bench results taken on it.
+    or fit a board's execution target (its efficiencies, per-kernel and per-inference costs) to
+    measured latencies (`--from-measurements`): bench on the board, calibrate here.
 
     By default (`--method learned`) it samples kernels for `--time` (5 minutes): networks are
     profiled node by node in ONNX Runtime and one regressor per kernel kind is fitted; the
@@ -52,7 +63,7 @@ def calibrate_command(
     import device_profiles
     from explorer.errors import UsageError
     from explorer.files import check_output_path, write_text_atomic
-    from explorer.latency import calibrate_from_measurements, calibrate_host
+    from explorer.latency import calibrate_host
 
     if out is not None:
         check_output_path(out, what="--out")  # before a minute of measuring, not after it
@@ -60,10 +71,13 @@ def calibrate_command(
     kernels = None
     if from_measurements is not None:
         if not device:
-            raise UsageError("--from-measurements needs --device KEY (the board measured)")
-        profile = calibrate_from_measurements(from_measurements, device_profiles.get(device))
-        extra: dict = {}
-    elif method == "learned":
+            raise UsageError("--from-measurements needs --device KEY[:TARGET] (the board measured)")
+        _from_measurements(from_measurements, device, out, cross_validate, format)
+        return
+    if cross_validate:
+        raise UsageError("--cross-validate is only for --from-measurements")
+    extra: dict = {}
+    if method == "learned":
         if device:
             raise UsageError("--device is only for --from-measurements; use --name for host")
         learned = _calibrate_learned(
@@ -168,3 +182,47 @@ def _calibrate_learned(*, seconds: float, threads: int, name: str, exclude, quie
             log=lambda m: bar.console.print(m, highlight=False),
             progress=lambda f, last: bar.update(task, completed=f, last=last[:40]),
         )
+
+
+def _write(profile, out: Path | None) -> Path:
+    import device_profiles
+    from explorer.files import write_text_atomic
+
+    path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"
+    write_text_atomic(path, device_profiles.to_toml(profile), what="--out")
+    return path
+
+
+def _from_measurements(
+    source: Path, device: str, out: Path | None, cross_validate: bool, format: Format
+) -> None:
+    from explorer.board_fit import calibrate_from_table
+
+    profile, result = calibrate_from_table(source, device)
+    path = _write(profile, out)
+    target = result.target
+    if format is Format.json:
+        d = {"path": str(path), "device": profile.address, **result.to_dict()}
+        if not cross_validate:
+            for key in ("rows", "summary", "roofline_summary"):
+                d.pop(key, None)
+        print_json(d)
+        return
+    rows = [("written to", str(path)), ("target", profile.address)]
+    rows += [(f"calibration {k}", str(v)) for k, v in target.calibration.to_dict().items()]
+    cv = target.cross_validation
+    if cv is not None:
+        rows.append((
+            "leave-one-model-out",
+            f"{cv.points} points: {cv.within_10:.0%} within ±10 %, {cv.within_25:.0%} within "
+            f"±25 %, {cv.within_50:.0%} within ±50 %",
+        ))  # fmt: skip
+    print_table(rows, ["field", "value"], title=f"calibrated {profile.address}")
+    if cross_validate:
+        print_table(
+            [(r.model, f"{r.measured_ms:.3g}", f"{r.predicted_ms:.3g}", f"{r.error:+.0%}")
+             for r in result.rows],
+            ["model", "measured ms", "predicted ms (left out)", "error"],
+            title="leave-one-model-out",
+            right_align=(1, 2, 3),
+        )  # fmt: skip

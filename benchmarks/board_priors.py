@@ -1,0 +1,125 @@
+"""Board priors: fit every target of the shipped measurement tables, leave-one-model-out.
+
+For each ``board:target`` in ``device_profiles/measurements/*.csv`` this fits the target's
+efficiencies and fixed costs (``explorer.board_fit``), predicts each network with a fit made
+without it, and prints the number of points and the shares of predictions within ±10/±25/±50 %
+of the published measurement, beside the same shares for the uncalibrated roofline.
+
+    python benchmarks/board_priors.py                # the table (markdown)
+    python benchmarks/board_priors.py --write        # also store the fits in the device TOMLs
+    python benchmarks/board_priors.py --format json  # every row
+
+``--write`` replaces the block after the ``# --- fitted priors`` marker at the end of each
+built-in device file, so the priors are plain, versioned TOML beside the figures they scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import device_profiles
+from explorer.board_fit import fit_target, roofline_errors, summarise
+from explorer.measurements import group_by_target, profile_measurements, shipped_measurements
+
+MARKER = "# --- fitted priors: written by benchmarks/board_priors.py --write; do not edit ---"
+
+
+def fit_all() -> list[dict]:
+    rows = shipped_measurements()
+    profiles = profile_measurements(rows)
+    out = []
+    for address, group in group_by_target(rows).items():
+        profile = device_profiles.get(address)
+        samples = [
+            (m.model, profiles[(m.model, m.input_shape, m.batch)], m.latency_ms) for m in group
+        ]
+        source = f"device_profiles/measurements/{profile.key}.csv ({len(group)} rows)"
+        result = fit_target(profile.target, samples, source=source)
+        out.append(
+            {
+                "address": address,
+                "default": profile.target.name == profile.default_target_name,
+                "result": result,
+                "lomo": summarise(result.rows),
+                "roofline": roofline_errors(result.rows),
+            }
+        )
+    return out
+
+
+# Default targets without published measurements of their own take the fit of the closest
+# measured target (same runtime family and precision class): their fixed costs and efficiencies
+# are a prior, not a calibration of that board, so they carry no cross-validated error (no
+# upper bound on their predictions).
+TRANSFERS = {
+    "orin-nano:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
+    "xavier-nx:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
+    "agx-orin-64gb:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
+    "rpi5:cpu-fp32": "rpi4:cpu-fp32-ncnn",
+}
+
+
+def transferred(fits: list[dict]) -> list[dict]:
+    by_address = {f["address"]: f for f in fits}
+    out = []
+    for address, origin in TRANSFERS.items():
+        source = by_address[origin]["result"].target
+        target = device_profiles.get(address).target
+        cal = replace(
+            source.calibration,
+            threads=target.threads,
+            source=f"transferred from {origin} ({source.cross_validation.points} points there); "
+            "no measurements of this target",
+        )
+        out.append({"address": address, "target": replace(target, calibration=cal)})
+    return out
+
+
+def write_priors(fits: list[dict]) -> None:
+    items = [{"address": f["address"], "target": f["result"].target} for f in fits]
+    by_board: dict[str, list] = {}
+    for item in items + transferred(fits):
+        by_board.setdefault(item["target"].device, []).append(item["target"])
+    for board, targets in by_board.items():
+        path = Path(device_profiles.get(board).origin)
+        text = path.read_text(encoding="utf-8").split(MARKER)[0].rstrip("\n")
+        blocks = [device_profiles.fit_toml(t) for t in targets]
+        path.write_text(text + "\n\n" + MARKER + "\n" + "\n".join(blocks), encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="store the fits in the TOMLs")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args()
+    fits = fit_all()
+    if args.write:
+        write_priors(fits)
+    if args.format == "json":
+        print(json.dumps([{**{k: v for k, v in f.items() if k != "result"},
+                           **f["result"].to_dict()} for f in fits], indent=1))  # fmt: skip
+        return
+    print("| target | default | points | LOMO ±10 % | ±25 % | ±50 % | roofline ±10 % | ±25 % "
+          "| ±50 % | per kernel µs | per inference µs |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for f in fits:
+        lo, rf, t = f["lomo"], f["roofline"], f["result"].target
+        print(
+            f"| {f['address']} | {'yes' if f['default'] else ''} | {lo['points']} | "
+            f"{_pct(lo['within_10'])} | {_pct(lo['within_25'])} | {_pct(lo['within_50'])} | "
+            f"{_pct(rf['within_10'])} | {_pct(rf['within_25'])} | {_pct(rf['within_50'])} | "
+            f"{t.kernel_us:.3g} | {t.inference_us:.3g} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
