@@ -94,6 +94,7 @@ class TrialPoint:
     state: str = "COMPLETE"
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
     errors: Mapping[str, float] = field(default_factory=dict)  # objective -> 95 % half-width
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # objective -> lo, hi
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +105,7 @@ class ReferencePoint:
     objectives: Mapping[str, float]
     note: str = ""
     errors: Mapping[str, float] = field(default_factory=dict)  # objective -> 95 % half-width
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # objective -> lo, hi
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,8 +230,31 @@ def _hover(p: ParetoPoint, objs: Sequence[Objective]) -> str:
     return "<br>".join(lines + [f"<i>{w}</i>" for w in wrapped[:8]])
 
 
-def _error_bars(errors: Sequence[Mapping[str, float]], name: str) -> dict[str, Any] | None:
-    """Plotly ``error_x`` / ``error_y`` for the objective ``name``; None when no point has one."""
+def _error_bars(
+    errors: Sequence[Mapping[str, float]],
+    name: str,
+    values: Sequence[float] = (),
+    ranges: Sequence[Mapping[str, tuple[float, float]]] = (),
+) -> dict[str, Any] | None:
+    """Plotly ``error_x`` / ``error_y`` for the objective ``name``: a symmetric 95 % interval
+    (``errors``) or an asymmetric range around each value (``ranges``, e.g. a predicted
+    latency's low..high; an infinite high draws only the lower side); None when no point has
+    either."""
+    if ranges and any(name in r for r in ranges):
+        plus, minus = [], []
+        for v, r in zip(values, ranges, strict=True):
+            lo, hi = r.get(name, (v, v))
+            plus.append(max(hi - v, 0.0) if math.isfinite(hi) else 0.0)
+            minus.append(max(v - lo, 0.0) if math.isfinite(lo) else 0.0)
+        return {
+            "type": "data",
+            "symmetric": False,
+            "array": plus,
+            "arrayminus": minus,
+            "visible": True,
+            "thickness": 1,
+            "width": 3,
+        }
     values = [float(e.get(name, math.nan)) for e in errors]
     if not any(math.isfinite(v) for v in values):
         return None
@@ -263,8 +288,18 @@ def figure(data: ParetoData, *, title: str | None = None) -> go.Figure:
                 go.Scatter(
                     x=[p.values[0] for p in pts],
                     y=[p.values[1] for p in pts],
-                    error_x=_error_bars([p.trial.errors for p in pts], xo.name),
-                    error_y=_error_bars([p.trial.errors for p in pts], yo.name),
+                    error_x=_error_bars(
+                        [p.trial.errors for p in pts],
+                        xo.name,
+                        [p.values[0] for p in pts],
+                        [p.trial.ranges for p in pts],
+                    ),
+                    error_y=_error_bars(
+                        [p.trial.errors for p in pts],
+                        yo.name,
+                        [p.values[1] for p in pts],
+                        [p.trial.ranges for p in pts],
+                    ),
                     mode="markers",
                     name=f"{fam} ({status})",
                     legendgroup=fam,
@@ -493,8 +528,17 @@ def trial_from_row(row: Mapping[str, str], objective_names: Sequence[str]) -> Tr
         for k in objective_names
         if math.isfinite(num(k.removesuffix("_mean") + "_ci95"))
     }
+    # a predicted latency's range sits in ``predicted_low_ms_<dev>`` / ``predicted_high_ms_<dev>``
+    ranges = {}
+    for k in objective_names:
+        if k.startswith("predicted_ms_"):
+            dev = k[len("predicted_ms_") :]
+            lo, hi = num(f"predicted_low_ms_{dev}"), num(f"predicted_high_ms_{dev}")
+            if math.isfinite(lo) or math.isfinite(hi):
+                ranges[k] = (lo, hi if math.isfinite(hi) else math.inf)
     return TrialPoint(
         errors=errors,
+        ranges=ranges,
         number=int(float(row.get("number") or -1)),
         family=(row.get("family") or config.get("family") or "?"),
         config=config,

@@ -250,15 +250,17 @@ def test_pareto_figure_joins_the_front_and_marks_references() -> None:
 
 
 def test_pareto_figure_draws_the_95_percent_intervals_of_means() -> None:
-    names = ["predicted_ms_rpi4", "macro_f1_mean", "macro_f1_ci95"]
+    names = ["predicted_ms_rpi4", "predicted_low_ms_rpi4", "predicted_high_ms_rpi4",
+             "macro_f1_mean", "macro_f1_ci95"]  # fmt: skip
     rows = [
         {"number": "0", "family": "ding", "predicted_ms_rpi4": "1.0", "macro_f1_mean": "0.5",
-         "macro_f1_ci95": "0.08"},
+         "macro_f1_ci95": "0.08", "predicted_low_ms_rpi4": "0.8", "predicted_high_ms_rpi4": "1.5"},
         {"number": "1", "family": "ding", "predicted_ms_rpi4": "2.0", "macro_f1_mean": "0.6",
-         "macro_f1_ci95": ""},  # one evaluation: no interval
-    ]  # fmt: skip
+         "macro_f1_ci95": "", "predicted_low_ms_rpi4": "1.2", "predicted_high_ms_rpi4": ""},
+    ]  # one evaluation: no interval; no upper latency bound  # fmt: skip
     trials = [pareto.trial_from_row(r, names) for r in rows]
     assert trials[0].errors == {"macro_f1_mean": 0.08} and trials[1].errors == {}
+    assert trials[1].ranges == {"predicted_ms_rpi4": (1.2, math.inf)}
     ref = pareto.ReferencePoint(
         name="ding2025",
         objectives={"predicted_ms_rpi4": 3.0, "macro_f1_mean": 0.4},
@@ -268,6 +270,9 @@ def test_pareto_figure_draws_the_95_percent_intervals_of_means() -> None:
     fig = pareto.figure(data)
     bars = {t.name: t.error_y.array for t in fig.data if t.error_y and t.error_y.array}
     assert bars["ding (optimal)"] == (0.08, 0.0)
+    ding = next(t for t in fig.data if t.name == "ding (optimal)")
+    assert ding.error_x.array == pytest.approx((0.5, 0.0))  # up to high; none: no bound
+    assert ding.error_x.arrayminus == pytest.approx((0.2, 0.8))  # down to low
     assert bars["preset ding2025"] == (0.1,)
     assert "95 % interval" in fig.layout.yaxis.title.text
 

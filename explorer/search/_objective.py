@@ -57,6 +57,7 @@ ATTRS = (
     "traffic_bytes",
     "peak_activation_bytes",
     "predicted_ms",
+    "predicted_range_ms",
     "budget_usage",
     "constraint",
     "host_ms",
@@ -212,10 +213,15 @@ class Objective:
             "traffic_bytes": profile.traffic_bytes,
             "peak_activation_bytes": profile.peak_activation_bytes,
         }
-        latency = {
-            key: predict_latency(profile, dev, model=model, inputs=inputs).ms
+        predictions = {
+            key: predict_latency(profile, dev, model=model, inputs=inputs)
             for key, dev in self.devices.items()
         }
+        latency = {key: p.ms for key, p in predictions.items()}
+        # the range the target's cross-validated error gives (high None: no upper bound)
+        trial.set_user_attr(
+            "predicted_range_ms", {k: [p.low_ms, p.high_ms] for k, p in predictions.items()}
+        )
         for key, value in totals.items():
             trial.set_user_attr(key, int(value))
         trial.set_user_attr("predicted_ms", latency)

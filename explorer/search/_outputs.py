@@ -68,10 +68,11 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
                 "traffic_bytes",
             )
         }
-        latency = {
-            k: predict_latency(profile, d, model=model, inputs=inputs).ms
+        predictions = {
+            k: predict_latency(profile, d, model=model, inputs=inputs)
             for k, d in objective.devices.items()
         }
+        latency = {k: p.ms for k, p in predictions.items()}
         usage = budget_usage(
             cfg.budgets, totals=totals, latency_ms=latency, device=objective.device.address
         )
@@ -86,7 +87,9 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
             "trained": False,
             "note": ("over budget: " + ", ".join(over)) if over else "",
         }
-        row.update({f"predicted_ms_{k}": v for k, v in latency.items()})
+        for k, p in predictions.items():
+            row[f"predicted_ms_{k}"] = p.ms
+            row[f"predicted_low_ms_{k}"], row[f"predicted_high_ms_{k}"] = p.low_ms, p.high_ms
         spec = model.input_spec
         # Presets sit outside the capped space (e.g. ding2025's 64-px face); train those whose
         # video is at most 4x the pixels per sample the caps allow, only profile bigger ones.

@@ -40,7 +40,9 @@ _PROFILE_COLUMNS = (
 )
 
 # Columns of results.csv, in order; ``predicted_ms_<device>`` columns (target first, then every
-# other known device) and ``budget_<label>`` columns (used / limit) are inserted where marked.
+# other known device), each followed by ``predicted_low_ms_<device>`` and
+# ``predicted_high_ms_<device>`` (the prediction's range; high empty: no upper bound), and
+# ``budget_<label>`` columns (used / limit) are inserted where marked.
 RESULT_COLUMNS = (
     "number",
     "state",
@@ -168,8 +170,11 @@ def trial_rows(
         for key in _PROFILE_COLUMNS:
             row[key] = a.get(key)
         predicted = a.get("predicted_ms") or {}
+        ranges = a.get("predicted_range_ms") or {}
         for key in devices:
             row[f"predicted_ms_{key}"] = predicted.get(key)
+            low, high = ranges.get(key) or (None, None)
+            row[f"predicted_low_ms_{key}"], row[f"predicted_high_ms_{key}"] = low, high
         row["host_ms"] = a.get("host_ms")
         usage = a.get("budget_usage") or {}
         for label in budget_labels:
@@ -196,7 +201,8 @@ def columns_for(devices: Sequence[str], budget_labels: Sequence[str]) -> list[st
     cols: list[str] = []
     for col in RESULT_COLUMNS:
         if col == "<predicted>":
-            cols += [f"predicted_ms_{k}" for k in devices]
+            for k in devices:
+                cols += [f"predicted_ms_{k}", f"predicted_low_ms_{k}", f"predicted_high_ms_{k}"]
         elif col == "<budgets>":
             cols += [f"budget_{label}" for label in budget_labels]
         else:
