@@ -37,6 +37,7 @@ __all__ = [
     "check_deployment",
     "check_precision",
     "convert_onnx",
+    "device_at_precision",
     "evaluate_onnx",
     "export_at_precision",
     "random_feeds",
@@ -473,3 +474,56 @@ def check_deployment(
         max_abs_diff=converted.max_abs_diff,
         top1_agreement=converted.top1_agreement,
     )
+
+
+_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+
+def device_at_precision(device: Any, precision: str) -> Any:
+    """The ``device_profiles.Target`` to predict ``precision`` latency on: the selected target of
+    ``device`` (a ``DeviceProfile``) when it runs that precision, else the board's target of it
+    (the same processor first), else a target built from the board's ``peak_gflops`` entry for
+    it (uncalibrated: the FP32 fit does not carry over).
+
+    The predictor counts FP32 bytes, so a lower-precision target's bandwidth is scaled by
+    4 / bytes per element (an INT8 tensor moves a quarter of the bytes).
+
+    Raises:
+        UsageError: the board has neither a target nor a peak for ``precision``.
+    """
+    from dataclasses import replace
+
+    from device_profiles import Target
+
+    precision = check_precision(precision)
+    current = device.target
+    same = [
+        name
+        for name, t in device.all_targets.items()
+        if t.precision == precision and t.processor == current.processor
+    ]
+    other = [n for n, t in device.all_targets.items() if t.precision == precision]
+    if current.precision == precision:
+        target = current
+    elif same or other:
+        target = device.with_target((same or other)[0]).target
+    elif precision in device.peak_gflops:
+        target = Target(
+            name=precision,
+            processor=current.processor,
+            runtime=current.runtime,
+            precision=precision,
+            peak_gflops=device.peak_gflops[precision],
+            bandwidth_gb_s=current.bandwidth_gb_s,
+            threads=current.threads,
+            sources=device.sources,
+            notes=f"built from peak_gflops.{precision}; uncalibrated",
+            device=device.key,
+        )
+    else:
+        raise UsageError(
+            f"device {device.key!r} has no {precision} target and no peak_gflops.{precision}: "
+            f"add one to its TOML file, or predict at fp32"
+        )
+    scale = 4 / _BYTES[precision]
+    return replace(target, bandwidth_gb_s=target.bandwidth_gb_s * scale)

@@ -135,6 +135,15 @@ def prune_command(
                 f"{dep['macro_f1_change']:+.4f}",
             )
         )
+        if dep.get("predicted_ms") is not None:
+            rows.append(
+                (
+                    f"predicted ms at {dep['precision']} ({dep['target']})",
+                    "",
+                    _fmt(dep["predicted_ms"], "", ".3f"),
+                    "",
+                )
+            )
     bud = report["budget"]
     print_table(
         rows,

@@ -157,7 +157,7 @@ def prune_checkpoint(
         raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
     if not (isinstance(finetune_epochs, int) and finetune_epochs >= 0):
         raise UsageError(f"--finetune-epochs {finetune_epochs!r} is invalid: use 0 or more")
-    from explorer.quantize import check_deployment, check_precision
+    from explorer.quantize import check_deployment, check_precision, device_at_precision
 
     precision = check_precision(precision)
     if precision != "fp32" and not dataset:
@@ -166,6 +166,14 @@ def prune_checkpoint(
             "pass --dataset (not none)"
         )
     profile = device_profiles.get(device)
+    # the target that prices the converted model (none when the board has no peak for it:
+    # the accuracy comparison still runs, the prediction is left out with the reason)
+    low, no_low = None, None
+    if precision != "fp32":
+        try:
+            low = device_at_precision(profile, precision)
+        except UsageError as exc:
+            no_low = str(exc)
     model, class_names, extra, config, given_inputs = _load(source, weights)
     if out is not None and config is None:  # refuse before any work is done
         raise UsageError(
@@ -275,7 +283,13 @@ def prune_checkpoint(
     if precision != "fp32" and features is not None:
         report["deployment"] = check_deployment(
             pruned, features, split, precision=precision, normalization=norm, seed=seed
-        ).to_dict()
+        ).to_dict() | {
+            "target": f"{low.device}:{low.name}" if low is not None else None,
+            "predicted_ms": (
+                model_costs(pruned, inputs, device=low)["latency_ms"] if low is not None else None
+            ),
+            "prediction_note": no_low,
+        }
         metrics = {**(metrics or {}), "deployment": report["deployment"]}
     if out is not None:
         report["checkpoint"], report["reload_max_abs_diff"] = _save_and_check(
