@@ -1,11 +1,14 @@
 """How fast ``profile_model`` is beside fvcore's FlopCountAnalysis, thop, FlopCounterMode, NNI.
 
-For models of rising size, in one run: our profiling time (fake tensors, no arithmetic), each
-external counter's time on the same model (they run the real forward), the speed ratios, and
-how many MACs each counter misses relative to ours. Prints a table and writes JSON.
+For models of rising size, in one process: our profiling time (fake tensors, no arithmetic),
+each external counter's time on the same model (they run the real forward), the speed ratios,
+and how many MACs each counter misses relative to ours. Every tool is warm: each runs once
+untimed on the model first (imports, lazy initialisation, first-call allocations), then the
+tools take turns for ``--repeat`` rounds and each figure is the median of its rounds, so no
+tool pays a one-off cost the others have already paid. Prints a table and writes JSON.
 
     .venv/bin/python benchmarks/profile_speed.py [--out benchmarks/results/profile_speed.json]
-                                                 [--quick] [--repeat 3] [--counters ...]
+                                                 [--quick] [--repeat 5] [--counters ...]
 
 NNI (extra ``nni``) lives in its own venv: ``.venv-nni/bin/python benchmarks/profile_speed.py
 --counters nni --out benchmarks/results/profile_speed_nni.json``.
@@ -97,20 +100,33 @@ def _models(quick: bool) -> list[tuple[str, Callable[[], tuple[nn.Module, tuple[
     return models
 
 
-def _time_ours(model: nn.Module, inputs: tuple[Any, ...], repeat: int) -> tuple[float, Any]:
-    times, profile = [], None
+def _time_all(
+    model: nn.Module, inputs: tuple[Any, ...], repeat: int, counters: tuple[str, ...]
+) -> tuple[float, Any, dict[str, list[Any]]]:
+    """Median seconds of ours, our profile, and each counter's results over interleaved rounds.
+
+    One untimed warm-up run of every tool first; then ``repeat`` rounds in which ours and each
+    counter run once, in turn, so a burst of load on the machine hits all of them alike.
+    """
+    profile = profile_model(model, inputs)
+    for counter in counters:
+        run_counter(counter, model, inputs, profile=profile)
+    ours: list[float] = []
+    theirs: dict[str, list[Any]] = {c: [] for c in counters}
     for _ in range(repeat):
         start = time.perf_counter()
         profile = profile_model(model, inputs)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), profile
+        ours.append(time.perf_counter() - start)
+        for counter in counters:
+            theirs[counter].append(run_counter(counter, model, inputs, profile=profile))
+    return statistics.median(ours), profile, theirs
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/profile_speed.json")
     parser.add_argument("--quick", action="store_true", help="skip the two largest models")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds per tool (median)")
     parser.add_argument("--counters", default=DEFAULT_COUNTERS, help="comma-separated counters")
     args = parser.parse_args(argv)
     counters = tuple(c.strip() for c in args.counters.split(",") if c.strip())
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, make in _models(args.quick):
         model, inputs = make()
         model.eval()
-        ours_s, profile = _time_ours(model, inputs, args.repeat)
+        ours_s, profile, theirs = _time_all(model, inputs, args.repeat, counters)
         row: dict[str, Any] = {
             "model": name,
             "params": profile.params,
@@ -134,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             "peak_activation_bytes": profile.peak_activation_bytes,
         }
         for counter in counters:
-            result = run_counter(counter, model, inputs, profile=profile)
-            row[f"{counter}_s"] = result.seconds
-            row[f"{counter}_ratio"] = result.seconds / ours_s if ours_s else float("nan")
+            result = theirs[counter][-1]
+            seconds = statistics.median(r.seconds for r in theirs[counter])
+            row[f"{counter}_s"] = seconds
+            row[f"{counter}_ratio"] = seconds / ours_s if ours_s else float("nan")
             row[f"{counter}_macs"] = result.macs
             row[f"{counter}_missed_macs"] = result.missed_macs
             row[f"{counter}_skipped"] = list(result.skipped)
@@ -149,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "counters": list(counters),
         "first_call_s": first_call_s,
+        "repeat": args.repeat,
+        "method": "one process; every tool warmed up once, then interleaved rounds, medians",
         "rows": rows,
     }
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
