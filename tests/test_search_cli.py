@@ -24,8 +24,8 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         (["--budget", "1e9flops", "--sampler", "grid"], "nsga2"),
         (["--budget", "20ms@nowhere"], "nowhere"),
         (["--budget", "1e9flops", "--objective", "energy"], "host_latency"),
-        (["--budget", "1e9flops", "--workers", "0"], "positive integer or auto"),
-        (["--budget", "1e9flops", "--workers", "many"], "positive integer or auto"),
+        (["--budget", "1e9flops", "--workers", "0"], "use auto or an integer from 1 to"),
+        (["--budget", "1e9flops", "--workers", "many"], "use auto or an integer from 1 to"),
     ],
 )
 def test_bad_search_arguments_give_one_line_and_exit_2(
