@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -150,3 +151,45 @@ def test_cross_validation_rejects_a_range_that_excludes_one() -> None:
     t = Target(name="t", processor="cpu", runtime="ncnn", precision="fp32", peak_gflops=1.0,
                bandwidth_gb_s=1.0)  # fmt: skip
     assert t.range_ms(5.0, roofline_ms=2.0) == (2.0, None)
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    from explorer.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_devices_show_lists_targets_with_points_and_error(capsys) -> None:
+    code, out, err = _cli(capsys, "devices", "show", "rpi4", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["default_target"] == "cpu-fp32-ncnn" and doc["address"] == "rpi4"
+    cv = doc["targets"]["cpu-fp32-ncnn"]["cross_validation"]
+    assert cv["points"] == 9 and 0 <= cv["within_25"] <= 1
+    assert doc["targets"]["cpu-fp32-xnnpack"]["runtime"] == "xnnpack"
+    code, out, _ = _cli(capsys, "devices", "show", "two-way:cpu-fp32")
+    assert code == 0 and "target cpu-fp32 (selected)" in out and "6 points" in out
+    assert "uncalibrated: the roofline, a lower bound" in out
+
+
+def test_key_and_key_target_resolve_the_same_in_profile_and_budgets(capsys) -> None:
+    from explorer.budget import parse_budget
+
+    runs = {}
+    for device in ("two-way", "two-way:gpu-fp16", "two-way:cpu-fp32"):
+        code, out, err = _cli(capsys, "profile", "ding2025", "--device", device, "--format", "json")
+        assert code == 0, err
+        runs[device] = json.loads(out)["devices"]
+    assert runs["two-way"] == runs["two-way:gpu-fp16"]  # KEY is its default target
+    (pred,) = runs["two-way"].values()
+    assert pred["calibrated"] and pred["low_ms"] < pred["predicted_ms"] < pred["high_ms"]
+    other = runs["two-way:cpu-fp32"]["two-way:cpu-fp32"]
+    assert not other["calibrated"] and other["high_ms"] is None
+    assert other["low_ms"] == other["roofline_ms"]
+    budget = parse_budget("20ms@two-way:cpu-fp32")
+    assert dp.get(budget.device).address == "two-way:cpu-fp32"
+    code, _, err = _cli(capsys, "profile", "ding2025", "--device", "two-way:npu")
+    assert code == 2 and "has no target 'npu'" in err and err.count("\n") == 1

@@ -45,13 +45,23 @@ def devices_command(ctx: typer.Context, format: Format = _FORMAT) -> None:
             f"{d.peak_gflops_fp32:g}",
             f"{d.bandwidth_gb_s:g}",
             f"{d.ridge_flops_per_byte:.2f}",
-            "yes" if d.calibration else "",
+            d.default_target_name,
+            _fit_summary(d.target),
         )
         for d in devices
     ]
     print_table(
         rows,
-        ["key", "name", "kind", "FP32 GFLOP/s", "GB/s", "ridge FLOP/B", "calibrated"],
+        [
+            "key",
+            "name",
+            "kind",
+            "FP32 GFLOP/s",
+            "GB/s",
+            "ridge FLOP/B",
+            "default target",
+            "its fit",
+        ],
         title="devices (`explorer devices show KEY` for aliases and sources)",
         right_align=(3, 4, 5),
     )
@@ -87,8 +97,56 @@ def show_command(
         ]
     if device.calibration is not None:
         rows += [(f"calibration: {k}", str(v)) for k, v in device.calibration.to_dict().items()]
+    for name, target in device.all_targets.items():
+        rows += _target_rows(device, name, target)
     rows += [("source", s) for s in device.sources]
     if device.notes:
         rows.append(("notes", device.notes))
     rows.append(("file", device.origin))
     print_table(rows, ["field", "value"], title=device.name)
+
+
+def _fit_summary(target) -> str:
+    """One line: how the target's predictions are made and how far to trust them."""
+    cal, cv = target.calibration, target.cross_validation
+    if cal is None:
+        return "uncalibrated: the roofline, a lower bound"
+    if cv is None:
+        return "fitted; no leave-one-model-out error (no upper bound on its predictions)"
+    return (
+        f"{cv.points} points; leave-one-model-out {cv.within_10:.0%} / {cv.within_25:.0%} / "
+        f"{cv.within_50:.0%} within ±10/25/50 %"
+    )
+
+
+def _target_rows(device, name: str, target) -> list[tuple[str, str]]:
+    tags = [t for t, on in (("default", name == device.default_target_name),
+                            ("selected", name == device.target.name)) if on]  # fmt: skip
+    head = f"target {name}" + (f" ({', '.join(tags)})" if tags else "")
+    threads = f", {target.threads} threads" if target.threads else ""
+    rows = [
+        (head, f"{target.processor}, {target.runtime}, {target.precision}{threads}"),
+        (f"  {name}: roofs", f"{target.peak_gflops:g} GFLOP/s, {target.bandwidth_gb_s:g} GB/s"),
+    ]
+    cal = target.calibration
+    if cal is not None:
+        shares = ", ".join(f"{k} {v:.3g}" for k, v in cal.kind_compute_fraction.items())
+        rows += [
+            (f"  {name}: fixed costs",
+             f"{cal.overhead_us:.3g} µs per kernel, {cal.call_overhead_us:.3g} µs per inference"),
+            (f"  {name}: efficiencies",
+             f"compute {cal.compute_fraction:.3g}" + (f" ({shares})" if shares else "")
+             + f", bandwidth {cal.bandwidth_fraction:.3g}, work exponent {cal.work_exponent:.3g}"),
+        ]  # fmt: skip
+    rows.append((f"  {name}: fit", _fit_summary(target)))
+    cv = target.cross_validation
+    if cv is not None and cv.points >= 3:
+        rows.append(
+            (f"  {name}: range", f"x{cv.low_ratio:.3g} .. x{cv.high_ratio:.3g} of a prediction")
+        )
+    rows += [(f"  {name}: source", s) for s in target.sources]
+    if cal is not None and cal.source:
+        rows.append((f"  {name}: fitted from", cal.source))
+    if target.notes:
+        rows.append((f"  {name}: notes", target.notes))
+    return rows
