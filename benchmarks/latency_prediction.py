@@ -1,20 +1,22 @@
-"""How well does the calibrated roofline predict ONNX Runtime latency on this machine?
+"""How well do the latency models predict ONNX Runtime (one thread) on this machine?
 
-    explorer calibrate                     # once: writes the `host` profile
-    python benchmarks/latency_prediction.py [--candidates 60] [--device host] [--out FILE.json]
+    python benchmarks/latency_prediction.py              # full: 5 min calibration, 60+5 nets
+    python benchmarks/latency_prediction.py --quick      # a smoke run of a few minutes
+    taskset -c 1 python benchmarks/latency_prediction.py # pinned to one core (shared machines)
 
-Draws seeded candidates from every family (``search_spaces.sample(family, seed=...)``; models
-above ``--max-macs`` are skipped so that the run stays in minutes), exports each to ONNX,
-measures it with ONNX Runtime at one thread, profiles it, and predicts its latency with the
-device profile. The timing is interleaved: every round times every candidate a few runs, so a
-burst of load on this shared machine spreads over all candidates instead of skewing one; the
-median over all rounds is reported. A few candidates are measured again at the end with
-``explorer.latency.bench`` (two separate calls) to show how stable one measurement is.
+One command: it calibrates this machine the way ``explorer calibrate`` does (learned kernels,
+``--calibrate-time``, with one search-space family, ``--leave-out``, kept out of the samples
+as a generalisation check) into a temporary profile, fits the previous model (the calibrated
+roofline of ``explorer calibrate --method roofline``) beside it, then draws held-out seeded
+candidates from every family (seeds 0-199; calibration uses 1000 and up) plus five standard
+CNNs at 112-224 px (``benchmarks/standard_cnns.py``), measures each with ONNX Runtime at one
+thread (interleaved rounds, thread CPU time, medians) and predicts it with both models.
 
-Prints, for the calibrated prediction and for the uncalibrated roofline: the share of
-candidates within ±10 % and ±20 %, the median absolute percentage error (MdAPE) and Spearman's
-rank correlation; with ``--ablation`` also for calibrations fitted with fewer of the model's
-refinements. Writes everything (raw timings included) as JSON.
+Prints, per family and overall, the share within ±10 % and ±20 %, the median absolute
+percentage error (MdAPE) and Spearman's rank correlation; the noise floor (each network's
+median over the first half of the rounds against the second half: the share within ±10 % of
+itself); and the time one prediction takes. Writes everything (raw timings included) as JSON.
+``--device FILE`` scores an existing calibrated profile instead of calibrating.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,6 @@ import search_spaces as ss
 from explorer import profile_model
 from explorer.environment import environment
 from explorer.export import export_onnx
-from explorer.latency import BenchSettings, bench
 from explorer.latency._backends import ort_feed, ort_session
 from explorer.prediction import predict_latency
 
@@ -116,160 +116,191 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
         c["measured_ms"] = c[CLOCK_KEY]
 
 
-def ablation(device, cands, measured, variants, clock, log) -> dict[str, list[float]]:
-    """Re-measure the calibration suite and fit calibrations with fewer refinements."""
-    from explorer.latency._calibrate import _measure_suite
-    from explorer.latency._fit import fit_calibration
+def split_noise(cands) -> list[float]:
+    """Each candidate's first-half median over its second-half median, minus one."""
+    out = []
+    for c in cands:
+        t = c["cpu_timings_ms"] if CLOCK_KEY == "cpu_ms" else c["timings_ms"]
+        half = len(t) // 2
+        out.append(statistics.median(t[:half]) / statistics.median(t[half:]) - 1)
+    return out
 
-    log("ablation: re-measuring the calibration suite")
-    threads = device.calibration.threads or 1
-    timed = _measure_suite(threads, runs_target_s=0.25, log=lambda _: None, clock=clock, networks=3)
-    everything = [(t.profile, t.measured_ms) for t in timed]
-    operators = [(t.profile, t.measured_ms) for t in timed if "#" not in t.name]
-    base = replace(device, calibration=None)
-    preds = {}
-    for label, samples, kwargs in [
-        (
-            "operators: global fractions + overhead",
-            operators,
-            {"per_kind": False, "fuse_elementwise": False, "size_efficiency": False},
-        ),
-        (
-            "+ per-class fractions",
-            operators,
-            {"per_kind": True, "fuse_elementwise": False, "size_efficiency": False},
-        ),
-        ("+ elementwise fusion", operators, {"per_kind": True, "size_efficiency": False}),
-        ("+ half-performance sizes", operators, {"per_kind": True}),
-        ("+ family networks in the suite", everything, {"per_kind": True}),
-    ]:
-        cal = fit_calibration(base, samples, threads=threads, source="ablation", **kwargs)
-        dev = replace(base, calibration=cal)
-        pred = np.array([predict_latency(c["profile"], dev).ms for c in cands])
-        variants[label] = metrics(measured, pred)
-        preds[label] = pred.tolist()
-        log(f"  {label}: {variants[label]}")
-    return preds
+
+def calibrate_into(tmp: Path, *, seconds: float, leave_out: list[str], old: str, log):
+    """Calibrate this machine (learned + roofline) into ``tmp``; (learned device, old device)."""
+    from explorer.latency._calibrate import calibrate_host
+    from explorer.latency._host_learned import calibrate_host_learned
+    from explorer.latency._learned import kernel_file_for
+
+    log(f"calibrating (learned kernels, {seconds:.0f} s, leaving out {leave_out or 'none'})")
+    run = calibrate_host_learned(
+        time_s=seconds, exclude_families=tuple(leave_out), log=log, name="bench-host"
+    )
+    path = tmp / "bench-host.toml"
+    path.write_text(device_profiles.to_toml(run.roofline.profile), encoding="utf-8")
+    run.kernels.save(kernel_file_for(path))
+    log(f"  {len(run.samples)} networks, {run.kernels.meta['nodes']} nodes, {run.seconds:.0f} s")
+    learned = device_profiles.get(str(path))
+    if old == "fit":
+        log("calibrating the previous model (explorer calibrate --method roofline)")
+        old_profile = calibrate_host(name="bench-old", networks=3).profile
+        old_path = tmp / "bench-old.toml"
+        old_path.write_text(device_profiles.to_toml(old_profile), encoding="utf-8")
+        return learned, device_profiles.get(str(old_path)), run
+    return learned, learned, run
+
+
+def report(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    measured = np.array([r["measured_ms"] for r in rows])
+    out = {}
+    for model in ("learned", "previous"):
+        pred = np.array([r[f"{model}_ms"] for r in rows])
+        m = metrics(measured, pred) if len(rows) > 2 else {}
+        out[model] = m
+    out["n"] = len(rows)
+    out["noise_within_10pct"] = float(np.mean([abs(r["noise"]) <= 0.10 for r in rows]))
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--candidates", type=int, default=60)
-    ap.add_argument("--device", default="host", help="calibrated profile (key or .toml)")
+    ap.add_argument("--quick", action="store_true", help="60 s calibration, 18+5 networks")
+    ap.add_argument("--candidates", type=int, default=None, help="family networks (default 60)")
+    ap.add_argument("--calibrate-time", default=None, help="e.g. 5m (default; --quick: 60s)")
+    ap.add_argument("--leave-out", default="kumar", help="family kept out of the calibration")
+    ap.add_argument("--device", default=None, help="score this calibrated profile instead")
+    ap.add_argument(
+        "--old",
+        choices=("fit", "same"),
+        default=None,
+        help="previous model: fit it (explorer calibrate --method roofline; default) or use "
+        "the roofline fitted in the same calibration run (--quick)",
+    )
+    ap.add_argument("--no-standard", action="store_true", help="skip the five standard CNNs")
     ap.add_argument("--max-macs", type=float, default=4e8)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--round-budget-s", type=float, default=0.08)
-    ap.add_argument("--stability", type=int, default=6, help="candidates benched twice")
-    ap.add_argument(
-        "--ablation",
-        action="store_true",
-        help="also re-measure the calibration suite and fit simpler calibrations",
-    )
-    ap.add_argument(
-        "--clock",
-        choices=("cpu", "wall"),
-        default="cpu",
-        help="score against thread CPU time (default; robust on a shared machine) "
-        "or wall time; both are recorded",
-    )
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     ap.add_argument("--out", default="benchmarks/results/latency_prediction.json")
     args = ap.parse_args()
     global CLOCK_KEY
     CLOCK_KEY = f"{args.clock}_ms"
+    n_cands = args.candidates or (18 if args.quick else 60)
+    rounds = args.rounds or (6 if args.quick else 8)
+    old_mode = args.old or ("same" if args.quick else "fit")
+    from explorer.cli.calibrate import parse_duration
+
+    seconds = parse_duration(args.calibrate_time or ("60s" if args.quick else "5m"))
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     t_start = time.perf_counter()
-    device = device_profiles.get(args.device)
-    if device.calibration is None:
-        log(f"warning: {device.key} is not calibrated; run `explorer calibrate` first")
-    log(f"device {device.key}: {device.peak_gflops_fp32} GFLOP/s, {device.bandwidth_gb_s} GB/s")
     load_before = os.getloadavg()
-    log("sampling candidates")
-    cands = candidates(args.candidates, args.max_macs, log)
-    with tempfile.TemporaryDirectory(prefix="explorer-latbench-") as tmp:
-        log("measuring (ONNX Runtime, 1 thread)")
-        measure_interleaved(
-            cands, Path(tmp), rounds=args.rounds, budget_s=args.round_budget_s, log=log
-        )
-    stability = []
-    for c in cands[: args.stability]:
-        settings = BenchSettings(threads=1, warmup=10, clock=args.clock)
-        a = bench(c["model"], c["inputs"], settings=settings).median_ms
-        b = bench(c["model"], c["inputs"], settings=settings).median_ms
-        stability.append(
-            {
-                "model": c["profile"].model,
-                "first_ms": a,
-                "second_ms": b,
-                "diff_pct": abs(a / b - 1) * 100,
+    leave_out = [f for f in args.leave_out.split(",") if f] if args.leave_out else []
+    with tempfile.TemporaryDirectory(prefix="explorer-latbench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        calibration: dict[str, Any] = {}
+        if args.device:
+            learned_dev = old_dev = device_profiles.get(args.device)
+            leave_out = []
+        else:
+            learned_dev, old_dev, run = calibrate_into(
+                tmp, seconds=seconds, leave_out=leave_out, old=old_mode, log=log
+            )
+            calibration = {
+                "seconds": run.seconds,
+                "networks": len(run.samples),
+                "kernels": {k: m.to_dict() | {"trees": None} for k, m in run.kernels.kinds.items()},
+                "call_us": run.kernels.call_us,
+                "scale": run.kernels.scale,
             }
-        )
-    measured = np.array([c["measured_ms"] for c in cands])
-    calibrated = np.array([predict_latency(c["profile"], device).ms for c in cands])
-    roofline = np.array([predict_latency(c["profile"], device).roofline_ms for c in cands])
-    other = np.array([c["wall_ms" if args.clock == "cpu" else "cpu_ms"] for c in cands])
-    variants: dict[str, dict[str, float]] = {
-        "uncalibrated roofline": metrics(measured, roofline),
-        "calibrated (as installed)": metrics(measured, calibrated),
-        f"calibrated vs {'wall' if args.clock == 'cpu' else 'cpu'} clock": metrics(
-            other, calibrated
-        ),
-    }
-    variant_preds: dict[str, list[float]] = {}
-    if args.ablation and device.calibration is not None:
-        try:
-            variant_preds = ablation(device, cands, measured, variants, args.clock, log)
-        except Exception as exc:  # report the main figures even if the ablation fails
-            log(f"ablation failed: {type(exc).__name__}: {exc}")
-    load_after = os.getloadavg()
+        log("sampling held-out candidates")
+        cands = candidates(n_cands, args.max_macs, log)
+        if not args.no_standard:
+            sys.path.insert(0, str(Path(__file__).parent))
+            from standard_cnns import standard_cnns
 
+            for name, model, inputs in standard_cnns():
+                cands.append(
+                    {
+                        "family": "standard",
+                        "seed": -1,
+                        "config": {"name": name},
+                        "model": model,
+                        "inputs": inputs,
+                        "profile": profile_model(model, inputs, name=name),
+                    }
+                )
+        log(f"measuring {len(cands)} networks (ONNX Runtime, 1 thread, {rounds} rounds)")
+        measure_interleaved(cands, tmp, rounds=rounds, budget_s=args.round_budget_s, log=log)
+        noise = split_noise(cands)
+        log("predicting")
+        rows = []
+        predict_s = []
+        for c, nz in zip(cands, noise, strict=True):
+            start = time.perf_counter()
+            learned = predict_latency(
+                c["profile"], learned_dev, model=c["model"], inputs=c["inputs"]
+            )
+            predict_s.append(time.perf_counter() - start)
+            previous = predict_latency(c["profile"], old_dev)
+            rows.append(
+                {
+                    "model": c["profile"].model,
+                    "family": c["family"],
+                    "seed": c["seed"],
+                    "config": c["config"],
+                    "macs": c["profile"].macs,
+                    "measured_ms": c["measured_ms"],
+                    "wall_ms": c["wall_ms"],
+                    "cpu_ms": c["cpu_ms"],
+                    "learned_ms": learned.ms,
+                    "previous_ms": previous.ms,
+                    "roofline_ms": previous.roofline_ms,
+                    "noise": nz,
+                    "predict_s": predict_s[-1],
+                    "timings_ms": c["timings_ms"],
+                    "cpu_timings_ms": c["cpu_timings_ms"],
+                }
+            )
+    load_after = os.getloadavg()
+    groups = {"all": rows}
+    groups["held-out families"] = [r for r in rows if r["family"] not in ("standard", *leave_out)]
+    for family in sorted({r["family"] for r in rows}):
+        tag = " (left out)" if family in leave_out else ""
+        groups[f"{family}{tag}"] = [r for r in rows if r["family"] == family]
+    results = {k: report(v, k) for k, v in groups.items() if v}
     print(
-        f"\n{len(cands)} candidates, device {device.key}, ONNX Runtime 1 thread, "
-        f"{args.clock} clock; "
-        f"load {load_before[0]:.1f} -> {load_after[0]:.1f}"
+        f"\n{len(rows)} networks, ONNX Runtime 1 thread, {args.clock} clock; load "
+        f"{load_before[0]:.1f} -> {load_after[0]:.1f}; calibration "
+        f"{calibration.get('seconds', 0):.0f} s on {calibration.get('networks', '?')} networks"
     )
-    print(f"{'model':34s} {'within10':>9s} {'within20':>9s} {'MdAPE%':>8s} {'Spearman':>9s}")
-    for label, m in variants.items():
+    print(
+        f"{'group':26s} {'n':>3s} | {'learned: ±10%':>13s} {'±20%':>6s} {'MdAPE':>6s} "
+        f"{'rho':>6s} | {'previous: ±10%':>14s} {'MdAPE':>6s} {'rho':>6s} | noise ±10%"
+    )
+    for label, r in results.items():
+        a, b = r["learned"], r["previous"]
+        if not a:
+            continue
         print(
-            f"{label:34s} {m['within_10pct']:9.1%} {m['within_20pct']:9.1%} "
-            f"{m['mdape_pct']:8.1f} {m['spearman']:9.3f}"
+            f"{label:26s} {r['n']:3d} | {a['within_10pct']:13.0%} {a['within_20pct']:6.0%} "
+            f"{a['mdape_pct']:5.1f}% {a['spearman']:6.3f} | {b['within_10pct']:14.0%} "
+            f"{b['mdape_pct']:5.1f}% {b['spearman']:6.3f} | {r['noise_within_10pct']:.0%}"
         )
-    if stability:
-        worst = max(s["diff_pct"] for s in stability)
-        print(
-            f"stability: {len(stability)} models benched twice, worst median difference "
-            f"{worst:.1f} %"
-        )
-    rows = []
-    for i, c in enumerate(cands):
-        rows.append(
-            {
-                "model": c["profile"].model,
-                "family": c["family"],
-                "seed": c["seed"],
-                "config": c["config"],
-                "macs": c["profile"].macs,
-                "ops": len(c["profile"].ops),
-                "measured_ms": c["measured_ms"],
-                "wall_ms": c["wall_ms"],
-                "cpu_ms": c["cpu_ms"],
-                "predicted_ms": float(calibrated[i]),
-                "roofline_ms": float(roofline[i]),
-                "timings_ms": c["timings_ms"],
-                "cpu_timings_ms": c["cpu_timings_ms"],
-                **{f"pred[{k}]": v[i] for k, v in variant_preds.items()},
-            }
-        )
+    print(
+        f"prediction time per network (export + ORT optimise + regressors): median "
+        f"{statistics.median(predict_s):.2f} s, max {max(predict_s):.2f} s"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
             {
-                "device": device.to_dict(),
-                "metrics": variants,
-                "stability": stability,
+                "results": results,
+                "calibration": calibration,
+                "leave_out": leave_out,
                 "load_before": load_before,
                 "load_after": load_after,
                 "seconds": time.perf_counter() - t_start,
