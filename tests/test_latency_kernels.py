@@ -59,3 +59,20 @@ def test_nodes_carry_the_sizes_that_decide_their_time(graph):
     for node in graph.nodes:  # every node has its shapes (none left unknown)
         assert node.outputs and all(all(d > 0 for d in s) for s in node.outputs), node
         assert node.features()["out_elems"] > 0
+
+
+class _Pools(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(1).flatten(1), (x.permute(0, 2, 3, 1) + 1).flatten(1)], 1)
+
+
+def test_reductions_and_transposes_name_the_axis_they_work_along():
+    graph = describe(_Pools().eval(), (torch.randn(2, 16, 8, 4),))
+    by_op = {n.op: n for n in graph.nodes}
+    mean = by_op["ReduceMean"]  # over channels: 16 values 32 apart
+    assert (mean.axis_size, mean.axis_inner) == (16, 32)
+    assert mean.inputs[0] == (2, 16, 8, 4) and mean.outputs[0] == (2, 8, 4)
+    transpose = by_op["Transpose"]  # channels become innermost: read 32 apart
+    assert (transpose.axis_size, transpose.axis_inner) == (16, 32)
+    assert transpose.outputs[0] == (2, 8, 4, 16)
+    assert (by_op["Concat"].axis_size, by_op["Concat"].axis_inner) == (32, 1)

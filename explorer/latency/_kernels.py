@@ -76,6 +76,10 @@ class KernelNode:
     flops: float = 0.0
     bytes: float = 0.0  # activations read + written + weights read (fp32)
     weight_bytes: float = 0.0
+    # the axis an operator works along (reduce, softmax, concat) or that a transpose makes
+    # innermost: its length and the stride of its elements in the input (1: contiguous)
+    axis_size: int = 1
+    axis_inner: int = 1
     attrs: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def features(self) -> dict[str, float]:
@@ -105,6 +109,8 @@ class KernelNode:
             "activation_math": float(self.activation in _MATH_OPS),
             "activation_any": float(bool(self.activation)),
             "broadcast": float(len({math.prod(s) for s in self.inputs}) > 1),
+            "axis_size": float(self.axis_size),
+            "axis_inner": float(self.axis_inner),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -381,7 +387,33 @@ def _kind(op_type: str, domain: str, groups: int, weight: tuple[int, ...]) -> st
     return "elementwise"
 
 
-def _node(node: Any, shapes: dict[str, Any], initializers: set[str]) -> KernelNode:
+def _axis(op_type: str, x: tuple[int, ...], a: dict[str, Any], axes_input: Any) -> tuple[int, int]:
+    """(length, input stride) of the axis the operator works along; (1, 1) if none."""
+    rank = len(x)
+    if not rank:
+        return 1, 1
+    if op_type == "Transpose":
+        perm = list(a.get("perm") or range(rank - 1, -1, -1))
+        inner = perm[-1]
+        return x[inner], math.prod(x[inner + 1 :])
+    if op_type in _REDUCE_OPS:
+        axes = a.get("axes")
+        if axes is None and axes_input is not None:
+            axes = [int(v) for v in np.asarray(axes_input).ravel()]
+        axes = [v % rank for v in (axes if axes else range(rank))]
+        return math.prod(x[v] for v in axes), math.prod(x[max(axes) + 1 :])
+    if op_type in ("Softmax", "LogSoftmax", "Concat", "Split", "Gather", "ArgMax"):
+        axis = int(a.get("axis", -1 if "Softmax" in op_type else 0)) % rank
+        return x[axis], math.prod(x[axis + 1 :])
+    return 1, 1
+
+
+def _node(
+    node: Any,
+    shapes: dict[str, Any],
+    initializers: set[str],
+    consts: dict[str, Any] | None = None,
+) -> KernelNode:
     a = _attrs(node)
     ins = tuple(shapes.get(i, ()) for i in node.input if i)
     outs = tuple(shapes.get(o, ()) for o in node.output if o)
@@ -432,6 +464,8 @@ def _node(node: Any, shapes: dict[str, Any], initializers: set[str]) -> KernelNo
     if op_type in ("FusedGemm", "FusedMatMul"):
         activation = str(a.get("activation", ""))
     kind = _kind(op_type, node.domain, groups, ins[1] if len(ins) > 1 else ())
+    axes_input = (consts or {}).get(node.input[1]) if len(node.input) > 1 else None
+    axis_size, axis_inner = _axis(op_type, x, a, axes_input)
     return KernelNode(
         name=node.name or (node.output[0] if node.output else op_type),
         op=f"{node.domain.removeprefix('com.microsoft').lstrip('.') or 'ms'}:{op_type}"
@@ -449,6 +483,8 @@ def _node(node: Any, shapes: dict[str, Any], initializers: set[str]) -> KernelNo
         flops=flops,
         bytes=act_bytes + weight_bytes,
         weight_bytes=weight_bytes,
+        axis_size=int(axis_size),
+        axis_inner=int(axis_inner),
         attrs={k: v for k, v in a.items() if isinstance(v, int | float | str)},
     )
 
@@ -523,7 +559,14 @@ def describe_onnx(path: str | Path, *, level: str = "all", keep: str | Path | No
     if any(o and o not in shapes for n in model.graph.node for o in n.output):
         original = _known_shapes(onnx.load(str(path)))
         shapes = _shapes(model, {**original, **shapes}, block)
-    nodes = tuple(_node(n, shapes, initializers) for n in model.graph.node)
+    from onnx import numpy_helper
+
+    consts = {  # small integer constants: the axes of reductions
+        i.name: numpy_helper.to_array(i)
+        for i in model.graph.initializer
+        if i.data_type == 7 and math.prod(i.dims) <= 16
+    }
+    nodes = tuple(_node(n, shapes, initializers, consts) for n in model.graph.node)
     return KernelGraph(nodes=nodes, level=level, block=block)
 
 

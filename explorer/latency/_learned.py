@@ -68,6 +68,8 @@ FEATURES = (
     "activation_math",
     "activation_any",
     "broadcast",
+    "axis_size",
+    "axis_inner",
 )
 # The linear model sees the sizes that scale a kernel's time, not the categorical flags.
 _LINEAR = (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 16)
