@@ -62,7 +62,12 @@ def test_a_regressor_fitted_on_a_known_law_recovers_it():
     train, test = _conv_nodes(300, seed=1), _conv_nodes(80, seed=2)
     y = np.log([_law_us(n) for n in train])
     model = fit_kind("conv", features(train), y, seed=0)
-    assert set(model.compared) == {"linear", "trees", "linear+trees"}
+    assert set(model.compared) == {"roofline", "linear", "roofline+trees", "trees"}
+    assert model.method in ("roofline", "roofline+trees")
+    if model.method == "roofline":  # the law's own form: its constants come back
+        c0, c1, c2 = model.coef
+        assert c0 == pytest.approx(3.0, rel=0.02)
+        assert c1 == pytest.approx(1 / 50e3, rel=0.02) and c2 == pytest.approx(1 / 20e3, rel=0.02)
     predicted = np.exp(model.predict_log(features(test)))
     truth = np.array([_law_us(n) for n in test])
     ape = np.abs(predicted / truth - 1)
