@@ -110,7 +110,8 @@ class ModelCost:
 
     @property
     def ai_weights(self) -> float:
-        """The papers' intensity: dense FLOPs per byte of weights (seeds/001 Table IX)."""
+        """The papers' intensity: dense FLOPs per byte of weights (Lu, Lu and Lin 2025,
+        Table IX)."""
         return self.flops / self.weight_bytes if self.weight_bytes else 0.0
 
     @property

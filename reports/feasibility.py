@@ -1,4 +1,5 @@
-"""Feasibility table in the style of seeds/001 Table IX: which model fits which device.
+"""Feasibility table in the style of Table IX of Lu, Lu and Lin (2025), Lightweight Multimodal
+Emotion Recognition for Companion Robots: which model fits which device.
 
 The paper's rule, read from its notes under Table IX and its text in §V-C:
 
@@ -40,15 +41,15 @@ __all__ = [
 ]
 
 DESCRIPTION = (
-    "Marks follow seeds/001 Table IX: ✗ when the model's GFLOPs per inference exceed the "
-    "device's GFLOP/s (more than a second at peak); ✓ when the device's ridge point divided by "
-    "the model's arithmetic intensity is at least 1; / when the model's intensity exceeds the "
-    "ridge. In roofline terms / means compute-bound, which is not slower by itself: read the "
-    "predicted latency next to it. Both intensity definitions are shown because the paper does "
-    "not say which bytes it divided by."
+    "Marks follow Lu, Lu and Lin (2025) Table IX: ✗ when the model's GFLOPs per inference "
+    "exceed the device's GFLOP/s (more than a second at peak); ✓ when the device's ridge point "
+    "divided by the model's arithmetic intensity is at least 1; / when the model's intensity "
+    "exceeds the ridge. In roofline terms / means compute-bound, which is not slower by "
+    "itself: read the predicted latency next to it. Both intensity definitions are shown "
+    "because the paper does not say which bytes it divided by."
 )
 
-# The models seeds/001 compares in Table IX, with the params and "FLOPs" of its Table V
+# The models Lu, Lu and Lin (2025) compare in Table IX, with the params and "FLOPs" of its Table V
 # (weights taken as FP32, 4 bytes per parameter; traffic not published).
 TABLE_IX_MODELS = (
     ModelCost(name="Hu [29]", params=5_610_000, flops=390_730_000_000, weight_bytes=4 * 5_610_000),
@@ -253,7 +254,7 @@ def figure(data: FeasibilityData) -> go.Figure:
     )
     fig.update_layout(
         title={
-            "text": "Feasibility (seeds/001 Table IX rule)<br><sup>✗ FLOPs exceed the "
+            "text": "Feasibility (Lu, Lu and Lin (2025) Table IX rule)<br><sup>✗ FLOPs exceed the "
             "device's GFLOP/s; ✓ ridge / model intensity ≥ 1; / model intensity above the "
             "ridge (compute-bound)</sup>"
         },

@@ -4,7 +4,8 @@
 
 - ``"traffic"`` (default, the roofline's): all FLOPs (dense + elementwise) per byte of DRAM
   traffic, the sum over operators of weights + inputs + outputs (the unfused lower bound);
-- ``"weights"`` (the papers', seeds/001 Table IX): dense FLOPs (2 x MACs) per byte of weights.
+- ``"weights"`` (the papers', Lu, Lu and Lin (2025) Table IX): dense FLOPs (2 x MACs) per byte
+  of weights.
   Weight bytes undercount what really crosses memory, so with this definition a model can
   plot above the bandwidth roof: that gap is the activation traffic the definition ignores.
 

@@ -1,4 +1,5 @@
-"""``ding``: the lightweight spatio-temporal CNN of Ding, Tang & Lu (2025), seeds/000.
+"""``ding``: the lightweight spatio-temporal CNN of Ding, Tang and Lu (2025),
+Lightweight Spatio-Temporal Convolutional Neural Network for Audio-Visual Emotion Recognition.
 
 One grayscale 64×64 face crop goes through a 3-layer 2D CNN (3×3 valid convs → 16, 32, 64, each
 ReLU + MaxPool 2, dropout, flatten → 2304); the clip segment's 40 MFCCs, averaged over time, go
@@ -384,7 +385,8 @@ SPACE = {
     space=SPACE,
     published={name: _PUBLISHED for name in PRESETS},
     summary="2D CNN on one grayscale face + 1D CNN on averaged MFCCs, concat fusion",
-    paper="Ding, Tang, Lu 2025 — Lightweight spatio-temporal CNN for AVER (seeds/000)",
+    paper="Ding, Tang and Lu (2025), Lightweight Spatio-Temporal Convolutional Neural Network "
+    "for Audio-Visual Emotion Recognition",
 )
 def build(config: Config) -> DingModel:
     """Build the ``ding`` model for ``config``."""

@@ -475,7 +475,7 @@ SPACE = {
     presets=PRESETS,
     space=SPACE,
     summary="any audio encoder × visual encoder × temporal aggregator × fusion of the five",
-    paper="combines seeds/000–004",
+    paper="combines the papers of the ding, lu, yang, ishtiaq and kumar families",
 )
 def build(config: Config) -> HybridModel:
     """Build the ``hybrid`` model for ``config``."""

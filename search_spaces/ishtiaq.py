@@ -1,4 +1,4 @@
-"""``ishtiaq``: depthwise-separable CNN + GRU encoders, reduced MFusHER fusion (seeds/003).
+"""``ishtiaq``: depthwise-separable CNN + GRU encoders, reduced MFusHER fusion.
 
 Ishtiaq, Hashmi, Ali (2025). Audio: log-mel spectrogram → depthwise-separable CNN → GRU →
 embedding. Video: per-frame face → depthwise-separable CNN → GRU, final hidden state →
@@ -548,7 +548,8 @@ SPACE = {
 
 PUBLISHED = {
     "ishtiaq2025": Published(
-        source="seeds/003 (Ishtiaq, Hashmi, Ali 2025)",
+        source="Ishtiaq, Hashmi and Ali (2025), Lightweight Multimodal Emotion Recognition Using "
+        "Depthwise CNN and GRU-Based Modality Encoders",
         note="No params or FLOPs published; only '85-90 % fewer convolutional parameters, "
         "30-40 % less memory' than the M-fusHER encoders.",
     ),

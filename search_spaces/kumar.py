@@ -1,4 +1,4 @@
-"""``kumar``: cross-modal attention + Tucker fusion of Kumar, Aruldoss & Wynn (2025), seeds/004.
+"""``kumar``: cross-modal attention + Tucker fusion of Kumar, Aruldoss & Wynn (2025).
 
 Audio: a 3 s clip at 16 kHz → log-mel spectrogram, 128 bands × 256 frames (25 ms window, 10 ms
 hop) → 2D CNN (conv k3 → BN → ReLU → MaxPool 3×3 s2 per block) → a sequence 60 × 128.
@@ -608,7 +608,8 @@ SPACE = {
     space=SPACE,
     published={name: _PUBLISHED for name in PRESETS},
     summary="mel 2D CNN + ResNet-18/Bi-GRU, bidirectional cross-attention, Tucker fusion",
-    paper="Kumar, Aruldoss, Wynn 2025 — Cross-modal attention fusion (seeds/004)",
+    paper="Kumar, Aruldoss and Wynn (2025), Cross-Modal Attention Fusion: A Deep Learning and "
+    "Affective Computing Model for Emotion Recognition",
 )
 def build(config: Config) -> KumarModel:
     """Build the ``kumar`` model for ``config``."""

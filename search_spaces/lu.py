@@ -1,4 +1,4 @@
-"""``lu``: GhostNet + Triplet Attention + Frame Attention ‖ 1D-CNN, Lu, Lu & Lin, seeds/001.
+"""``lu``: GhostNet + Triplet Attention + Frame Attention ‖ 1D-CNN (Lu, Lu & Lin 2025).
 
 Face stream: each of 15 RGB 224×224 face crops goes through a GhostNet whose Ghost bottlenecks
 carry a Triplet Attention Module (TAM) where GhostNet has squeeze-excitation (Table I, which
@@ -626,8 +626,7 @@ SPACE = {
     space=SPACE,
     published={"lu2025": _PUBLISHED, "lu2025_f4": _PUBLISHED, "lu2025_s2": _PUBLISHED},
     summary="GhostNet+TAM per frame → FAN ‖ 1D-CNN on averaged MFCCs, probability fusion",
-    paper="Lu, Lu, Lin — Lightweight multimodal emotion recognition for companion robots "
-    "(seeds/001)",
+    paper="Lu, Lu and Lin (2025), Lightweight Multimodal Emotion Recognition for Companion Robots",
 )
 def build(config: Config) -> LuModel:
     """Build the ``lu`` model for ``config``."""

@@ -1,4 +1,4 @@
-"""``yang``: dual-stream FRFT-MFCC + MobileNetV2 network (Yang, Lv, Liu 2025; seeds/002).
+"""``yang``: dual-stream FRFT-MFCC + MobileNetV2 network (Yang, Lv & Liu 2025).
 
 Video: grayscale 224×224 face crops, a fixed number of uniformly sampled frames, a per-frame
 MobileNetV2 (inverted residuals, linear bottlenecks) → per-frame feature sequence → two Conv1D
@@ -532,7 +532,8 @@ SPACE = {
 
 PUBLISHED = {
     "yang2025": Published(
-        source="seeds/002 (Yang, Lv, Liu 2025)",
+        source="Yang, Lv and Liu (2025), Multimodal Emotion Recognition Based on a Dual-Stream "
+        "MFCC-MobileNetV2 Architecture",
         note="No params or FLOPs published; accuracy RAVDESS 90.62 %, CREMA-D 82.12 %.",
     ),
 }

@@ -12,7 +12,7 @@ import pytest
 import device_profiles as dp
 from device_profiles import Calibration, DeviceError, DeviceProfile
 
-# REFERENCE.md §2: key -> (FP32 GFLOP/s, GB/s)
+# the published figures each built-in profile carries: key -> (FP32 GFLOP/s, GB/s)
 REFERENCE = {
     "rpi4": (30.0, 12.8),
     "rpi5": (120.0, 17.1),
@@ -69,7 +69,7 @@ def test_registry_holds_exactly_the_reference_rows() -> None:
 @pytest.mark.parametrize(
     ("key", "printed"), [("rpi4", 2.34), ("rpi5", 7.01), ("zenbo-junior-2", 1.01)]
 )
-def test_ridge_reproduces_seeds_001_table_ix(key: str, printed: float) -> None:
+def test_ridge_reproduces_lu_2025_table_ix(key: str, printed: float) -> None:
     """Table IX's ridge column; the paper prints 7.01 for 120/17.1 = 7.018 (truncated)."""
     dev = dp.get(key)
     assert abs(dev.ridge_flops_per_byte - printed) < 0.01

@@ -19,7 +19,7 @@ def devices() -> list[DeviceRoof]:
 
 
 def _ding_totals() -> ModelCost:
-    # REFERENCE.md: 66,584 params, 14,324,736 FLOPs (FP32 weights).
+    # Ding, Tang and Lu (2025) by their equations: 66,584 params, 14,324,736 FLOPs (FP32 weights).
     return ModelCost(name="ding2025", params=66_584, flops=14_324_736, weight_bytes=4 * 66_584)
 
 
@@ -317,7 +317,7 @@ def test_breakdown_sums_by_layer_and_kind(devices) -> None:
         breakdown.breakdown_data(_ding_totals())
 
 
-# --- feasibility (seeds/001 Table IX) -------------------------------------------------------
+# --- feasibility (Lu, Lu and Lin (2025) Table IX) ----------------------------------------------
 
 
 def test_table_ix_rule_reproduces_the_printed_crosses(devices) -> None:

@@ -1,4 +1,4 @@
-"""seeds/001 Table IX with our own counts of ding2025 and lu2025 on rpi4, rpi5 and Zenbo.
+"""Lu, Lu and Lin (2025) Table IX with our counts of ding2025 and lu2025 on rpi4, rpi5, Zenbo.
 
 The paper's rule (reports.feasibility): ✗ when the model's GFLOPs exceed the board's
 GFLOP/s, ✓ when ridge / model intensity >= 1 (memory-bound side), / when the intensity is
@@ -82,7 +82,7 @@ def test_traffic_intensity_reproduces_table_ix_but_for_lu2025_on_zenbo(table) ->
 
 
 def test_counting_macs_as_flops_like_the_paper_gives_its_marks(table) -> None:
-    # The paper's "0.77 GFLOPs" are MACs (REFERENCE.md): in MACs per byte of traffic the
+    # The paper's "0.77 GFLOPs" are thop-style MACs: in MACs per byte of traffic the
     # model is below every ridge and Table IX's ✓ ✓ ✓ follows.
     lu = table["costs"]["lu2025"]
     macs_per_byte = (lu.flops / 2) / lu.traffic_bytes

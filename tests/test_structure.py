@@ -7,6 +7,7 @@ counts as much as one at the top of a file.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,18 @@ def test_no_import_cycles() -> None:
     }
     cycles = [c for c in _cycles(graph) if frozenset(c) not in KNOWN_CYCLES]
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_file_names_documents_outside_the_project() -> None:
+    # papers are cited by authors, year and title; the team's notes are not shipped
+    outside = re.compile(r"seeds/\d|(REFERENCE|DESIGN)\.md|\.\./shared|\bshared/")
+    files = [p for top in (*TOP, "tests", "benchmarks") for p in (ROOT / top).rglob("*.py")]
+    files += [*(ROOT / "device_profiles").rglob("*.toml"), ROOT / "pyproject.toml"]
+    bad = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in files
+        if path != Path(__file__).resolve()
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert len(files) > 50 and not bad, bad

@@ -33,11 +33,7 @@ _COMMANDS = (
     "env",
 )
 for _name in _COMMANDS:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:  # a command group not written yet
-        if _exc.name != f"{__name__}.{_name}":
-            raise
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["app", "main"]
 

@@ -39,12 +39,13 @@ def roofline_command(
         Intensity.traffic,
         "--intensity",
         help="traffic: FLOPs per byte of DRAM traffic (roofline); weights: dense FLOPs per "
-        "weight byte (the papers', seeds/001 Table IX).",
+        "weight byte (the papers', Lu, Lu and Lin (2025) Table IX).",
     ),
     paper_models: bool = typer.Option(
         False,
         "--paper-models",
-        help="Add the models seeds/001 Table IX compares, from their published totals.",
+        help="Add the models Table IX of Lu, Lu and Lin (2025), Lightweight Multimodal Emotion "
+        "Recognition for Companion Robots, compares, from their published totals.",
     ),
     out: Path = typer.Option(Path("roofline.html"), "--out", "-o", help="HTML file to write."),
     image: Path | None = typer.Option(
@@ -53,7 +54,8 @@ def roofline_command(
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
 ) -> None:
     """Place models on the roofline of one or more devices and write a standalone HTML file
-    (roofline, feasibility table in the style of seeds/001 Table IX, per-layer breakdown)."""
+    (roofline, feasibility table in the style of Lu, Lu and Lin (2025) Table IX, per-layer
+    breakdown)."""
     result = build_roofline(
         models or [],
         device,
@@ -195,7 +197,7 @@ def build_roofline(
     if costs:
         sections.append(
             reports.Section(
-                title="Feasibility (seeds/001 Table IX)",
+                title="Feasibility (Lu, Lu and Lin (2025) Table IX)",
                 figure=feasibility.figure(feas),
                 description=feasibility.DESCRIPTION,
             )

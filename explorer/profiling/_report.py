@@ -24,7 +24,8 @@ class ProfileReport:
     counters: tuple[CounterResult, ...] = ()
 
     def to_dict(self, *, layers: bool = True) -> dict[str, Any]:
-        """The JSON document of DESIGN.md: totals, ``layers``, ``devices``, ``counters``."""
+        """The JSON document ``explorer profile --format json`` prints: totals, ``layers``,
+        ``devices``, ``counters``."""
         d = self.profile.to_dict(layers=layers)
         d["devices"] = {p.device: p.to_dict() for p in self.predictions}
         if self.counters:

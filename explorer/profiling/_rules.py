@@ -1,6 +1,6 @@
 """Cost rules per aten operator: kind, MACs and elementwise FLOPs.
 
-Dense rules follow shared/REFERENCE.md §3 (conv ``Cout·(Cin/groups)·∏k·∏out``, linear ``M·N·K``,
+Dense rules (conv ``Cout·(Cin/groups)·∏k·∏out``, linear ``M·N·K``,
 attention ``B·heads·Lq·Lk·(dk+dv)``, bilinear ``I1·I2·O``, RNN ``tokens·Σ|W|`` which is
 ``3H(I+H)`` per step and direction for a GRU and ``4H(I+H)`` for an LSTM).
 
@@ -581,9 +581,6 @@ _WITH_KWARGS: dict[str, Callable[[Sequence[Any], Any, dict[str, Any]], Cost]] = 
     "_thnn_fused_lstm_cell": _fused_cell("lstm", 4),
     "_thnn_fused_gru_cell": _fused_cell("gru", 3),
 }
-
-# Ops with analytic rules for work that dispatch hides (the external counters often miss them).
-FUSED_OPS = frozenset(_WITH_KWARGS)
 
 
 def cost_of(func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost | None:

@@ -1,6 +1,6 @@
 """The results of profiling: one ``OpRecord`` per aten operator and a ``ModelProfile``.
 
-Conventions (shared/REFERENCE.md §3):
+Conventions:
 - ``macs`` are multiply-accumulates of the dense arithmetic (conv, linear, matmul, RNN gates,
   attention products, bilinear); ``flops = 2 * macs``; this is what the papers' "FLOPs" mean
   when they are not MACs.
@@ -102,7 +102,8 @@ class ModelProfile:
 
     @property
     def ai_weights(self) -> float:
-        """FLOPs per weight byte: the papers' "arithmetic intensity" (seeds/001 Table IX)."""
+        """FLOPs per weight byte: the papers' "arithmetic intensity" (Lu, Lu and Lin 2025,
+        Table IX)."""
         return self.flops / self.weight_bytes if self.weight_bytes else 0.0
 
     @property
@@ -111,7 +112,8 @@ class ModelProfile:
         return self.total_flops / self.traffic_bytes if self.traffic_bytes else 0.0
 
     def to_dict(self, *, layers: bool = True) -> dict[str, Any]:
-        """JSON-safe dict with the keys DESIGN.md promises (``layers`` = per-operator rows)."""
+        """JSON-safe dict with the keys ``explorer profile --format json`` promises (``layers``
+        = per-operator rows)."""
         d = {
             "model": self.model,
             "batch_size": self.batch_size,

@@ -23,7 +23,6 @@ sampler, but the front holds fully trained trials only.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -425,9 +424,3 @@ def measure_host_ms(model: Any, *, runs: int = 5, warmup: int = 2) -> float:
             if i >= warmup:
                 times.append((time.perf_counter() - start) * 1e3)
     return float(statistics.median(times))
-
-
-def config_json(trial: optuna.trial.FrozenTrial) -> str:
-    """The trial's Config as compact JSON (``""`` when the family rejected it)."""
-    config = trial.user_attrs.get("config")
-    return json.dumps(config, separators=(",", ":")) if config else ""
