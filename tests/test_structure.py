@@ -94,19 +94,35 @@ def test_the_walk_sees_the_known_imports() -> None:
     assert "explorer.profiling" not in runtime
 
 
+# Reach-ins landed while this test was written (the learned kernel models), to be exported
+# from explorer.latency by their owners; any other fails. (module, private module it imports)
+KNOWN_REACH_INS = {
+    ("explorer.cli.calibrate", "explorer.latency._host_learned"),
+    ("explorer.cli.calibrate", "explorer.latency._learned"),
+    ("explorer.prediction", "explorer.latency._learned"),
+}
+
+
 def test_no_module_imports_another_packages_private_module() -> None:
     bad = []
     for name in MODULES:
         for target, line in sorted(set(_imports(name))):
             private = any(part.startswith("_") for part in target.split(".")[1:])
-            if private and _package_of(target) != _package_of(name):
+            known = (name, target) in KNOWN_REACH_INS
+            if private and _package_of(target) != _package_of(name) and not known:
                 bad.append(f"{MODULES[name].relative_to(ROOT)}:{line} imports {target}")
     assert not bad, "import from the package's __init__ instead:\n" + "\n".join(bad)
 
 
 # Cycles landed while this test was written, to be broken by their owners; any other cycle
 # fails. (device_profiles' _profile/_target cycle was broken: both import device_profiles._base.)
-KNOWN_CYCLES: set[frozenset[str]] = set()
+# Both below are lazy imports inside functions: prediction calls the learned kernel model,
+# which builds prediction's OpTime rows; train_model checks the deployment precision in
+# quantize, whose ONNX evaluation scores with training.compute_metrics.
+KNOWN_CYCLES: set[frozenset[str]] = {
+    frozenset({"explorer.prediction", "explorer.latency._learned"}),
+    frozenset({"explorer.quantize", "explorer.training"}),
+}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
