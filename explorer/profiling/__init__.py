@@ -3,9 +3,11 @@
     >>> from explorer.profiling import profile_model
     >>> profile = profile_model(model, example_inputs)
     >>> profile.macs, profile.flops, profile.peak_activation_bytes
+    >>> profile.to_frame(by="module")  # a pandas DataFrame, one row per layer
 
-``cross_check`` runs the external counters (PyTorch's ``FlopCounterMode``, fvcore, thop) on
-the same model and reports where they disagree; ``profile_report`` bundles a profile, its
+``cross_check`` runs the external counters (PyTorch's ``FlopCounterMode``, fvcore, thop, and
+NNI's ``count_flops_params`` from the ``nni`` extra) on the same model and reports where they
+disagree; ``profile_report`` bundles a profile, its
 roofline predictions per device and the cross-checks (what ``explorer profile`` prints).
 """
 
