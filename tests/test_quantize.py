@@ -175,3 +175,17 @@ def test_prune_int8_compares_macro_f1_and_predicts_at_int8(tmp_path: Path) -> No
     assert 0 < dep["predicted_ms"] < report["after"]["predicted_ms"]  # 16x the FP32 peak
     assert dep["fp32_macro_f1"] == pytest.approx(report["after"]["macro_f1"], abs=1e-6)
     assert load_checkpoint(tmp_path / "p.pt").metrics["deployment"] == dep
+
+
+def test_cli_profile_predicts_at_the_precision(capsys) -> None:
+    runs = {}
+    for precision in ("fp32", "int8"):
+        code, out, err = run_cli(capsys, "profile", "ding2025", "--device", "orin-nano",
+                                 "--precision", precision, "--format", "json")  # fmt: skip
+        assert code == 0, err
+        runs[precision] = json.loads(out)["devices"]
+    assert list(runs["int8"]) == ["orin-nano:int8"]
+    fp32, int8 = runs["fp32"]["orin-nano"], runs["int8"]["orin-nano:int8"]
+    assert 0 < int8["roofline_ms"] < fp32["roofline_ms"]
+    code, _, err = run_cli(capsys, "profile", "ding2025", "--device", "rpi4", "--precision", "int8")
+    assert code == 2 and "no int8 target and no peak_gflops.int8" in err

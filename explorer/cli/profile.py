@@ -49,14 +49,24 @@ def profile_command(
     weights: Path | None = typer.Option(
         None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
     ),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="Predict at fp16/int8: each device's target of that precision, else its peak "
+        "for it (bytes scaled per element).",
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
 ) -> None:
     """Count a model's cost per operator and predict its roofline latency per device."""
     import device_profiles
     from explorer.models import resolve_model
     from explorer.profiling import parse_counters, profile_report
+    from explorer.quantize import check_precision, device_at_precision
 
+    precision = check_precision(precision)
     devices = [device_profiles.get(key) for key in device]
+    if precision != "fp32":
+        devices = [device_at_precision(d, precision) for d in devices]
     counter_names = parse_counters(counters) if counters else ()
     resolved = resolve_model(model, batch_size=batch_size, weights=weights)
     report = profile_report(
