@@ -209,3 +209,12 @@ def test_a_device_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path
     os.mkfifo(fifo)
     with pytest.raises(device_profiles.DeviceError, match="not a regular file"):
         device_profiles.load_file(fifo)
+
+
+def test_a_kernel_latency_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    from explorer.latency._learned import load_kernel_model
+
+    fifo = tmp_path / "host.kernels.json"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="FIFO"):
+        load_kernel_model(fifo)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from explorer.errors import UsageError
+from explorer.files import irregular_reason, write_text_atomic
 
 from ._kernels import KernelGraph, KernelNode
 
@@ -375,10 +376,8 @@ class KernelModel:
         return json.dumps(payload, separators=(",", ":"))
 
     def save(self, path: str | Path) -> Path:
-        """Write ``to_json()`` to ``path``; returns the path."""
-        path = Path(path)
-        path.write_text(self.to_json(), encoding="utf-8")
-        return path
+        """Write ``to_json()`` to ``path`` atomically; returns the path."""
+        return write_text_atomic(Path(path), self.to_json(), what="kernel latency file")
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -396,6 +395,9 @@ def load_kernel_model(path: str | Path) -> KernelModel:
     """
     path = Path(path)
     fix = "run `explorer calibrate` again to rewrite it"
+    reason = irregular_reason(path)  # a FIFO would block the read forever
+    if reason and reason != "does not exist":
+        raise UsageError(f"kernel latency file {str(path)!r} {reason}; {fix}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
