@@ -157,13 +157,27 @@ class Timing:
     source: str = "predicted"  # "predicted" | "measured" | "roofline"
     op_ms: tuple[float, ...] = ()
     bound: str = ""  # the roof that bounds most of the time, when the predictor says
+    low_ms: float | None = None  # the prediction's range (None: not known)
+    high_ms: float | None = None  # None: no upper bound (an uncalibrated roofline)
 
     @classmethod
     def from_prediction(cls, prediction: Any) -> Timing:
-        """From an ``explorer`` ``Prediction`` (calibrated ms when calibrated)."""
+        """From an ``explorer`` ``Prediction`` (calibrated ms when calibrated), with its range."""
+        low = getattr(prediction, "low_ms", None)
+        high = getattr(prediction, "high_ms", None)
         return cls(
             ms=float(prediction.ms),
             source="predicted" if getattr(prediction, "calibrated", False) else "roofline",
             op_ms=tuple(float(o.ms) for o in prediction.ops),
             bound=getattr(prediction, "bound", ""),
+            low_ms=None if low is None else float(low),
+            high_ms=None if high is None else float(high),
         )
+
+    def range_text(self) -> str:
+        """``12.3-18.0 ms``, ``>= 4.1 ms (a lower bound)``, or "" when no range is known."""
+        if self.high_ms is not None and self.low_ms is not None:
+            return f"{self.low_ms:.3g}-{self.high_ms:.3g} ms"
+        if self.low_ms is not None and self.source == "roofline":
+            return f">= {self.low_ms:.3g} ms (uncalibrated: the roofline is a lower bound)"
+        return ""

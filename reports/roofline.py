@@ -63,6 +63,7 @@ class ModelPlacement:
     source: str  # "predicted" | "measured" | "roofline" | "roof" (no time given: on the roof)
     flops: int
     bytes: int
+    latency_range: str = ""  # the prediction's range as text (Timing.range_text)
 
     @property
     def efficiency(self) -> float:
@@ -172,6 +173,7 @@ def roofline_data(
                     source=source,
                     flops=flops,
                     bytes=nbytes,
+                    latency_range=timing.range_text() if timing is not None else "",
                 )
             )
             if per_layer:
@@ -292,6 +294,8 @@ def _ridge_trace(device: DeviceRoof, colour: str) -> go.Scatter:
 
 def _model_hover(p: ModelPlacement, unit: str) -> str:
     latency = f"{p.latency_ms:.3g} ms ({p.source})" if p.latency_ms is not None else "n/a"
+    if p.latency_range:
+        latency += f", range {p.latency_range}"
     return (
         f"<b>{p.model}</b> on {p.device}<br>"
         f"intensity {p.intensity:.3g} FLOPs/{unit}<br>"

@@ -193,3 +193,25 @@ def test_key_and_key_target_resolve_the_same_in_profile_and_budgets(capsys) -> N
     assert dp.get(budget.device).address == "two-way:cpu-fp32"
     code, _, err = _cli(capsys, "profile", "ding2025", "--device", "two-way:npu")
     assert code == 2 and "has no target 'npu'" in err and err.count("\n") == 1
+
+
+def test_roofline_hover_shows_the_range_or_the_lower_bound() -> None:
+    import search_spaces as ss
+    from explorer.profiling import profile_model
+    from reports import DeviceRoof, ModelCost, Timing, roofline
+
+    model = ss.build(ss.get_preset("ding2025"))
+    prof = profile_model(model, ss.example_inputs(model), name="ding2025", meta=True)
+    devices = [dp.get("two-way"), dp.get("two-way:cpu-fp32")]
+    timings = {("ding2025", d.address): Timing.from_prediction(predict_latency(prof, d))
+               for d in devices}  # fmt: skip
+    data = roofline.roofline_data(
+        [ModelCost.from_profile(prof)], [DeviceRoof.from_profile(d) for d in devices],
+        timings=timings,
+    )  # fmt: skip
+    by_device = {p.device: p for p in data.models}
+    low, high = predict_latency(prof, devices[0]).range_ms
+    assert by_device["two-way"].latency_range == f"{low:.3g}-{high:.3g} ms"
+    assert "lower bound" in by_device["two-way:cpu-fp32"].latency_range
+    hovers = [h for t in roofline.figure(data).data if t.hovertext for h in t.hovertext]
+    assert any(f"range {low:.3g}-{high:.3g} ms" in h for h in hovers)
