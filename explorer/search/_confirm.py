@@ -14,6 +14,7 @@ The statistics (mean, 95 % interval, significance) are in ``_stats``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,20 +24,37 @@ import optuna
 from ._results import REFERENCES_ATTR, pareto_numbers
 from ._stats import confirm_key, evaluations, means_of
 
-__all__ = ["confirm"]
+__all__ = ["CLAIM_PREFIX", "confirm"]
 
 _ROUNDS = 3  # a confirmed member that falls lets at most this many new members be confirmed
 _SEED_STRIDE = 100_003  # extra seed k of trial n trains with seed + n + k * stride
+CLAIM_PREFIX = "explorer.claim:"  # + an evaluation's key: a process is training it
+_CLAIM_S = 600.0  # a claim older than this (its process was killed) no longer blocks
 
 
-def confirm(study: optuna.Study, objective: Any, *, deadline: float | None) -> str:
+def _claimed(attrs: Mapping[str, Any], key: str) -> bool:
+    claim = attrs.get(CLAIM_PREFIX + key)
+    return claim is not None and time.time() - float(claim.get("at", 0.0)) < _CLAIM_S
+
+
+def confirm(
+    study: optuna.Study, objective: Any, *, deadline: float | None, force: bool = False
+) -> str:
     """Run the confirmation stage on ``study`` (see the module docstring); returns '' when
-    every planned evaluation is stored, else a note saying what was left out and why."""
+    every planned evaluation is stored (or claimed by another process), else a note saying
+    what was left out and why.
+
+    Several processes may run it at once (the main one and its workers): each claims an
+    evaluation (a study user attribute) before training it and skips those another process
+    claimed. A claim left by a killed process blocks for ``_CLAIM_S``; ``force`` (the main
+    process once its workers have ended) ignores claims. Two processes that race for one
+    claim train the same seed to the same result, so a race costs time, never correctness.
+    """
     cfg = objective.config
     seeds = range(1, cfg.confirm_seeds + 1)
     if not seeds:
         return ""
-    done: set[tuple[str, str]] = set()
+    done: set[str] = set()
     for _ in range(_ROUNDS):
         trials = study.get_trials(deepcopy=False)
         attrs = study.user_attrs
@@ -44,46 +62,53 @@ def confirm(study: optuna.Study, objective: Any, *, deadline: float | None) -> s
         evals = evaluations(attrs, trials, references)
         front = pareto_numbers(trials, means_of(evals))
         by_number = {t.number: t for t in trials}
-        todo: list[tuple[str, str, int, Mapping[str, Any], int]] = []
+        todo: list[tuple[str, Mapping[str, Any], int]] = []  # key, config, seed
         for n in front:
-            t = by_number[n]
             for k in seeds:
-                if confirm_key("trial", n, k) not in attrs:
-                    seed = cfg.seed + n + k * _SEED_STRIDE
-                    todo.append(("trial", str(n), k, t.user_attrs["config"], seed))
+                seed = cfg.seed + n + k * _SEED_STRIDE
+                todo.append((confirm_key("trial", n, k), by_number[n].user_attrs["config"], seed))
         for ref in references:
             if ref.get("trained") and ref.get("config"):
                 for k in seeds:
-                    if confirm_key("preset", ref["name"], k) not in attrs:
-                        seed = cfg.seed + k * _SEED_STRIDE
-                        todo.append(("preset", ref["name"], k, ref["config"], seed))
-        todo = [item for item in todo if (item[0], item[1], item[2]) not in done]
+                    seed = cfg.seed + k * _SEED_STRIDE
+                    todo.append((confirm_key("preset", ref["name"], k), ref["config"], seed))
+        todo = [
+            item
+            for item in todo
+            if item[0] not in attrs
+            and item[0] not in done
+            and (force or not _claimed(attrs, item[0]))
+        ]
         if not todo:
             return ""
-        for kind, ident, k, config, seed in todo:
+        for key, config, seed in todo:
             if deadline is not None and time.monotonic() >= deadline:
-                return _left_out(study, todo)
+                return _left_out(study, [item[0] for item in todo])
+            now = study.user_attrs
+            if key in now or (not force and _claimed(now, key)):
+                continue  # another process took it meanwhile
+            study.set_user_attr(CLAIM_PREFIX + key, {"pid": os.getpid(), "at": time.time()})
             start = time.perf_counter()
             metrics = objective.retrain(config, seed=seed, deadline=deadline)
             if metrics is None:
-                return _left_out(study, todo)
-            study.set_user_attr(
-                confirm_key(kind, ident, k),
-                {
-                    "macro_f1": float(metrics.macro_f1),
-                    "accuracy": float(metrics.accuracy),
-                    "seed": seed,
-                    "seconds": time.perf_counter() - start,
-                },
-            )
-            done.add((kind, ident, k))
+                return _left_out(study, [item[0] for item in todo])
+            value = {
+                "macro_f1": float(metrics.macro_f1),
+                "accuracy": float(metrics.accuracy),
+                "seed": seed,
+                "seconds": time.perf_counter() - start,
+            }
+            if getattr(metrics, "error", ""):
+                value["error"] = metrics.error
+            study.set_user_attr(key, value)
+            done.add(key)
     return ""
 
 
-def _left_out(study: optuna.Study, todo: Sequence[tuple[str, str, int, Any, int]]) -> str:
+def _left_out(study: optuna.Study, keys: Sequence[str]) -> str:
     attrs = study.user_attrs
-    missing = [t for t in todo if confirm_key(t[0], t[1], t[2]) not in attrs]
+    missing = [k for k in keys if k not in attrs]
     return (
-        f"confirmation stopped by the timeout: {len(missing)} of {len(todo)} planned extra "
+        f"confirmation stopped by the timeout: {len(missing)} of {len(keys)} planned extra "
         "evaluations left out (re-run the command to finish them)"
     )

@@ -417,6 +417,21 @@ def _normalise_budget_devices(config: SearchConfig) -> SearchConfig:
     return replace(config, device=device_profiles.get(config.device).address, budgets=budgets)
 
 
+def _confirm_stage(
+    study: optuna.Study, objective: Objective, deadline: float | None, *, force: bool
+) -> str:
+    """Run ``_confirm.confirm``; ``"interrupted"`` after a Ctrl-C (each finished evaluation is
+    stored, so a re-run resumes the stage), else ''."""
+    from ._confirm import confirm
+
+    try:
+        objective.confirm_note = confirm(study, objective, deadline=deadline, force=force)
+    except KeyboardInterrupt:
+        objective.confirm_note = "confirmation interrupted (re-run to finish it)"
+        return "interrupted"
+    return ""
+
+
 def run_search(
     config: SearchConfig,
     *,
@@ -424,18 +439,19 @@ def run_search(
     train_fn: Callable[..., Any] | None = None,
     worker_seed: int | None = None,
     write_report: bool = True,
-    confirm: bool = True,
+    main: bool = True,
 ) -> SearchResult:
     """Run (or resume) the search ``config`` describes and write its outputs.
 
     Trials already in the study count toward ``config.trials``. Returns after the target
     count, ``timeout_s``, or a Ctrl-C (which lets the running trial finish); the outputs are
-    written in every case. Then, when ``confirm`` (workers leave it to the main process) and
-    the search was not interrupted, the confirmation stage retrains the front with further
-    seeds (``_confirm``) within the last ``confirm_share`` of ``timeout_s``. ``train_fn``
-    replaces ``explorer.training.train`` (tests).
+    written in every case. Unless the search was interrupted, the confirmation stage then
+    retrains the front with further seeds (``_confirm``) within the last ``confirm_share`` of
+    ``timeout_s``, shared with the workers. ``main`` marks the main process (workers pass
+    False): it trains the papers' presets as references (while its local workers already run
+    trials) and finishes evaluations a killed worker left. ``train_fn`` replaces
+    ``explorer.training.train`` (tests).
     """
-    from ._confirm import confirm as confirm_front
     from ._outputs import ensure_references, finalize
 
     start = time.monotonic()
@@ -444,7 +460,7 @@ def run_search(
     config.out_dir.mkdir(parents=True, exist_ok=True)
     study = open_study(config, seed=worker_seed)
     deadline = start + config.timeout_s if config.timeout_s else None
-    share = config.confirm_share if confirm and config.confirm_seeds else 0.0
+    share = config.confirm_share if config.confirm_seeds else 0.0
     search_deadline = start + config.timeout_s * (1 - share) if config.timeout_s else None
     objective = Objective(
         config, device=target, devices=devices, deadline=search_deadline, train_fn=train_fn
@@ -457,8 +473,7 @@ def run_search(
     torch.set_num_threads(config.threads)
     workers: LocalWorkers | None = None
     try:
-        objective.references_note = ensure_references(study, objective)
-        if config.workers > 1:  # after the references, so the workers do not train them too
+        if config.workers > 1:  # workers run trials while this process trains the references
             workers = LocalWorkers(
                 count=config.workers - 1,
                 storage_url=config.storage_url,
@@ -467,6 +482,8 @@ def run_search(
                 seed=config.seed,
                 deadline=search_deadline,
             )
+        if main:  # the main process's job (workers leave the references to it)
+            objective.references_note = ensure_references(study, objective)
         stopped = _run_loop(
             study,
             objective,
@@ -475,20 +492,20 @@ def run_search(
             progress=progress,
             on_stop=workers.interrupt if workers else None,
         )
+        confirming = config.confirm_seeds > 0 and stopped != "interrupted"
+        if confirming:  # workers confirm too, sharing the evaluations through claims
+            stopped = _confirm_stage(study, objective, deadline, force=False) or stopped
         if workers is not None:
-            # the outputs must include the workers' last trials: wait for them
+            # the outputs must include the workers' last trials and evaluations
             try:
                 workers.wait()
             except KeyboardInterrupt:  # Ctrl-C while waiting: their trials are redrawn later
                 workers.kill()
                 raise
             workers = None
-        if confirm and config.confirm_seeds and stopped != "interrupted":
-            try:
-                objective.confirm_note = confirm_front(study, objective, deadline=deadline)
-            except KeyboardInterrupt:  # every finished evaluation is stored: a re-run resumes
-                stopped = "interrupted"
-                objective.confirm_note = "confirmation interrupted (re-run to finish it)"
+        if confirming and main and stopped != "interrupted":
+            # what a worker claimed but did not finish (it was killed), if anything
+            stopped = _confirm_stage(study, objective, deadline, force=True) or stopped
     finally:
         torch.set_num_threads(threads)
         if workers is not None:  # this process is being aborted (second Ctrl-C, an error)
@@ -529,5 +546,5 @@ def run_worker(
     config = load_stored_config(storage, study, **overrides)
     worker_seed = seed if seed is not None else (config.seed * 1_000_003 + os.getpid()) % 2**31
     return run_search(
-        config, progress=progress, train_fn=train_fn, worker_seed=worker_seed, confirm=False
+        config, progress=progress, train_fn=train_fn, worker_seed=worker_seed, main=False
     )
