@@ -24,6 +24,7 @@ from torch import nn
 
 import search_spaces as ss
 from explorer.errors import UsageError
+from explorer.memory import check_model_memory
 
 __all__ = ["ResolvedModel", "resolve_model"]
 
@@ -77,6 +78,7 @@ def _resolve(
         )
     if _is_family_spec(text):
         config = ss.config_from_string(text)
+        check_model_memory(config, batch_size=batch_size, what=f"MODEL {text!r}", activations=False)
         model = ss.build(config)
         return ResolvedModel(
             name=text,
@@ -109,6 +111,9 @@ def _from_checkpoint(path: Path, *, batch_size: int) -> ResolvedModel:
     from explorer.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(path)
+    check_model_memory(
+        ckpt.config, batch_size=batch_size, what=f"checkpoint {str(path)!r}", activations=False
+    )
     model = ckpt.build_model()
     model.eval()
     spec = getattr(model, "input_spec", None)

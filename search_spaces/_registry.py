@@ -224,7 +224,12 @@ def config_from_string(text: str) -> Any:
                     f"override {part!r} in {text!r} is malformed: write key=value, "
                     "e.g. lu:frames=8,width_mult=0.5"
                 )
-            values[key.strip()] = parse_value(value)
+            key = key.strip()
+            if key in values:
+                raise ConfigError(
+                    f"override {key!r} is given twice in {text!r}: keep one {key}=value"
+                )
+            values[key] = parse_value(value)
     return make_config(family, values, base=base)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, print_csv, print_json, print_table
 
 
@@ -47,6 +48,7 @@ def bench_command(
         None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
     ),
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Warm-up, many timed runs, median reported; JSON holds raw timings and the environment.
 

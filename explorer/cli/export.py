@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, print_json, print_table
 
 
@@ -36,6 +37,7 @@ def export_command(
         None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
     ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Export to ONNX and verify the outputs against PyTorch on the same inputs.
 

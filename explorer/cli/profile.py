@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, human, print_csv, print_json, print_table
 
 _CSV_COLUMNS = (
@@ -56,6 +57,7 @@ def profile_command(
         "for it (bytes scaled per element).",
     ),
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Count a model's cost per operator and predict its roofline latency per device."""
     import device_profiles

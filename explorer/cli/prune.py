@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, human, print_json, print_table
 from ._paths import check_writable
 
@@ -64,6 +65,7 @@ def prune_command(
         None, "--weights", help="A plain state_dict file (.pt/.pth) to load into MODEL."
     ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Prune MODEL until --budget holds on --device, fine-tune, and compare before/after."""
     from explorer.files import check_output_path

@@ -11,6 +11,7 @@ import typer
 from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, err_console, print_csv, print_json, print_table
 
 
@@ -52,6 +53,7 @@ def roofline_command(
         None, "--image", help="Also write the roofline as .png/.svg/.pdf (needs the export extra)."
     ),
     format: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Place models on the roofline of one or more devices and write a standalone HTML file
     (roofline, feasibility table in the style of Lu, Lu and Lin (2025) Table IX, per-layer

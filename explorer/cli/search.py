@@ -26,6 +26,7 @@ from explorer.search import (
 from explorer.search import run_worker as _run_worker
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, err_console, human, print_json, print_table
 
 
@@ -306,6 +307,7 @@ def search_command(
         help="Train the papers' presets that fit the budget, for comparison.",
     ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Search the families for the Pareto front of macro-F1 against cost on a device."""
     budgets, notices = tighten([parse_budget(b) for b in budget or ()])
@@ -365,6 +367,7 @@ def worker_command(
         None, "--seed", min=0, max=2**31 - 1, help="Sampler seed (default: from the process id)."
     ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Join a study in a shared storage and run its trials until it holds its target count."""
     with _progress(format is Format.table, trials or 0) as update:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ._app import app
+from ._limits import MAX_MEMORY
 from ._output import Format, err_console, print_json, print_table
 from ._paths import check_writable
 
@@ -54,6 +55,7 @@ def train_command(
     ),
     out: Path | None = typer.Option(None, "--out", help="Checkpoint to write (.pt)."),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
+    max_memory: str | None = MAX_MEMORY,
 ) -> None:
     """Train MODEL with early stopping and report validation metrics; --out saves a checkpoint."""
     from explorer.files import check_output_path

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from explorer.budget import Budget, parse_budget
 from explorer.errors import ExplorerError, UsageError
+from explorer.memory import check_model_memory
 
 from ._core import IMPORTANCES, model_costs, prune_to_budget
 
@@ -78,6 +79,7 @@ def _load(source: str, weights: str | Path | None = None):
         from explorer.checkpoints import load_checkpoint
 
         ckpt = load_checkpoint(path)
+        check_model_memory(ckpt.config, what=f"checkpoint {str(path)!r}", activations=False)
         model = ckpt.build_model()
         if weights is not None:
             from explorer.weights import load_weights

@@ -35,7 +35,8 @@ import torch
 
 import search_spaces as ss
 from explorer.budget import budget_usage
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, UsageError
+from explorer.memory import check_model_memory
 
 from ._settings import SearchConfig
 from ._space import suggest_config
@@ -153,8 +154,9 @@ class Objective:
             # Seed the initial weights too (training seeds only what follows), so that a trial
             # re-run with the same number, seed and config trains the same network.
             torch.manual_seed(cfg.seed + trial.number)
+            check_model_memory(config, batch_size=cfg.batch_size, activations=False)
             model = ss.build(config)
-        except ss.ConfigError as exc:
+        except (ss.ConfigError, UsageError) as exc:  # UsageError: over the memory limit
             return self._invalid(trial, str(exc), n_budgets)
         except Exception as exc:  # a bug in a family: record it, keep searching
             raise TrialFailure(f"building {family} failed: {type(exc).__name__}: {exc}") from exc

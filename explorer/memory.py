@@ -1,0 +1,114 @@
+"""The memory a command may allocate for one model, checked before anything is allocated.
+
+A configuration inside every field's range can still ask for gigabytes (``kumar:fbp_dim=8192``
+holds a 4 GB bilinear layer) and ``--batch-size 1000000000`` for terabytes of example
+inputs. ``check_model_memory`` builds the model on the ``meta`` device (shapes only), sizes its
+parameters and buffers, the example inputs at the batch size and the activations of one
+forward (the profile on fake tensors), and refuses a total over the limit with a one-line
+``UsageError``. The limit is ``DEFAULT_MAX_MEMORY`` unless ``--max-memory`` (or the
+``EXPLORER_MAX_MEMORY`` environment variable, which worker processes inherit) raises it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+from explorer.errors import UsageError
+
+__all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "ENV_VAR",
+    "check_model_memory",
+    "max_memory",
+    "parse_memory",
+    "set_max_memory",
+]
+
+DEFAULT_MAX_MEMORY = 2 * 10**9  # bytes: every preset at batch 32 fits with room to spare
+ENV_VAR = "EXPLORER_MAX_MEMORY"
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+_UNIT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_UNIT.update({"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40})
+
+
+def parse_memory(text: str) -> int:
+    """``8GB``, ``512MiB``, ``2e9`` (bytes) -> bytes.
+
+    Raises:
+        UsageError: not a size, or outside 1 MB .. 1 PB.
+    """
+    m = _SIZE.match(str(text)) if len(str(text)) <= 40 else None
+    if m is None:
+        raise UsageError(
+            f"--max-memory {text!r} is not a size: write e.g. 8GB, 512MiB or 2e9 (bytes)"
+        )
+    value = float(m.group(1)) * _UNIT[(m.group(2) or "").lower()]
+    if not (math.isfinite(value) and 1e6 <= value <= 1e15):
+        raise UsageError(f"--max-memory {text!r} is out of range: give 1MB .. 1PB, e.g. 8GB")
+    return int(value)
+
+
+def max_memory() -> int:
+    """The limit in bytes: ``EXPLORER_MAX_MEMORY`` when set, else ``DEFAULT_MAX_MEMORY``."""
+    text = os.environ.get(ENV_VAR, "").strip()
+    return parse_memory(text) if text else DEFAULT_MAX_MEMORY
+
+
+def set_max_memory(text: str | None) -> None:
+    """Set the limit for this process and the workers it starts (``--max-memory``)."""
+    if text:
+        os.environ[ENV_VAR] = str(parse_memory(text))
+
+
+def _human(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def check_model_memory(
+    config: Any, *, batch_size: int = 1, what: str = "the model", activations: bool = True
+) -> int:
+    """Refuse ``config`` (a search_spaces Config) if building and running it at
+    ``batch_size`` would need more than ``max_memory()``; returns the estimate in bytes.
+
+    Nothing is allocated: the model is built on the ``meta`` device and profiled on fake
+    tensors. ``activations=False`` skips that forward (parameters and inputs only).
+
+    Raises:
+        UsageError: one line with the estimate, the limit and the fix.
+    """
+    import torch
+
+    import search_spaces as ss
+
+    limit = max_memory()
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise UsageError(f"batch size {batch_size!r} is invalid: use an integer >= 1")
+    with torch.device("meta"):
+        model = ss.build(config)
+    weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    spec = model.input_spec
+    per_sample = math.prod(spec.audio_shape) + math.prod(spec.video_shape) + spec.text_length
+    inputs = 4 * per_sample * batch_size  # float32 (text ids are int64 but short)
+    parts = {"weights": weights, "inputs": inputs}
+    if weights + inputs <= limit and activations:
+        from explorer.profiling import profile_model
+
+        with torch.device("meta"):
+            example = ss.example_inputs(spec, batch_size)
+        parts["activations"] = profile_model(model, example, meta=True).peak_activation_bytes
+    total = sum(parts.values())
+    if total > limit:
+        detail = ", ".join(f"{k} {_human(v)}" for k, v in parts.items())
+        raise UsageError(
+            f"{what} needs about {_human(total)} ({detail}), over the {_human(limit)} memory "
+            "limit: use a smaller configuration or batch, or raise the limit with "
+            "--max-memory (e.g. --max-memory 16GB)"
+        )
+    return total
