@@ -70,3 +70,35 @@ def test_library_errors_map_to_exit_codes(monkeypatch: pytest.MonkeyPatch, capsy
     assert err == ["error: the thing failed: do X instead"]
     with pytest.raises(ExplorerError):
         main(["--debug", "_boom"])
+
+
+TINY = "ding:conv_channels=[8],audio_channels=[8],image_size_px=32,n_mfcc=16"
+
+
+@pytest.mark.parametrize(
+    ("args", "choices"),
+    [
+        (["bench", TINY, "--device", "rpi4"], "cpu|cuda"),
+        (["train", TINY, "--device", "cpu"], "auto"),
+    ],
+)
+def test_device_in_bench_and_train_is_refused_with_the_torch_device_hint(
+    args: list[str], choices: str
+) -> None:
+    # everywhere else --device names a board; these commands take --torch-device
+    out = run_cli(*args)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "--device names a board elsewhere; use --torch-device" in lines[0]
+    assert choices in lines[0] and out.stdout == ""
+
+
+def test_bench_runs_torch_on_the_torch_device_given() -> None:
+    args = ["--backend", "torch", "--torch-device", "cpu:0", "--runs", "2", "--warmup", "0"]
+    out = run_cli("bench", TINY, *args, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    result = result[0] if isinstance(result, list) else result
+    assert result["device"] == "cpu:0" and result["backend"] == "torch"
+    assert result["runs"] == 2 and result["median_ms"] > 0

@@ -161,7 +161,7 @@ def test_cli_train_writes_a_safe_checkpoint(tmp_path, capsys, monkeypatch) -> No
                 "synthetic:actors=3,clips_per_class=1,clip_seconds=0.5",
                 "--epochs",
                 "2",
-                "--device",
+                "--torch-device",
                 "cpu",
                 "--out",
                 str(out),

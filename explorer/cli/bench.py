@@ -10,6 +10,7 @@ import typer
 from ._app import app
 from ._limits import MAX_MEMORY
 from ._output import Format, print_csv, print_json, print_table
+from ._torch_device import old_device_option, refuse_old_device, torch_device_option
 
 
 class BackendName(str, Enum):  # noqa: UP042 - typer needs a str Enum for choices
@@ -32,7 +33,8 @@ def bench_command(
     runs: int = typer.Option(0, "--runs", help="Timed runs (0: enough for about 1 s, 15-300)."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed warm-up runs."),
     batch: int = typer.Option(1, "--batch", help="Batch size."),
-    device: str = typer.Option("cpu", "--device", help="torch backend: cpu or cuda[:i]."),
+    torch_device: str = torch_device_option("cpu", help="torch backend: cpu or cuda[:i]."),
+    old_device: str | None = old_device_option(),
     precision: str = typer.Option(
         "fp32",
         "--precision",
@@ -60,6 +62,7 @@ def bench_command(
     from explorer.models import resolve_model
     from explorer.quantize import check_precision
 
+    refuse_old_device(old_device, choices="cpu|cuda")
     precision = check_precision(precision)
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}")
@@ -73,7 +76,7 @@ def bench_command(
         runs=runs or None,
         warmup=warmup,
         threads=threads,
-        device=device,
+        device=torch_device,
         precision=precision,
         onnx_path=onnx,
         clock=clock,

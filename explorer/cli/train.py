@@ -10,6 +10,7 @@ from ._app import app
 from ._limits import MAX_MEMORY
 from ._output import Format, err_console, print_json, print_table
 from ._paths import check_writable
+from ._torch_device import old_device_option, refuse_old_device, torch_device_option
 
 
 @app.command("train")
@@ -46,7 +47,8 @@ def train_command(
         1, "--samples-per-clip", help="Samples cut from each clip (Ding et al.: 6)."
     ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    torch_device: str = torch_device_option("auto", help="cpu, cuda or auto."),
+    old_device: str | None = old_device_option(),
     precision: str = typer.Option(
         "fp32",
         "--precision",
@@ -61,6 +63,7 @@ def train_command(
     from explorer.files import check_output_path
     from explorer.training import TrainSettings, train_model
 
+    refuse_old_device(old_device, choices="cpu|cuda|auto")
     if out is not None:
         check_writable(out)  # before the training, not after it
         check_output_path(out, what="--out")  # not a device/FIFO
@@ -74,7 +77,7 @@ def train_command(
         patience=patience,
         augment=augment,
         seed=seed,
-        device=device,
+        device=torch_device,
     )
     report = train_model(
         model,
