@@ -8,6 +8,7 @@ of the published measurement, beside the same shares for the uncalibrated roofli
     python benchmarks/board_priors.py                # the table (markdown)
     python benchmarks/board_priors.py --write        # also store the fits in the device TOMLs
     python benchmarks/board_priors.py --format json  # every row
+    python benchmarks/board_priors.py --sweep        # the fit's prior widths, on a grid
 
 ``--write`` replaces the block after the ``# --- fitted priors`` marker at the end of each
 built-in device file, so the priors are plain, versioned TOML beside the figures they scale.
@@ -59,6 +60,9 @@ TRANSFERS = {
     "orin-nano:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
     "xavier-nx:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
     "agx-orin-64gb:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
+    "orin-nano-4gb:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
+    "orin-nano-super:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
+    "orin-nx-16gb:gpu-fp16-trt": "jetson-nano:gpu-fp16-trt",
     "rpi5:cpu-fp32": "rpi4:cpu-fp32-ncnn",
 }
 
@@ -92,6 +96,31 @@ def write_priors(fits: list[dict]) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
+def sweep() -> None:
+    """Mean leave-one-model-out share within ±25 % over the targets with >= 5 points, for a
+    grid of the fit's three widths (data, work exponent, prior); how board_fit's were chosen."""
+    import itertools
+    import math
+
+    from explorer import board_fit
+
+    rows = shipped_measurements()
+    profiles = profile_measurements(rows)
+    groups = [(a, g) for a, g in group_by_target(rows).items() if len(g) >= 5]
+    print("data sigma | exponent sigma | prior sigma | " + " | ".join(a for a, _ in groups)
+          + " | mean")  # fmt: skip
+    for ds, es, ps in itertools.product((0.05, 0.1, 0.2), (0.1, 0.2, 0.5), (1.0, math.log(10))):
+        board_fit._DATA_SIGMA, board_fit._EXPONENT_SIGMA, board_fit._PRIOR_SIGMA = ds, es, ps
+        shares = []
+        for address, group in groups:
+            samples = [(m.model, profiles[(m.model, m.input_shape, m.batch)], m.latency_ms)
+                       for m in group]  # fmt: skip
+            lomo = board_fit.cross_validate(device_profiles.get(address).target, samples)
+            shares.append(summarise(lomo)["within_25"])
+        print(f"{ds} | {es} | {ps:.2f} | " + " | ".join(_pct(x) for x in shares)
+              + f" | {_pct(sum(shares) / len(shares))}")  # fmt: skip
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
@@ -100,7 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="store the fits in the TOMLs")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--sweep", action="store_true", help="grid of the fit's prior widths")
     args = parser.parse_args()
+    if args.sweep:
+        sweep()
+        return
     fits = fit_all()
     if args.write:
         write_priors(fits)
