@@ -148,7 +148,7 @@ def maps_figure(data: ExplainData) -> go.Figure:
         rows=n,
         cols=2,
         subplot_titles=titles,
-        horizontal_spacing=0.08,
+        horizontal_spacing=0.14,
         vertical_spacing=min(0.08, 0.5 / max(n, 1)),
     )
     for i, (amap, vmap) in enumerate(zip(data.audio_maps, data.video_maps, strict=True)):
@@ -160,7 +160,7 @@ def maps_figure(data: ExplainData) -> go.Figure:
                 zmin=0,
                 zmax=1,
                 showscale=show,
-                colorbar={"title": "audio", "x": 0.45, "len": 0.3, "y": 1, "yanchor": "top"},
+                colorbar={"title": "audio", "x": 0.44, "len": 0.3, "y": 1, "yanchor": "top"},
                 hovertemplate="step %{x}, coefficient %{y}: %{z:.2f}<extra></extra>",
             ),
             row=i + 1,
@@ -179,6 +179,11 @@ def maps_figure(data: ExplainData) -> go.Figure:
             row=i + 1,
             col=2,
         )
+        steps = len(amap[0]) if amap else 0
+        fig.update_xaxes(
+            title_text="time step" if steps > 1 else "", showticklabels=steps > 1, row=i + 1, col=1
+        )
+        fig.update_yaxes(title_text="coefficient", row=i + 1, col=1)
         fig.update_yaxes(autorange="reversed", row=i + 1, col=2)
     fig.update_layout(height=max(320, 230 * n), margin={"l": 50, "r": 20, "t": 40, "b": 30})
     return fig
