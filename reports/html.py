@@ -33,6 +33,7 @@ import csv
 import html
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,7 +228,8 @@ def load_run(run_dir: str | Path) -> RunData:
 
     Raises:
         FileNotFoundError: no directory or no results.csv in it (message says what to run).
-        ValueError: results.csv has no header or no ``number`` column; search.json is not JSON.
+        ValueError: results.csv has no header or no ``number`` column; search.json is not JSON;
+            either is not a regular file.
     """
     path = Path(run_dir)
     csv_path = path / "results.csv"
@@ -236,6 +238,12 @@ def load_run(run_dir: str | Path) -> RunData:
             f"run directory {str(path)!r} does not exist: pass the --out "
             "directory of `explorer search` (runs/<study>)"
         )
+    for name in ("results.csv", "search.json"):  # reading a FIFO would block forever
+        if os.path.lexists(path / name) and not (path / name).is_file():
+            raise ValueError(
+                f"{str(path / name)!r} is not a regular file (a FIFO, device, directory or "
+                "broken link): replace it with the file `explorer search` wrote"
+            )
     if not csv_path.is_file():
         raise FileNotFoundError(
             f"{str(csv_path)!r} does not exist: RUN_DIR must be a directory "

@@ -218,3 +218,14 @@ def test_a_kernel_latency_file_that_is_a_fifo_is_refused_without_blocking(tmp_pa
     os.mkfifo(fifo)
     with pytest.raises(UsageError, match="FIFO"):
         load_kernel_model(fifo)
+
+
+@pytest.mark.parametrize("name", ["results.csv", "search.json"])
+def test_a_run_directory_with_a_fifo_is_refused_without_blocking(tmp_path: Path, name) -> None:
+    import reports
+
+    (tmp_path / "results.csv").write_text("number,state\n1,COMPLETE\n", encoding="utf-8")
+    (tmp_path / name).unlink(missing_ok=True)
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(ValueError, match="not a regular file"):
+        reports.load_run(tmp_path)
