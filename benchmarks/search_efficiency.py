@@ -145,22 +145,44 @@ def main(argv: list[str] | None = None) -> int:
                         file=sys.stderr,
                         flush=True,
                     )
+                    _report(runs, args, samplers, fidelities, ats, final=False)
+                    if result.stopped == "interrupted":  # Ctrl-C / SIGTERM: keep what ran
+                        return (
+                            0 if _report(runs, args, samplers, fidelities, ats, final=True) else 1
+                        )
+    return 0 if _report(runs, args, samplers, fidelities, ats, final=True) else 1
+
+
+def _report(
+    runs: list[dict[str, Any]],
+    args: argparse.Namespace,
+    samplers: list[str],
+    fidelities: list[str],
+    ats: list[int],
+    *,
+    final: bool,
+) -> bool:
+    """Summarise the runs so far, print the table when ``final``, write the JSON (after every
+    run, so an interrupted benchmark keeps what it measured); False when nothing trained."""
     all_costs = [e["cost"] for r in runs for e in r["evaluated"] if e["full"]]
     if not all_costs:
         print("no trial was trained: loosen the budget", file=sys.stderr)
-        return 1
+        return False
     cost_ref = max(all_costs)
     for r in runs:
         r["hypervolume_at"] = {k: hypervolume_at(r["evaluated"], k, cost_ref=cost_ref) for k in ats}
         r["train_seconds"] = sum(e["train_seconds"] for e in r["evaluated"])
         r["best_macro_f1"] = max((e["f1"] for e in r["evaluated"] if e["full"]), default=0.0)
     summary: dict[str, Any] = {}
-    print(f"\nhypervolume after k candidates (cost normalised by {cost_ref:.4g}; higher is better)")
+    out = print if final else (lambda *a, **k: None)
+    out(f"\nhypervolume after k candidates (cost normalised by {cost_ref:.4g}; higher is better)")
     head = " ".join(f"{'HV@' + str(k):>15}" for k in ats)
-    print(f"{'sampler':>8} {'fidelity':>8} {'seeds':>5} {head} {'best F1':>8} {'train s':>8}")
+    out(f"{'sampler':>8} {'fidelity':>8} {'seeds':>5} {head} {'best F1':>8} {'train s':>8}")
     for fidelity in fidelities:
         for sampler in samplers:
             rs = [r for r in runs if r["sampler"] == sampler and r["fidelity"] == fidelity]
+            if not rs:
+                continue
             row: dict[str, Any] = {"seeds": len(rs)}
             cells = []
             for k in ats:
@@ -175,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             row["train_seconds_mean"] = statistics.fmean(r["train_seconds"] for r in rs)
             row["seconds_mean"] = statistics.fmean(r["seconds"] for r in rs)
             summary[f"{sampler}/{fidelity}"] = row
-            print(
+            out(
                 f"{sampler:>8} {fidelity:>8} {len(rs):>5} {' '.join(cells)} "
                 f"{row['best_macro_f1_mean']:>8.3f} {row['train_seconds_mean']:>8.0f}"
             )
@@ -196,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    print(f"\nwrote {args.out}")
-    return 0
+    if final:
+        print(f"\nwrote {args.out}")
+    return True
 
 
 if __name__ == "__main__":
