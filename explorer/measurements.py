@@ -29,6 +29,8 @@ __all__ = [
     "MEASUREMENT_COLUMNS",
     "SHIPPED_DIR",
     "Measurement",
+    "group_by_target",
+    "parse_shape",
     "profile_measurements",
     "read_measurements",
     "shipped_measurements",
@@ -74,7 +76,12 @@ class Measurement:
         }  # fmt: skip
 
 
-def _shape(text: str, where: str) -> tuple[int, ...] | None:
+def parse_shape(text: str, where: str) -> tuple[int, ...] | None:
+    """``1x3x224x224`` -> ``(1, 3, 224, 224)``; "" -> None.
+
+    Raises:
+        UsageError: not positive integers joined by ``x`` (``where`` starts the message).
+    """
     text = text.strip().lower()
     if not text:
         return None
@@ -131,7 +138,7 @@ def _row(raw: dict[str, str], where: str) -> Measurement:
         board=profile.key,
         target=profile.target.name,
         model=model,
-        input_shape=_shape(raw.get("input_shape") or "", where),
+        input_shape=parse_shape(raw.get("input_shape") or "", where),
         batch=_positive_int(raw.get("batch") or "", "batch", where, empty=1) or 1,
         runtime=(raw.get("runtime") or "").strip(),
         precision=(raw.get("precision") or "").strip(),

@@ -143,9 +143,12 @@ def _from_callable(
         else:
             module = importlib.import_module(target)
     except ModuleNotFoundError as exc:
+        hint = (
+            " (or explorer.zoo:NAME: the same networks)" if target.startswith("torchvision") else ""
+        )
         raise UsageError(
             f"cannot import {target!r} from MODEL {text!r} ({exc}); use module:function with the "
-            "module on PYTHONPATH, or path/to/file.py:function"
+            f"module on PYTHONPATH, or path/to/file.py:function{hint}"
         ) from None
     except Exception as exc:  # e.g. torchvision built for another torch: its C ops fail
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -168,7 +171,7 @@ def _from_callable(
         elif spec is None:
             raise UsageError(
                 f"{text} returned a model without input_spec: return (model, example_inputs) "
-                "instead"
+                "instead, or give its input shape (--input-shape 1x3x224x224)"
             )
         else:
             inputs = ss.example_inputs(spec, batch_size)

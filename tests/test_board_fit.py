@@ -182,3 +182,22 @@ def test_calibrate_with_a_target_missing_from_the_file_is_one_line(tmp_path: Pat
     table.write_text(f"{HEADER}\n{GOOD}\n", encoding="utf-8")
     with pytest.raises(UsageError, match="no rows for rpi4:cpu-fp32-xnnpack"):
         calibrate_from_table(table, "rpi4:cpu-fp32-xnnpack")
+
+
+def test_standard_networks_profile_through_module_function_and_input_shape(capsys) -> None:
+    from explorer.cli import main
+    from explorer.zoo import NETWORKS
+
+    assert {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x1_0",
+            "squeezenet1_1", "efficientnet_b0", "resnet50"} <= set(NETWORKS)  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        main(["profile", "explorer.zoo:mobilenet_v3_small", "--input-shape", "1x3x224x224",
+              "--device", "rpi4", "--format", "json"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    doc = json.loads(out)
+    assert doc["params"] == 2_542_856  # torchvision's MobileNetV3-Small, 1000 classes
+    assert doc["devices"]["rpi4"]["target"] == "cpu-fp32-ncnn"
+    with pytest.raises(SystemExit) as info:
+        main(["profile", "explorer.zoo:resnet18", "--device", "rpi4"])
+    assert info.value.code == 2 and "input_spec" in capsys.readouterr().err

@@ -44,6 +44,12 @@ def profile_command(
         help="Cross-check with external counters: torch,fvcore,thop,nni (nni: extra [nni]).",
     ),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Batch of the example."),
+    input_shape: str | None = typer.Option(
+        None,
+        "--input-shape",
+        help="The input of a module:function model without an input spec, e.g. 1x3x224x224 "
+        "(explorer.zoo:resnet18).",
+    ),
     real: bool = typer.Option(
         False, "--real", help="Run the real forward instead of fake (shape-only) tensors."
     ),
@@ -70,7 +76,10 @@ def profile_command(
     if precision != "fp32":
         devices = [device_at_precision(d, precision) for d in devices]
     counter_names = parse_counters(counters) if counters else ()
-    resolved = resolve_model(model, batch_size=batch_size, weights=weights)
+    from explorer.measurements import parse_shape
+
+    shape = parse_shape(input_shape, "--input-shape") if input_shape else None
+    resolved = resolve_model(model, batch_size=batch_size, weights=weights, input_shape=shape)
     report = profile_report(
         resolved.model,
         resolved.example_inputs,
