@@ -118,8 +118,8 @@ def calibrate_command(
     if kernels is not None:
         write_text_atomic(side, kernels.to_json(), what="kernel latency file")
         extra["kernels_path"] = str(side)
-    elif side.exists():  # a roofline-only profile must not keep an older learned model
-        side.unlink()
+    elif side.exists() and from_measurements is None:
+        side.unlink()  # --method roofline on this machine: not an older learned model
     if format is Format.json:
         print_json({"path": str(path), "profile": profile.to_dict(), **extra})
         return
