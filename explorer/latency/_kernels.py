@@ -51,6 +51,11 @@ _MATH_OPS = frozenset(
 )  # fmt: skip
 
 
+# Kinds whose nodes are also told apart by operator (``math:Softplus``); a regressor of the
+# operator is used where the calibration saw it often enough, else the kind's.
+_BY_OP = frozenset({"math", "elementwise", "reduce", "move", "norm", "softmax", "view"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class KernelNode:
     """One node of ONNX Runtime's optimised graph, by what decides its time.
@@ -58,8 +63,9 @@ class KernelNode:
     ``kind`` names the regressor that predicts it (``conv``, ``dwconv``, ``gconv``,
     ``nchwc_conv``, ``nchwc_dwconv``, ``nchwc_pool``, ``reorder``, ``matmul``, ``pool``,
     ``reduce``, ``norm``, ``rnn``, ``attention``, ``softmax``, ``move``, ``view``,
-    ``elementwise``, ``math``); ``op`` is the runtime's operator (``domain:type`` for
-    contributed ones) and ``activation`` what is fused into it.
+    ``elementwise``, ``math``; the last seven followed by ``:OP``, e.g. ``math:Softplus``);
+    ``op`` is the runtime's operator (``domain:type`` for contributed ones) and
+    ``activation`` what is fused into it.
     """
 
     name: str
@@ -464,6 +470,8 @@ def _node(
     if op_type in ("FusedGemm", "FusedMatMul"):
         activation = str(a.get("activation", ""))
     kind = _kind(op_type, node.domain, groups, ins[1] if len(ins) > 1 else ())
+    if kind in _BY_OP:  # one operator's cost per element differs from another's many times
+        kind = f"{kind}:{op_type}"  # (ONNX Runtime's Softplus ~35x a Sigmoid)
     axes_input = (consts or {}).get(node.input[1]) if len(node.input) > 1 else None
     axis_size, axis_inner = _axis(op_type, x, a, axes_input)
     return KernelNode(

@@ -345,7 +345,7 @@ class KernelModel:
         kinds = np.array([n.kind for n in graph.nodes])
         for kind in set(kinds.tolist()):
             rows = kinds == kind
-            model = self.kinds.get(kind, self.pooled)
+            model = self.kinds.get(kind) or self.kinds.get(kind.split(":")[0], self.pooled)
             out[rows] = np.exp(model.predict_log(x[rows]))
         return out
 
@@ -481,12 +481,14 @@ def fit_kernel_model(
     us = np.array([max(t, 0.05) for _, t in nodes])
     x = features([n for n, _ in nodes])
     y = np.log(us)
-    kinds_of = np.array([n.kind for n, _ in nodes])
+    specific = np.array([n.kind for n, _ in nodes])
+    generic = np.array([k.split(":")[0] for k in specific])
     kinds: dict[str, KindModel] = {}
-    for kind in sorted(set(kinds_of.tolist())):
-        rows = kinds_of == kind
-        if rows.sum() >= _MIN_KIND:
-            kinds[kind] = fit_kind(kind, x[rows], y[rows])
+    for kinds_of in (generic, specific):  # ``math`` over all its operators, ``math:Softplus``
+        for kind in sorted(set(kinds_of.tolist())):
+            rows = kinds_of == kind
+            if kind not in kinds and rows.sum() >= _MIN_KIND:
+                kinds[kind] = fit_kind(kind, x[rows], y[rows])
     pooled = fit_kind("pooled", x, y)
     model = KernelModel(
         kinds=kinds,
