@@ -1,4 +1,5 @@
-"""Building blocks the families share: activations by name, channel rounding, Mish.
+"""Building blocks the families share: activations by name, channel rounding, Mish, and
+the check of per-stage tuples (widths, repeats, strides).
 
 A family adds an activation here (one table for all of them; each family's ``Config`` still
 lists the names it allows) rather than writing its own lookup.
@@ -20,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "Mish", "make_activation", "make_divisible"]
+from ._spec import ConfigError
+
+__all__ = ["ACTIVATIONS", "Mish", "check_int_tuple", "make_activation", "make_divisible"]
 
 
 class Mish(nn.Module):
@@ -64,3 +67,32 @@ def make_divisible(value: float, divisor: int) -> int:
     ``divisor``), moved up one step when rounding lost more than 10 % of ``value``."""
     new = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return new + divisor if new < 0.9 * value else new
+
+
+def check_int_tuple(
+    owner: str,
+    name: str,
+    value: object,
+    *,
+    low: int,
+    high: int,
+    min_len: int = 1,
+    max_len: int = 8,
+    length: int | None = None,
+    example: str = "",
+) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a tuple of integers in ``[low, high]`` with
+    ``length`` items (or ``min_len`` to ``max_len``); per-stage widths, repeats, strides."""
+    lengths = f"exactly {length}" if length is not None else f"{min_len} to {max_len}"
+    ok = isinstance(value, tuple) and (
+        len(value) == length if length is not None else min_len <= len(value) <= max_len
+    )
+    ok = ok and all(
+        isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in value
+    )
+    if not ok:
+        hint = f", e.g. {example}" if example else ""
+        raise ConfigError(
+            f"{owner}.{name}={value!r} is invalid: must be a tuple of {lengths} integers "
+            f"in [{low}, {high}]{hint}"
+        )

@@ -21,7 +21,6 @@ __all__ = [
     "InputSpec",
     "IntRange",
     "check_choice",
-    "check_int_tuple",
     "check_range",
 ]
 
@@ -58,35 +57,6 @@ def check_choice(owner: str, name: str, value: Any, choices: Sequence[Any]) -> N
     if value not in choices:
         raise ConfigError(
             f"{owner}.{name}={value!r} is invalid: must be one of {', '.join(map(repr, choices))}"
-        )
-
-
-def check_int_tuple(
-    owner: str,
-    name: str,
-    value: Any,
-    *,
-    low: int,
-    high: int,
-    min_len: int = 1,
-    max_len: int = 8,
-    length: int | None = None,
-    example: str = "",
-) -> None:
-    """Raise ``ConfigError`` unless ``value`` is a tuple of integers in ``[low, high]`` with
-    ``length`` items (or ``min_len`` to ``max_len``); per-stage widths, repeats, strides."""
-    lengths = f"exactly {length}" if length is not None else f"{min_len} to {max_len}"
-    ok = isinstance(value, tuple) and (
-        len(value) == length if length is not None else min_len <= len(value) <= max_len
-    )
-    ok = ok and all(
-        isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in value
-    )
-    if not ok:
-        hint = f", e.g. {example}" if example else ""
-        raise ConfigError(
-            f"{owner}.{name}={value!r} is invalid: must be a tuple of {lengths} integers "
-            f"in [{low}, {high}]{hint}"
         )
 
 

@@ -53,17 +53,9 @@ import torch
 from torch import nn
 
 from ._base import AVModel
-from ._blocks import make_activation
+from ._blocks import check_int_tuple, make_activation
 from ._registry import Published, register_family
-from ._spec import (
-    Choice,
-    ConfigError,
-    FloatRange,
-    InputSpec,
-    check_choice,
-    check_int_tuple,
-    check_range,
-)
+from ._spec import Choice, ConfigError, FloatRange, InputSpec, check_choice, check_range
 
 __all__ = [
     "PRESETS",

@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._base import AVModel
-from ._blocks import make_activation
+from ._blocks import check_int_tuple, make_activation
 from ._registry import Published, register_family
 from ._spec import (
     Choice,
@@ -71,7 +71,6 @@ from ._spec import (
     InputSpec,
     IntRange,
     check_choice,
-    check_int_tuple,
     check_range,
 )
 

@@ -49,17 +49,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._base import AVModel
-from ._blocks import make_activation, make_divisible
+from ._blocks import check_int_tuple, make_activation, make_divisible
 from ._registry import Published, register_family
-from ._spec import (
-    Choice,
-    ConfigError,
-    FloatRange,
-    InputSpec,
-    check_choice,
-    check_int_tuple,
-    check_range,
-)
+from ._spec import Choice, ConfigError, FloatRange, InputSpec, check_choice, check_range
 
 __all__ = [
     "PRESETS",
