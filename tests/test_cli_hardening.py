@@ -181,3 +181,14 @@ def test_malformed_checkpoint_metadata_is_refused(
     with pytest.raises(CheckpointError, match=needle) as info:
         load_checkpoint(bad)
     assert "\n" not in str(info.value)
+
+
+# --- a failed search start leaves nothing behind -----------------------------------------
+
+
+def test_failed_search_start_creates_nothing(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    args = ["search", "--device", "rpi4", "--budget", "1e9flops", "--trials", "1"]
+    code, _, err = cli(capsys, *args, "--dataset", "synthetic:actors=1", "--out", str(out))
+    assert_refused(code, err, "actors=1")
+    assert not out.exists()  # no run directory, no study.db whose settings would then refuse

@@ -457,15 +457,17 @@ def run_search(
     start = time.monotonic()
     config = _normalise_budget_devices(config)
     target, devices = _devices(config)
-    config.out_dir.mkdir(parents=True, exist_ok=True)
-    study = open_study(config, seed=worker_seed)
     deadline = start + config.timeout_s if config.timeout_s else None
     share = config.confirm_share if config.confirm_seeds else 0.0
     search_deadline = start + config.timeout_s * (1 - share) if config.timeout_s else None
     objective = Objective(
         config, device=target, devices=devices, deadline=search_deadline, train_fn=train_fn
     )
+    # a wrong --dataset fails here, before the run directory and the study exist: a study
+    # created by a failed start would hold settings that refuse the corrected command
     objective.load_data()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(config, seed=worker_seed)
     stopped = "interrupted"
     import torch
 
