@@ -75,6 +75,7 @@ class RunData:
     columns: tuple[str, ...]
     rows: tuple[dict[str, str], ...]
     settings: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what was wrong with the files and left out
 
 
 _HEAD = """<!DOCTYPE html>
@@ -253,6 +254,17 @@ def load_run(run_dir: str | Path) -> RunData:
         reader = csv.DictReader(fh)
         columns = tuple(reader.fieldnames or ())
         rows = tuple(dict(r) for r in reader)
+    notes: list[str] = []
+    # DictReader fills a short row with None: the file ends mid-row (a killed writer, a copy
+    # cut short); such rows would show as trials with missing values
+    complete = tuple(r for r in rows if None not in r.values() and None not in r)
+    if len(complete) < len(rows):
+        notes.append(
+            f"{str(csv_path)!r} has {len(rows) - len(complete)} incomplete row(s) (the file is "
+            f"truncated or hand-edited); left out, {len(complete)} trial(s) shown: re-run "
+            "`explorer search` with the same arguments to rewrite it"
+        )
+        rows = complete
     if "number" not in columns:
         raise ValueError(
             f"{str(csv_path)!r} has no 'number' column (columns: "
@@ -270,7 +282,7 @@ def load_run(run_dir: str | Path) -> RunData:
             ) from None
         if not isinstance(settings, dict):
             settings = {"settings": settings}
-    return RunData(path=path, columns=columns, rows=rows, settings=settings)
+    return RunData(path=path, columns=columns, rows=rows, settings=settings, notes=tuple(notes))
 
 
 def _references(settings: Mapping[str, Any]) -> list[_pareto.ReferencePoint]:
@@ -307,7 +319,14 @@ def _devices(settings: Mapping[str, Any]) -> list[DeviceRoof]:
         if not isinstance(d, Mapping) or "peak_gflops_fp32" not in d:
             continue
         cal = d.get("calibration") or None
-        peak, bw = float(d["peak_gflops_fp32"]), float(d["bandwidth_gb_s"])
+        if not isinstance(cal, Mapping) or not all(
+            _positive(cal.get(k)) for k in ("compute_fraction", "bandwidth_fraction")
+        ):
+            cal = None
+        peak, bw = d.get("peak_gflops_fp32"), d.get("bandwidth_gb_s")
+        if not (_positive(peak) and _positive(bw)):
+            continue  # an edited search.json: no roofline can be drawn for this device
+        peak, bw = float(peak), float(bw)
         out.append(
             DeviceRoof(
                 key=str(d.get("key", "device")),
@@ -319,6 +338,16 @@ def _devices(settings: Mapping[str, Any]) -> list[DeviceRoof]:
             )
         )
     return out
+
+
+def _positive(value: Any) -> bool:
+    """A finite number > 0 (roofs and fractions read from search.json)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _num(text: str | None) -> float:

@@ -192,3 +192,42 @@ def test_failed_search_start_creates_nothing(capsys, tmp_path: Path) -> None:
     code, _, err = cli(capsys, *args, "--dataset", "synthetic:actors=1", "--out", str(out))
     assert_refused(code, err, "actors=1")
     assert not out.exists()  # no run directory, no study.db whose settings would then refuse
+
+
+# --- damaged run directories ---------------------------------------------------------------
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    header = "number,state,family,feasible,pareto,macro_f1,params,flops,predicted_ms_rpi4"
+    rows = [f"{i},COMPLETE,ding,true,false,0.{5 + i},{1000 * (i + 1)},2e6,1.5" for i in range(3)]
+    (run / "results.csv").write_text("\n".join([header, *rows]) + "\n")
+    device = {"key": "rpi4", "name": "Pi", "peak_gflops_fp32": 30.0, "bandwidth_gb_s": 12.8}
+    (run / "search.json").write_text(json.dumps({"study": "s", "devices": [device]}))
+    return run
+
+
+def test_truncated_results_csv_is_reported_in_one_line(capsys, tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    text = (run / "results.csv").read_text()
+    (run / "results.csv").write_text(text[: text.rindex("COMPLETE")])  # cut inside the last row
+    code, _, err = cli(capsys, "report", str(run), "--no-breakdown")
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "1 incomplete row" in notes[0] and "2 trial(s) shown" in notes[0]
+
+
+@pytest.mark.parametrize("bandwidth", [0, -1, "fast", None])
+def test_search_json_with_a_bad_roof_still_reports(capsys, tmp_path: Path, bandwidth) -> None:
+    import json
+
+    run = _run_dir(tmp_path)
+    settings = json.loads((run / "search.json").read_text())
+    settings["devices"][0]["bandwidth_gb_s"] = bandwidth
+    (run / "search.json").write_text(json.dumps(settings))
+    code, _, err = cli(capsys, "report", str(run), "--no-breakdown")
+    assert code == 0 and "unexpected" not in err, err
+    assert (run / "report.html").stat().st_size > 1000

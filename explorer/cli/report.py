@@ -35,7 +35,7 @@ def report_command(
         return
     err_console.print(f"wrote {result['out']} ({result['trials']} trials)")
     for note in result["notes"]:
-        err_console.print(f"note: {note}")
+        typer.echo(f"note: {note}", err=True)  # one line each, never wrapped
 
 
 def build_report(run_dir: Path, *, out: Path | None, breakdown: bool) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def build_report(run_dir: Path, *, out: Path | None, breakdown: bool) -> dict[st
         run = reports.load_run(run_dir)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    notes: list[str] = []
+    notes: list[str] = list(run.notes)
     extra = []
     if breakdown:
         section, note = _best_breakdown(run)
