@@ -231,3 +231,38 @@ def test_search_json_with_a_bad_roof_still_reports(capsys, tmp_path: Path, bandw
     code, _, err = cli(capsys, "report", str(run), "--no-breakdown")
     assert code == 0 and "unexpected" not in err, err
     assert (run / "report.html").stat().st_size > 1000
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def test_help_and_devices_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from explorer.cli import main\n"
+        "for args in (['--help'], ['devices', '--format', 'json']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as e:\n"
+        "        assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('torch', 'optuna', 'pandas', 'search_spaces') "
+        "if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "HEAVY []" in out.stderr, out.stderr[-500:]
+
+
+def test_lazy_names_still_resolve() -> None:
+    import explorer
+    import explorer.search
+
+    assert explorer.profile_model.__module__.startswith("explorer.profiling")
+    assert callable(explorer.search.run_search)
+    with pytest.raises(AttributeError):
+        _ = explorer.no_such_name

@@ -6,24 +6,17 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from explorer.budget import parse_budget, tighten
 from explorer.errors import UsageError
-from explorer.search import (
-    SEARCH_DATASET,
-    SEARCH_EPOCHS,
-    SearchConfig,
-    SearchResult,
-    TrialEvent,
-    default_workers,
-    parse_duration,
-    run_search,
-)
-from explorer.search import run_worker as _run_worker
+from explorer.search._settings import SEARCH_DATASET, SEARCH_EPOCHS, SearchConfig, parse_duration
+from explorer.search._workers import default_workers
+
+if TYPE_CHECKING:
+    from explorer.search import SearchResult, TrialEvent
 
 from ._app import app
 from ._limits import MAX_MEMORY
@@ -44,6 +37,14 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn("[bold]search"),
         BarColumn(),
@@ -341,6 +342,8 @@ def search_command(
     if out is None:
         config = replace(config, out_dir=Path("runs") / config.study)
     with _progress(format is Format.table, config.trials) as update:
+        from explorer.search import run_search
+
         result = run_search(config, progress=update)
     _summary(result, format)
 
@@ -371,6 +374,8 @@ def worker_command(
 ) -> None:
     """Join a study in a shared storage and run its trials until it holds its target count."""
     with _progress(format is Format.table, trials or 0) as update:
+        from explorer.search import run_worker as _run_worker
+
         result = _run_worker(
             storage,
             study,

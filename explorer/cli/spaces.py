@@ -6,8 +6,6 @@ import dataclasses
 
 import typer
 
-import search_spaces as ss
-
 from ._app import app
 from ._output import Format, print_json, print_table
 
@@ -19,6 +17,8 @@ app.add_typer(spaces_app, name="spaces")
 
 
 def _family_summary(name: str) -> dict:
+    import search_spaces as ss  # imports torch: only when a space command runs
+
     fam = ss.get_family(name)
     return {
         "family": name,
@@ -37,6 +37,8 @@ def spaces_list(
     """List the registered families with their presets."""
     if ctx.invoked_subcommand is not None:
         return
+    import search_spaces as ss
+
     rows = [_family_summary(name) for name in ss.list_families()]
     if format is Format.json:
         print_json(rows)
@@ -51,6 +53,8 @@ def spaces_list(
 
 def family_details(name: str) -> dict:
     """Everything `spaces show` prints: knobs with ranges, defaults and conditions; presets."""
+    import search_spaces as ss
+
     fam = ss.get_family(name)
     defaults = {
         f.name: f.default

@@ -26,7 +26,8 @@ checkpoints of the Pareto-optimal models, report.html.
 
 from __future__ import annotations
 
-from ._frames import load_results
+from typing import TYPE_CHECKING, Any
+
 from ._settings import (
     OBJECTIVES,
     SAMPLERS,
@@ -35,8 +36,22 @@ from ._settings import (
     SearchConfig,
     parse_duration,
 )
-from ._study import SearchResult, TrialEvent, open_study, run_search, run_worker
 from ._workers import default_workers
+
+if TYPE_CHECKING:
+    from ._frames import load_results
+    from ._study import SearchResult, TrialEvent, open_study, run_search, run_worker
+
+# Imported on first use: they import Optuna and torch (seconds), which the command line's
+# --help does not need.
+_LAZY = {
+    "load_results": "._frames",
+    "SearchResult": "._study",
+    "TrialEvent": "._study",
+    "open_study": "._study",
+    "run_search": "._study",
+    "run_worker": "._study",
+}
 
 __all__ = [
     "OBJECTIVES",
@@ -53,3 +68,13 @@ __all__ = [
     "run_search",
     "run_worker",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
