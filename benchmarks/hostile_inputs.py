@@ -705,9 +705,8 @@ def _device_tomls() -> list[Case]:
     }
     cases = []
     for vname, text in variants.items():
-        expect = (
-            "either" if vname in ("valid", "unknown_key", "no_peak", "huge_string") else "refuse"
-        )
+        legal = ("valid", "unknown_key", "no_peak", "huge_string", "missing_key")  # key: stem
+        expect = "either" if vname in legal else "refuse"
         files = (("board.toml", "text", text),)
         cases.append(
             Case(
@@ -1100,7 +1099,7 @@ class Outcome:
     stderr_tail: str = ""
 
 
-def _judge(case: Case, code: int | None, stderr: str) -> str:
+def _judge(case: Case, code: int | None, stderr: str, stdout: str = "") -> str:
     if code is None:
         return "hang"
     if "Traceback (most recent call last)" in stderr:
@@ -1113,6 +1112,8 @@ def _judge(case: Case, code: int | None, stderr: str) -> str:
         return "pass" if case.expect == "either" else "wrong_exit"
     if code not in (1, 2):
         return "wrong_exit"
+    if code == 2 and not lines and "Usage:" in stdout:  # a command group alone: its help
+        return "pass"
     if len(errors) != 1 or not lines or not lines[-1].startswith("error:"):
         return "not_one_line"
     return "pass"
@@ -1121,6 +1122,7 @@ def _judge(case: Case, code: int | None, stderr: str) -> str:
 def _finish(case: Case, d: Path, before: dict, code: int | None, seconds: float) -> Outcome:
     io = d / "_io"
     stderr = (io / "stderr").read_text(encoding="utf-8", errors="replace")
+    stdout = (io / "stdout").read_text(encoding="utf-8", errors="replace")[:100_000]
     after = _snapshot(d)
     destroyed = []
     for rel, sig in before.items():
@@ -1139,7 +1141,7 @@ def _finish(case: Case, d: Path, before: dict, code: int | None, seconds: float)
         expect=case.expect,
         code=code,
         seconds=round(seconds, 2),
-        verdict=_judge(case, code, stderr),
+        verdict=_judge(case, code, stderr, stdout),
         destroyed=destroyed,
         left_behind=left,
         code_ran=(d / "PWNED").exists(),
