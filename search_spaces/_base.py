@@ -15,11 +15,19 @@ __all__ = ["AVModel", "example_inputs"]
 class AVModel(nn.Module):
     """An audio-visual classifier: ``forward(audio, video, text=None) -> logits (B, classes)``.
 
-    Subclasses set ``self.config`` (their family's frozen Config) and ``self.input_spec``.
+    A family's model passes its frozen ``Config`` to ``__init__``, which keeps it as
+    ``self.config`` and its ``input_spec`` as ``self.input_spec``; a model without a Config
+    sets ``self.input_spec`` itself.
     """
 
     config: Any
     input_spec: InputSpec
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__()
+        if config is not None:
+            self.config = config
+            self.input_spec = config.input_spec
 
     def forward(  # pragma: no cover - abstract
         self, audio: torch.Tensor, video: torch.Tensor, text: torch.Tensor | None = None

@@ -287,10 +287,8 @@ class DingModel(AVModel):
     """Visual CNN ‖ audio CNN → concat → Dense → act → Dropout → Dense (logits)."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
-        self.config = c
-        self.input_spec = c.input_spec
         self.visual = DingVisualEncoder(
             in_channels=c.image_channels,
             image_size_px=c.image_size_px,

@@ -395,10 +395,8 @@ class HybridModel(AVModel):
     """audio encoder ‖ (visual encoder per frame → temporal aggregator) → fusion head."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
-        self.config = c
-        self.input_spec = c.input_spec
         self.audio_encoder = _audio_encoder(c)
         self.visual_encoder = _visual_encoder(c)
         self.temporal = _temporal(c, self.visual_encoder.out_dim)

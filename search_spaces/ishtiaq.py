@@ -461,10 +461,8 @@ class IshtiaqModel(AVModel):
     """Lightweight MFusHER; ``forward(audio, video, text=None)`` → logits ``(B, classes)``."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
-        self.config = c
-        self.input_spec = c.input_spec
         conv = {"kernel": c.kernel_size, "kind": c.conv_kind, "activation": c.conv_activation}
         self.audio_encoder = DSConvGRUAudioEncoder(
             widths=c.audio_channels, gru_hidden=c.audio_gru_hidden, **conv

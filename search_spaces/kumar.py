@@ -491,10 +491,8 @@ class KumarModel(AVModel):
     """Audio 2D CNN ‖ ResNet + Bi-GRU → project, align → cross-attention ×2 → Tucker + FBP."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
-        self.config = c
-        self.input_spec = c.input_spec
         self.audio_encoder = AudioCNN2d(
             channels=c.audio_channels,
             kernel=c.audio_kernel,

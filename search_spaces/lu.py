@@ -515,10 +515,8 @@ class LuModel(AVModel):
     fused at decision level; returns the log of the fused class probabilities (logits)."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
-        self.config = c
-        self.input_spec = c.input_spec
         self.face = GhostNetTAM(
             in_channels=c.image_channels,
             block_table=c.table,

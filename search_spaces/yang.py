@@ -439,10 +439,8 @@ class YangModel(AVModel):
     """Dual-stream FRFT-MFCC / MobileNetV2 network; ``forward(audio, video, text=None)``."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
-        self.config = c
-        self.input_spec = c.input_spec
         self.frame_encoder = MobileNetV2FrameEncoder(
             c.channels,
             width_mult=c.width_mult,
