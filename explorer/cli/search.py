@@ -12,8 +12,13 @@ import typer
 
 from explorer.budget import parse_budget, tighten
 from explorer.errors import UsageError
-from explorer.search._settings import SEARCH_DATASET, SEARCH_EPOCHS, SearchConfig, parse_duration
-from explorer.search._workers import default_workers
+from explorer.search import (  # light: Optuna and torch load on first use of the heavy names
+    SEARCH_DATASET,
+    SEARCH_EPOCHS,
+    SearchConfig,
+    default_workers,
+    parse_duration,
+)
 
 if TYPE_CHECKING:
     from explorer.search import SearchResult, TrialEvent
