@@ -185,6 +185,11 @@ def parse_value(text: str) -> Any:
     """``'8'`` -> 8, ``'0.5'`` -> 0.5, ``'true'`` -> True, ``'[16,32]'`` -> [16, 32], else str."""
     try:
         return json.loads(text)
+    except RecursionError:  # json decodes nested lists recursively
+        raise ConfigError(
+            f"value {text[:20]!r}... is nested too deeply: give a number, true/false or a flat "
+            "list such as [16,32]"
+        ) from None
     except json.JSONDecodeError:
         lowered = text.strip().lower()
         if lowered in ("true", "false"):

@@ -72,6 +72,11 @@ _CLASS_PAIRS = {
 }
 
 
+def _real(value: object) -> bool:
+    """A number (not a bool or a string); NaN fails the range checks that follow."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SyntheticConfig:
     """Size and difficulty of the synthetic set.
@@ -94,12 +99,16 @@ class SyntheticConfig:
             raise UsageError(
                 f"synthetic clips_per_class={self.clips_per_class!r} is invalid: use 1..1000"
             )
-        if not (0.5 <= float(self.clip_seconds) <= 30.0):
+        if not (_real(self.clip_seconds) and 0.5 <= self.clip_seconds <= 30.0):
             raise UsageError(
                 f"synthetic clip_seconds={self.clip_seconds!r} is invalid: use 0.5..30"
             )
-        if not (0.0 <= float(self.difficulty) <= 1.0):
+        if not (_real(self.difficulty) and 0.0 <= self.difficulty <= 1.0):
             raise UsageError(f"synthetic difficulty={self.difficulty!r} is invalid: use 0..1")
+        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool)) or not (
+            0 <= self.seed < 2**32
+        ):
+            raise UsageError(f"synthetic seed={self.seed!r} is invalid: use 0..2**32-1")
 
     def fingerprint(self) -> str:
         data = json.dumps({"v": _VERSION, **asdict(self)}, sort_keys=True)
