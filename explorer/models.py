@@ -51,15 +51,22 @@ def resolve_model(
     batch_size: int = 1,
     weights: str | Path | None = None,
     input_shape: tuple[int, ...] | None = None,
+    activations: bool = False,
 ) -> ResolvedModel:
     """Resolve ``text`` (see the module docstring) into a ``ResolvedModel`` in eval mode.
+
+    A preset, family spec or checkpoint is sized before it is built (``explorer.memory``):
+    weights and example inputs at ``batch_size``, and with ``activations`` one forward's
+    activations too (for callers that run the real forward, such as bench and export).
 
     ``weights`` names a plain ``state_dict`` file (``--weights``) loaded into the model built
     from ``text`` (see ``explorer.weights.load_weights`` for what it accepts and raises).
     ``input_shape`` is the one input of a ``module:function`` model that has no
     ``input_spec`` (a standard network such as ``explorer.zoo:mobilenet_v2``).
     """
-    resolved = _resolve(text.strip(), batch_size=batch_size, input_shape=input_shape)
+    resolved = _resolve(
+        text.strip(), batch_size=batch_size, input_shape=input_shape, activations=activations
+    )
     if weights is not None:
         from explorer.weights import load_weights
 
@@ -69,7 +76,11 @@ def resolve_model(
 
 
 def _resolve(
-    text: str, *, batch_size: int, input_shape: tuple[int, ...] | None = None
+    text: str,
+    *,
+    batch_size: int,
+    input_shape: tuple[int, ...] | None = None,
+    activations: bool = False,
 ) -> ResolvedModel:
     if not text:
         raise UsageError(
@@ -78,7 +89,9 @@ def _resolve(
         )
     if _is_family_spec(text):
         config = ss.config_from_string(text)
-        check_model_memory(config, batch_size=batch_size, what=f"MODEL {text!r}", activations=False)
+        check_model_memory(
+            config, batch_size=batch_size, what=f"MODEL {text!r}", activations=activations
+        )
         model = ss.build(config)
         return ResolvedModel(
             name=text,
@@ -89,7 +102,7 @@ def _resolve(
         )
     path = Path(text)
     if path.suffix in (".pt", ".pth", ".ckpt") or path.is_file():
-        return _from_checkpoint(path, batch_size=batch_size)
+        return _from_checkpoint(path, batch_size=batch_size, activations=activations)
     if ":" in text:
         return _from_callable(text, batch_size=batch_size, input_shape=input_shape)
     hint = ""
@@ -105,14 +118,17 @@ def _resolve(
     )
 
 
-def _from_checkpoint(path: Path, *, batch_size: int) -> ResolvedModel:
+def _from_checkpoint(path: Path, *, batch_size: int, activations: bool = False) -> ResolvedModel:
     if not path.exists():
         raise UsageError(f"checkpoint {str(path)!r} does not exist: check the path")
     from explorer.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(path)
     check_model_memory(
-        ckpt.config, batch_size=batch_size, what=f"checkpoint {str(path)!r}", activations=False
+        ckpt.config,
+        batch_size=batch_size,
+        what=f"checkpoint {str(path)!r}",
+        activations=activations,
     )
     model = ckpt.build_model()
     model.eval()

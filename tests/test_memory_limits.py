@@ -65,3 +65,14 @@ def test_the_environment_sets_the_limit_workers_inherit(monkeypatch) -> None:
     monkeypatch.setenv(ENV_VAR, "1MB")
     with pytest.raises(UsageError, match="memory limit"):
         check_model_memory(ss.get_preset("kumar2025"), activations=False)
+
+
+def test_commands_that_run_the_forward_count_its_activations(monkeypatch) -> None:
+    from explorer.models import resolve_model
+
+    need = check_model_memory(ss.get_preset("ding2025"), batch_size=16)
+    sized = check_model_memory(ss.get_preset("ding2025"), batch_size=16, activations=False)
+    monkeypatch.setenv(ENV_VAR, str((need + sized) // 2))  # between the two estimates
+    assert resolve_model("ding2025", batch_size=16).model is not None  # profile: fake forward
+    with pytest.raises(UsageError, match="activations"):
+        resolve_model("ding2025", batch_size=16, activations=True)  # bench, export

@@ -83,7 +83,7 @@ def bench_command(
     )
     results = []
     for text in models:
-        resolved = resolve_model(text, batch_size=batch, weights=weights)
+        resolved = resolve_model(text, batch_size=batch, weights=weights, activations=True)
         results.append(
             bench(
                 resolved.model,

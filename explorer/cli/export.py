@@ -53,7 +53,7 @@ def export_command(
     if batch < 1:
         raise UsageError(f"--batch must be at least 1, got {batch}")
     precision = "int8" if int8 else check_precision(precision)
-    resolved = resolve_model(model, batch_size=batch, weights=weights)
+    resolved = resolve_model(model, batch_size=batch, weights=weights, activations=True)
     feeds = None
     if precision != "fp32":
         if resolved.input_spec is None:
