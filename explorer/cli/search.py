@@ -265,7 +265,9 @@ def search_command(
     ),
     study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
-    sampler: str = typer.Option("nsga2", "--sampler", help="nsga2, tpe or random."),
+    sampler: str = typer.Option(
+        "nsga2", "--sampler", help="nsga2, tpe, gp (Gaussian process) or random."
+    ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Sampler and training seed."),
     objective: str = typer.Option(
         "latency",
