@@ -538,6 +538,8 @@ def train_model(
                 f"{classes}: train a new model on it instead"
             )
         config = dataclasses.replace(config, num_classes=classes)
+    if not from_ckpt:  # initial weights from the seed, so the same command trains the same model
+        torch.manual_seed(s.seed)
         net = ss.build(config)
     if from_ckpt:
         net = load_checkpoint(model).build_model()
