@@ -214,6 +214,7 @@ def main() -> int:
                 "kernels": {k: m.to_dict() | {"trees": None} for k, m in run.kernels.kinds.items()},
                 "call_us": run.kernels.call_us,
                 "scale": run.kernels.scale,
+                "power": run.kernels.power,
             }
         log("sampling held-out candidates")
         cands = candidates(n_cands, args.max_macs, log)

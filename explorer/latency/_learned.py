@@ -323,7 +323,9 @@ def fit_kind(kind: str, x: np.ndarray, y_log: np.ndarray, *, seed: int = 0) -> K
 class KernelModel:
     """A machine's learned latency: regressors per node kind and the per-inference terms.
 
-    ``predict_ms`` = ``call_us`` + ``scale`` x (sum of the nodes' predicted µs), in ms.
+    ``predict_ms`` = ``call_us`` + ``scale`` x S ** ``power`` in ms, S the sum of the nodes'
+    predicted µs: the power (fitted, 0.8-1.25) corrects what grows with a network's size and
+    no node sees alone (its working set leaving the caches).
     """
 
     kinds: dict[str, KindModel]
@@ -335,6 +337,11 @@ class KernelModel:
     threads: int = 1
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    power: float = 1.0
+
+    def network_us(self, nodes_us: float) -> float:
+        """One inference's µs from the sum of its nodes' predicted µs."""
+        return self.call_us + self.scale * max(nodes_us, 1e-3) ** self.power
 
     def predict_nodes_us(self, graph: KernelGraph) -> np.ndarray:
         """Predicted µs of every node of ``graph`` (before the scale)."""
@@ -351,7 +358,7 @@ class KernelModel:
 
     def predict_ms(self, graph: KernelGraph) -> float:
         """Predicted milliseconds of one inference of the model ``graph`` describes."""
-        return (self.call_us + self.scale * float(self.predict_nodes_us(graph).sum())) / 1e3
+        return self.network_us(float(self.predict_nodes_us(graph).sum())) / 1e3
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -359,6 +366,7 @@ class KernelModel:
             "version": VERSION,
             "call_us": self.call_us,
             "scale": self.scale,
+            "power": self.power,
             "level": self.level,
             "block": self.block,
             "threads": self.threads,
@@ -421,6 +429,7 @@ def load_kernel_model(path: str | Path) -> KernelModel:
             pooled=KindModel.from_dict(data["pooled"]),
             call_us=float(data["call_us"]),
             scale=float(data["scale"]),
+            power=float(data.get("power", 1.0)),
             level=str(data["level"]),
             block=int(data["block"]),
             threads=int(data.get("threads", 1)),
@@ -506,17 +515,23 @@ def fit_kernel_model(
         measured_us = np.array([ms * 1e3 for _, ms in networks])
 
         def residuals(theta: np.ndarray) -> np.ndarray:
-            return np.log(math.exp(theta[0]) + theta[1] * sums) - np.log(measured_us)
+            total = math.exp(theta[0]) + theta[1] * np.maximum(sums, 1e-3) ** theta[2]
+            return np.log(total) - np.log(measured_us)
 
         fit = least_squares(
             residuals,
-            np.array([math.log(20.0), 1.0]),
-            bounds=([math.log(0.1), 0.2], [math.log(1e4), 5.0]),
+            np.array([math.log(20.0), 1.0, 1.0]),
+            bounds=([math.log(0.1), 0.05, 0.8], [math.log(1e4), 20.0, 1.25]),
             loss="soft_l1",
             f_scale=0.05,
         )
         model = KernelModel(
-            **{**model.__dict__, "call_us": math.exp(fit.x[0]), "scale": float(fit.x[1])}
+            **{
+                **model.__dict__,
+                "call_us": math.exp(fit.x[0]),
+                "scale": float(fit.x[1]),
+                "power": float(fit.x[2]),
+            }
         )
         # the range a prediction carries: 90th percentile of the networks' errors, at least
         # the 5 % two timings of one network differ by on a quiet machine
@@ -568,7 +583,9 @@ def learned_prediction(base: Any, model: Any, inputs: tuple[Any, ...], kernels: 
     from explorer.prediction import OpTime
 
     graph = predict_graph(model, inputs, kernels)
-    node_us = kernels.predict_nodes_us(graph) * kernels.scale
+    node_us = kernels.predict_nodes_us(graph)
+    total = float(node_us.sum())
+    node_us = node_us * ((kernels.network_us(total) - kernels.call_us) / max(total, 1e-9))
     ops = tuple(
         OpTime(
             module=n.name,
