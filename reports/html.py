@@ -250,10 +250,16 @@ def load_run(run_dir: str | Path) -> RunData:
             f"{str(csv_path)!r} does not exist: RUN_DIR must be a directory "
             "written by `explorer search`"
         )
-    with csv_path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = tuple(reader.fieldnames or ())
-        rows = tuple(dict(r) for r in reader)
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            columns = tuple(reader.fieldnames or ())
+            rows = tuple(dict(r) for r in reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise ValueError(
+            f"{str(csv_path)!r} is not a readable CSV ({exc}): re-run `explorer search` with "
+            "the same arguments to rewrite it"
+        ) from None
     notes: list[str] = []
     # DictReader fills a short row with None: the file ends mid-row (a killed writer, a copy
     # cut short); such rows would show as trials with missing values
@@ -270,6 +276,15 @@ def load_run(run_dir: str | Path) -> RunData:
             f"{str(csv_path)!r} has no 'number' column (columns: "
             f"{', '.join(columns) or 'none'}): it is not a results.csv of a search"
         )
+    # a trial number is what links a row to its study and checkpoint: a row without a valid
+    # one (text, nan, a negative or fractional number) is an edit, not a trial
+    numbered = tuple(r for r in rows if str(r.get("number") or "").strip().isdigit())
+    if len(numbered) < len(rows):
+        notes.append(
+            f"{str(csv_path)!r} has {len(rows) - len(numbered)} row(s) whose 'number' is not a "
+            f"trial number (a whole number >= 0); left out, {len(numbered)} trial(s) shown"
+        )
+        rows = numbered
     settings: dict[str, Any] = {}
     json_path = path / "search.json"
     if json_path.is_file():
@@ -279,6 +294,11 @@ def load_run(run_dir: str | Path) -> RunData:
             raise ValueError(
                 f"{str(json_path)!r} is not valid JSON ({exc.msg} at line "
                 f"{exc.lineno}): fix or delete it"
+            ) from None
+        except RecursionError:
+            raise ValueError(
+                f"{str(json_path)!r} nests deeper than any search.json `explorer search` "
+                "writes: fix or delete it"
             ) from None
         if not isinstance(settings, dict):
             settings = {"settings": settings}

@@ -220,6 +220,39 @@ def test_truncated_results_csv_is_reported_in_one_line(capsys, tmp_path: Path) -
     assert len(notes) == 1 and "1 incomplete row" in notes[0] and "2 trial(s) shown" in notes[0]
 
 
+@pytest.mark.parametrize("number", ["abc", "nan", "inf", "1e999", "-1", ""])
+def test_rows_without_a_trial_number_are_left_out_with_a_note(
+    capsys, tmp_path: Path, number: str
+) -> None:
+    run = _run_dir(tmp_path)
+    lines = (run / "results.csv").read_text().splitlines()
+    lines[1] = number + lines[1][1:]  # the first trial's number replaced
+    (run / "results.csv").write_text("\n".join(lines) + "\n")
+    code, _, err = cli(capsys, "report", str(run), "--no-breakdown")
+    assert code == 0 and "unexpected" not in err, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "1 row(s) whose 'number'" in notes[0], err
+    assert "2 trial(s) shown" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("results.csv", "number,family\n0," + "x" * 200_000 + "\n", "not a readable CSV"),
+        ("search.json", "[" * 100_000 + "]" * 100_000, "nests deeper"),
+    ],
+)
+def test_unreadable_run_files_are_one_line_errors(
+    capsys, tmp_path: Path, name: str, text: str, needle: str
+) -> None:
+    run = _run_dir(tmp_path)
+    (run / name).write_text(text)
+    code, _, err = cli(capsys, "report", str(run), "--no-breakdown")
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
+
+
 @pytest.mark.parametrize("bandwidth", [0, -1, "fast", None])
 def test_search_json_with_a_bad_roof_still_reports(capsys, tmp_path: Path, bandwidth) -> None:
     import json
