@@ -103,6 +103,10 @@ def test_bad_settings_and_backend_are_usage_errors() -> None:
         BenchSettings(threads=0)
     with pytest.raises(UsageError, match="--runs"):
         BenchSettings(runs=0)
+    with pytest.raises(UsageError, match="--runs must be from 1 to 100,000"):
+        BenchSettings(runs=10**20)  # a typo would time the model for days
+    with pytest.raises(UsageError, match="--warmup"):
+        BenchSettings(warmup=10**20)
     model, inputs = small()
     with pytest.raises(UsageError, match="unknown backend 'tflite'"):
         bench(model, inputs, backend="tflite")

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+MAX_RUNS = 100_000  # timed or warm-up runs of one bench
+
+
 @dataclass(frozen=True, kw_only=True)
 class BenchSettings:
     """How to measure: runs (None = enough for about a second, 15..300), warm-up, threads."""
@@ -47,10 +50,14 @@ class BenchSettings:
     clock: str = "wall"  # "wall", or "cpu" (thread CPU time; one thread only, CPU backends)
 
     def __post_init__(self) -> None:
-        if self.runs is not None and self.runs < 1:
-            raise UsageError(f"--runs must be at least 1, got {self.runs}")
-        if self.warmup < 0:
-            raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
+        # a bound keeps a typo (an extra digit or ten) from timing a model for days
+        if self.runs is not None and not 1 <= self.runs <= MAX_RUNS:
+            raise UsageError(
+                f"--runs must be from 1 to {MAX_RUNS:,}, got {self.runs}: 0 (the default) "
+                "picks enough runs for about a second"
+            )
+        if not 0 <= self.warmup <= MAX_RUNS:
+            raise UsageError(f"--warmup must be from 0 to {MAX_RUNS:,}, got {self.warmup}")
         if self.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {self.threads}")
         if self.clock not in CLOCKS:
