@@ -175,6 +175,15 @@ def test_devices_show_lists_targets_with_points_and_error(capsys) -> None:
     assert "uncalibrated: the roofline, a lower bound" in out
 
 
+def test_a_borrowed_prior_names_the_board_it_comes_from(capsys) -> None:
+    # orin-nano has no TensorRT measurements of its own: its default target's prior is the
+    # Jetson Nano's fit, and the devices table must not present it as fitted on the board
+    code, out, err = _cli(capsys, "devices")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "orin-nano " in line)
+    assert "transferred from jetson-nano" in row and "no leave-one-model-out error" in row
+
+
 def test_key_and_key_target_resolve_the_same_in_profile_and_budgets(capsys) -> None:
     from explorer.budget import parse_budget
 

@@ -112,7 +112,9 @@ def _fit_summary(target) -> str:
     if cal is None:
         return "uncalibrated: the roofline, a lower bound"
     if cv is None:
-        return "fitted; no leave-one-model-out error (no upper bound on its predictions)"
+        # a prior borrowed from a similar board says so: its error on this board is unknown
+        origin = cal.source if cal.source.startswith("transferred") else "fitted"
+        return f"{origin}; no leave-one-model-out error (no upper bound on its predictions)"
     return (
         f"{cv.points} points; leave-one-model-out {cv.within_10:.0%} / {cv.within_25:.0%} / "
         f"{cv.within_50:.0%} within ±10/25/50 %"
