@@ -15,18 +15,32 @@ from explorer.search._workers import STORAGE_ENV, LocalWorkers
 URL = "postgresql://alice:s3cret-pw@127.0.0.1:9/optuna"
 
 
-def test_worker_command_lines_hold_no_password(tmp_path: Path) -> None:
-    """`ps` shows every user the command lines; the URL goes through the environment."""
+def test_worker_command_lines_hold_no_password(tmp_path: Path, monkeypatch) -> None:
+    """`ps` shows every user the command lines; the URL goes through the environment.
+
+    What each worker is started with is recorded at the Popen call: reading /proc races with
+    a worker that cannot reach the storage and exits at once (a zombie's cmdline is empty).
+    """
+    import explorer.search._workers as workers_module
+
+    started: list[tuple[list[str], dict[str, str]]] = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(args, *rest, **kwargs):
+        started.append((list(args), dict(kwargs["env"])))
+        return real_popen(args, *rest, **kwargs)
+
+    monkeypatch.setattr(workers_module.subprocess, "Popen", recording_popen)
     workers = LocalWorkers(
         count=2, storage_url=URL, study="s", out_dir=tmp_path, seed=0, deadline=None
     )
     try:
-        for pid in workers.pids:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            assert b"worker" in cmdline and b"--study" in cmdline
-            assert b"s3cret" not in cmdline and b"postgresql" not in cmdline
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            assert f"{STORAGE_ENV}={URL}".encode() in environ  # readable by this user only
+        assert len(started) == len(workers.pids) == 2
+        for args, env in started:
+            cmdline = " ".join(args)
+            assert "worker" in cmdline and "--study" in cmdline
+            assert "s3cret" not in cmdline and "postgresql" not in cmdline
+            assert env[STORAGE_ENV] == URL  # /proc/PID/environ: readable by this user only
     finally:
         workers.kill()
 
