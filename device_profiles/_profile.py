@@ -94,6 +94,22 @@ class Calibration:
     threads: int | None = None
     source: str = ""
 
+    def rounded(self) -> Calibration:
+        """This calibration with every fitted number at 4 significant digits (for files)."""
+
+        def r(v: float) -> float:
+            return float(f"{v:.4g}")
+
+        return replace(
+            self,
+            compute_fraction=r(self.compute_fraction),
+            bandwidth_fraction=r(self.bandwidth_fraction),
+            overhead_us=r(self.overhead_us),
+            call_overhead_us=r(self.call_overhead_us),
+            work_exponent=r(self.work_exponent),
+            **{name: {k: r(v) for k, v in getattr(self, name).items()} for name in _KIND_MAPS},
+        )
+
     def __post_init__(self) -> None:
         where = f"calibration ({self.source or 'no source'})"
         _fraction(self.compute_fraction, "compute_fraction", where=where)

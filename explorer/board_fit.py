@@ -195,22 +195,7 @@ def _fit(target: Target, profiles: Sequence[Any], measured: np.ndarray, source: 
         return np.concatenate([data, (theta - theta0) / sigma])
 
     fit = least_squares(residuals, theta0, bounds=(lo, hi), loss="soft_l1", f_scale=2.0)
-    return _rounded(_calibration(fit.x, target=target, source=source))
-
-
-def _rounded(cal: Calibration) -> Calibration:
-    def r(v: float) -> float:
-        return float(f"{v:.4g}")
-
-    return replace(
-        cal,
-        compute_fraction=r(cal.compute_fraction),
-        bandwidth_fraction=r(cal.bandwidth_fraction),
-        overhead_us=r(cal.overhead_us),
-        call_overhead_us=r(cal.call_overhead_us),
-        kind_compute_fraction={k: r(v) for k, v in cal.kind_compute_fraction.items()},
-        work_exponent=r(cal.work_exponent),
-    )
+    return _calibration(fit.x, target=target, source=source).rounded()
 
 
 def _predict(target: Target, cal: Calibration, profile: Any) -> tuple[float, float]:

@@ -170,7 +170,12 @@ def _read_csv(path: Path) -> list[Measurement]:
     return rows
 
 
-def _read_bench_json(path: Path, device: str) -> list[Measurement]:
+def read_bench_results(path: Path) -> list[dict[str, Any]]:
+    """The results of ``explorer bench --format json`` (one object or a list) in ``path``.
+
+    Raises:
+        UsageError: not JSON, or an item without ``model`` and ``median_ms``.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
@@ -184,6 +189,11 @@ def _read_bench_json(path: Path, device: str) -> list[Measurement]:
         raise UsageError(
             f"{path}: expected bench results with 'model' and 'median_ms' (one object or a list)"
         )
+    return items
+
+
+def _read_bench_json(path: Path, device: str) -> list[Measurement]:
+    items = read_bench_results(path)
     board, _, target = device.partition(":") if ":" in device else (device, "", "")
     out = []
     for i, r in enumerate(items, start=1):

@@ -16,7 +16,6 @@ squares on log time). ``calibrate_from_measurements`` fits the same parameters f
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -524,20 +523,9 @@ def _load_measurements(path: Path) -> list[Mapping[str, Any]]:
             f"measurements file {str(path)!r} does not exist: give the JSON written "
             "by `explorer bench --format json > FILE`"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"{path} is not JSON ({exc}); write it with `explorer bench MODEL --format json > FILE`"
-        ) from None
-    rows = data if isinstance(data, list) else data.get("results", [data])
-    if not rows or not all(
-        isinstance(r, Mapping) and "model" in r and "median_ms" in r for r in rows
-    ):
-        raise UsageError(
-            f"{path}: expected bench results with 'model' and 'median_ms' (one object or a list)"
-        )
-    return rows
+    from explorer.measurements import read_bench_results
+
+    return read_bench_results(path)
 
 
 def calibrate_from_measurements(path: str | Path, device: DeviceProfile) -> DeviceProfile:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -199,22 +199,4 @@ def fit_calibration(
     fit = least_squares(
         residuals, np.array(theta0), bounds=(lo, hi), loss="soft_l1", f_scale=0.1, max_nfev=2000
     )
-    return _rounded(unpack(fit.x))
-
-
-def _rounded(cal: Calibration) -> Calibration:
-    def r(v: float) -> float:
-        return float(f"{v:.4g}")
-
-    return replace(
-        cal,
-        compute_fraction=r(cal.compute_fraction),
-        bandwidth_fraction=r(cal.bandwidth_fraction),
-        overhead_us=r(cal.overhead_us),
-        call_overhead_us=r(cal.call_overhead_us),
-        kind_compute_fraction={k: r(v) for k, v in cal.kind_compute_fraction.items()},
-        kind_bandwidth_fraction={k: r(v) for k, v in cal.kind_bandwidth_fraction.items()},
-        kind_overhead_us={k: r(v) for k, v in cal.kind_overhead_us.items()},
-        kind_half_channels={k: r(v) for k, v in cal.kind_half_channels.items()},
-        kind_half_reduction={k: r(v) for k, v in cal.kind_half_reduction.items()},
-    )
+    return unpack(fit.x).rounded()
