@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +37,13 @@ def report_command(
 
 
 def build_report(run_dir: Path, *, out: Path | None, breakdown: bool) -> dict[str, Any]:
-    """Write the report (with the breakdown section when it can be rebuilt); a summary."""
+    """Read the run, profile its best trial for the breakdown section when asked
+    (``explorer.report_inputs``), assemble the page (``reports.search_report``) and write it;
+    a summary."""
     import reports
     from explorer.errors import UsageError
     from explorer.files import check_output_path, write_text_atomic
+    from explorer.report_inputs import best_trial_breakdown
 
     if out is not None:
         check_output_path(out, what="--out")
@@ -51,66 +52,12 @@ def build_report(run_dir: Path, *, out: Path | None, breakdown: bool) -> dict[st
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     notes: list[str] = list(run.notes)
-    extra = []
+    best = None
     if breakdown:
-        section, note = _best_breakdown(run)
-        if section is not None:
-            extra.append(section)
+        best, note = best_trial_breakdown(run)
         if note:
             notes.append(note)
     path = out if out is not None else Path(run_dir) / "report.html"
-    write_text_atomic(path, reports.report_page(run_dir, extra_sections=extra), what="--out")
+    page = reports.search_report(run, breakdown=best)
+    write_text_atomic(path, page.html(), what="--out")
     return {"out": str(path), "trials": len(run.rows), "notes": notes}
-
-
-def _best_breakdown(run: Any) -> tuple[Any, str]:
-    """Profile the best feasible trial (on the search's front when marked) for a breakdown."""
-    import device_profiles
-    import reports
-    import search_spaces
-    from explorer.prediction import predict_latency
-    from explorer.profiling import profile_model
-    from reports import breakdown
-
-    score = "macro_f1" if "macro_f1" in run.columns else "accuracy"
-
-    def value(row: dict[str, str]) -> float:
-        try:
-            return float(row.get(score) or "nan")
-        except ValueError:
-            return math.nan
-
-    rows = [r for r in run.rows if r.get("config_json") and math.isfinite(value(r))]
-    front = [r for r in rows if str(r.get("pareto", "")).lower() == "true"]
-    if not (front or rows):
-        return None, "no trained trial with a config: no per-layer breakdown"
-    best = max(front or rows, key=value)
-    try:
-        config = search_spaces.config_from_dict(json.loads(best["config_json"]))
-        model = search_spaces.build(config)
-        profile = profile_model(model, search_spaces.example_inputs(model), name="best")
-    except Exception as exc:  # an old or foreign run: the rest of the report still stands
-        reason = str(exc).split(";")[0][:160]
-        return None, f"trial {best['number']} could not be rebuilt for a breakdown ({reason})"
-    devices = run.settings.get("devices") or [run.settings.get("device") or {}]
-    key = devices[0].get("key") if devices and isinstance(devices[0], dict) else None
-    device, timing = None, None
-    if key:
-        try:
-            dev = device_profiles.get(key)
-            device = reports.DeviceRoof.from_profile(dev)
-            timing = reports.Timing.from_prediction(predict_latency(profile, dev))
-        except device_profiles.DeviceError:
-            pass
-    name = f"trial {best['number']} ({best.get('family', '?')})"
-    cost = reports.ModelCost.from_profile(profile, name=name)
-    data = breakdown.breakdown_data(cost, timing, device=device)
-    return (
-        reports.Section(
-            title=f"Breakdown of the best trial: {name}",
-            figure=breakdown.figure(data),
-            description=f"Highest {score} on the front; where its FLOPs, bytes and predicted "
-            "time go, by layer and operator kind.",
-        ),
-        "",
-    )

@@ -126,15 +126,12 @@ def build_roofline(
     out: Path,
     image: Path | None,
 ) -> dict[str, Any]:
-    """Profile, predict, chart and write; returns a JSON-safe summary."""
-    import dataclasses
-
+    """Check the arguments, profile the models (``explorer.report_inputs``), assemble the page
+    (``reports.roofline_report``) and write it (and the image); returns a JSON-safe summary."""
     import device_profiles
     import reports
-    from explorer.files import atomic_output, check_output_path, write_text_atomic
-    from explorer.models import resolve_model
-    from explorer.profiling import profile_report
-    from reports import breakdown, feasibility, roofline
+    from explorer.files import check_output_path, write_text_atomic
+    from explorer.report_inputs import cost_models
 
     check_output_path(out, what="--out")  # before the work, not after it
     if image is not None:
@@ -144,102 +141,40 @@ def build_roofline(
     if len(set(model_names)) != len(model_names):
         raise UsageError(f"MODEL names must be unique, got {model_names}")
     profiles = [device_profiles.get(k) for k in device_keys]
-    roofs = [reports.DeviceRoof.from_profile(d) for d in profiles]
-    costs, timings = [], {}
-    for name in model_names:
-        resolved = resolve_model(name)
-        family = _family(resolved.config)
-        rep = profile_report(
-            resolved.model, resolved.example_inputs, name=resolved.name, devices=profiles
-        )
-        cost = reports.ModelCost.from_profile(rep.profile, name=name, family=family)
-        costs.append(cost)
-        for d, pred in zip(profiles, rep.predictions, strict=True):
-            timings[(name, d.address)] = reports.Timing.from_prediction(pred)
-    if paper_models:
-        costs.extend(feasibility.TABLE_IX_MODELS)
-    other = "weights" if intensity == "traffic" else "traffic"
-    main = roofline.roofline_data(costs, roofs, timings=timings, intensity=intensity)
-    sections = [
-        reports.Section(
-            title=f"Roofline ({intensity} intensity)",
-            figure=roofline.figure(main),
-            description="Hover a point for its intensity, attained GFLOP/s, share of the roof "
-            "and latency. Models are placed by their predicted latency (calibrated when the "
-            "device has a calibration, else the uncalibrated per-operator roofline).",
-        ),
-        reports.Section(
-            title=f"Roofline ({other} intensity)",
-            figure=roofline.figure(
-                roofline.roofline_data(costs, roofs, timings=timings, intensity=other)
-            ),
-            description="The same models with the other intensity definition.",
-        ),
-    ]
-    if per_layer:
-        for cost in costs:
-            if not cost.ops:
-                continue
-            data = roofline.roofline_data([cost], roofs, timings=timings, per_layer=True)
-            sections.append(
-                reports.Section(
-                    title=f"Operators of {cost.name}",
-                    figure=roofline.figure(data, title=f"Operators of {cost.name}"),
-                )
-            )
-            bd = breakdown.breakdown_data(
-                cost, timings.get((cost.name, roofs[0].key)), device=roofs[0]
-            )
-            sections.append(
-                reports.Section(title=f"Breakdown of {cost.name}", figure=breakdown.figure(bd))
-            )
-    # lu2025 is the model Table IX calls "proposed": show its printed marks next to ours.
-    marks = {**feasibility.TABLE_IX_MARKS, "lu2025": feasibility.TABLE_IX_MARKS["Lu (paper)"]}
-    feas = feasibility.feasibility_data(costs, roofs, timings=timings, paper_marks=marks)
-    if costs:
-        sections.append(
-            reports.Section(
-                title="Feasibility (Lu, Lu and Lin (2025) Table IX)",
-                figure=feasibility.figure(feas),
-                description=feasibility.DESCRIPTION,
-            )
-        )
-    names = ", ".join(model_names) or "roofs"
-    page = reports.render_html(sections, title=f"explorer roofline: {names}")
-    write_text_atomic(out, page, what="--out")
+    models = cost_models(model_names, profiles)
+    report = reports.roofline_report(
+        models.costs,
+        [reports.DeviceRoof.from_profile(d) for d in profiles],
+        timings=models.timings,
+        intensity=intensity,
+        per_layer=per_layer,
+        paper_models=paper_models,
+    )
+    write_text_atomic(out, report.page.html(), what="--out")
     result: dict[str, Any] = {"out": str(out), "intensity": intensity}
     if image is not None:
-        try:
-            with atomic_output(image, what="--image") as staged:
-                reports.export_image(sections[0].figure, staged)
-        except ImportError:
-            raise MissingExtraError("kaleido", "export", "Static PNG/SVG export") from None
-        except ValueError as exc:
-            raise UsageError(f"--image {str(image)!r}: {exc}") from None
-        except Exception as exc:  # kaleido could not start its browser, or similar
-            raise ExplorerError(
-                f"static export to {str(image)!r} failed ({type(exc).__name__}: {exc}); the "
-                f"HTML was written to {str(out)!r}. kaleido needs Chrome or Chromium installed"
-            ) from None
+        _write_image(report.main_figure, image, out=out)
         result["image"] = str(image)
-    result["devices"] = [
-        dataclasses.asdict(r) | {"ridge_flops_per_byte": r.ridge_flops_per_byte} for r in roofs
-    ]
-    result["models"] = [dataclasses.asdict(p) for p in main.models]
-    result["feasibility"] = [dataclasses.asdict(c) for c in feas.cells]
-    result["notes"] = list(main.notes)
-    return result
+    return result | report.summary()
 
 
-def _family(config: Any) -> str:
-    if config is None:
-        return ""
-    import search_spaces
+def _write_image(figure: Any, image: Path, *, out: Path) -> None:
+    """The main roofline as a static image, atomically; one-line errors naming the fix."""
+    import reports
+    from explorer.files import atomic_output
 
     try:
-        return search_spaces.family_of(config).name
-    except Exception:  # a config from elsewhere: no family colour, nothing else lost
-        return ""
+        with atomic_output(image, what="--image") as staged:
+            reports.export_image(figure, staged)
+    except ImportError:
+        raise MissingExtraError("kaleido", "export", "Static PNG/SVG export") from None
+    except ValueError as exc:
+        raise UsageError(f"--image {str(image)!r}: {exc}") from None
+    except Exception as exc:  # kaleido could not start its browser, or similar
+        raise ExplorerError(
+            f"static export to {str(image)!r} failed ({type(exc).__name__}: {exc}); the "
+            f"HTML was written to {str(out)!r}. kaleido needs Chrome or Chromium installed"
+        ) from None
 
 
 def _num(v: float) -> str:
