@@ -329,12 +329,12 @@ def evaluate_onnx(
     normalization: Mapping[str, Any] | None = None,
     batch_size: int = 1,
 ) -> Any:
-    """``explorer.training.Metrics`` of the ONNX graph at ``path`` on samples ``idx`` of a
+    """``explorer.metrics.Metrics`` of the ONNX graph at ``path`` on samples ``idx`` of a
     ``FeatureSet``, audio normalised as in training (ONNX Runtime, one thread).
 
     ``batch_size`` must be the graph's fixed batch (1 unless exported with another).
     """
-    from explorer.training import compute_metrics
+    from explorer.metrics import compute_metrics
 
     session = _session(path)
     audio, video, labels = features.tensors(idx)
