@@ -32,8 +32,10 @@ __all__ = [
     "BUDGET_FORMS",
     "LIMIT_RANGE",
     "Budget",
+    "BudgetCheck",
     "budget_usage",
     "budgets_to_texts",
+    "check_budgets",
     "parse_budget",
     "tighten",
 ]
@@ -212,6 +214,48 @@ def budget_usage(
 ) -> tuple[float, ...]:
     """Each budget's used fraction (value / limit); a model fits when every one is <= 1."""
     return tuple(b.value(totals, latency_ms, device) / b.limit for b in budgets)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetCheck:
+    """How a model stands against the budgets: each budget's used fraction, in order."""
+
+    budgets: tuple[Budget, ...]
+    usage: tuple[float, ...]  # value / limit per budget; above 1 is over
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the model fits every budget."""
+        return all(u <= 1.0 for u in self.usage)
+
+    @property
+    def by_label(self) -> dict[str, float]:
+        """Used fraction by budget label (``{"flops": 0.4, "latency_ms@rpi4": 1.2}``)."""
+        return {b.label: u for b, u in zip(self.budgets, self.usage, strict=True)}
+
+    @property
+    def reason(self) -> str:
+        """``over budget: flops 1.50x the limit, ...``; '' when the model fits."""
+        over = [
+            f"{b.label} {u:.2f}x the limit"
+            for b, u in zip(self.budgets, self.usage, strict=True)
+            if u > 1.0
+        ]
+        return ("over budget: " + ", ".join(over)) if over else ""
+
+
+def check_budgets(
+    budgets: Sequence[Budget],
+    *,
+    totals: Mapping[str, float],
+    latency_ms: Mapping[str, float],
+    device: str,
+) -> BudgetCheck:
+    """Check a model's profile ``totals`` and predicted ``latency_ms`` (per device key)
+    against ``budgets``; ``device`` is the key a plain latency budget refers to."""
+    budgets = tuple(budgets)
+    usage = budget_usage(budgets, totals=totals, latency_ms=latency_ms, device=device)
+    return BudgetCheck(budgets=budgets, usage=usage)
 
 
 def budgets_to_texts(budgets: Sequence[Budget]) -> list[str]:

@@ -67,19 +67,20 @@ _KNOWN = {
 }
 
 
-def objective(name: str, direction: str | None = None) -> Objective:
-    """An ``Objective`` for a results.csv column, with the direction and label it implies.
+def objective(name: str, direction: str | None = None, label: str | None = None) -> Objective:
+    """An ``Objective`` for a results.csv column, with the direction and label it implies
+    unless given (a search's ``search.json`` describes its own objectives).
 
     ``predicted_ms_<device>`` / ``measured_ms_<device>`` are latencies in ms (minimised).
     """
     if name in _KNOWN:
-        d, label = _KNOWN[name]
+        d, default = _KNOWN[name]
     elif name.startswith(("predicted_ms_", "measured_ms_")):
         kind, _, device = name.partition("_ms_")
-        d, label = "minimize", f"{kind.capitalize()} latency on {device} (ms)"
+        d, default = "minimize", f"{kind.capitalize()} latency on {device} (ms)"
     else:
-        d, label = "minimize", name
-    return Objective(name=name, direction=direction or d, label=label)
+        d, default = "minimize", name
+    return Objective(name=name, direction=direction or d, label=label or default)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -92,15 +92,23 @@ def _pair_sections(
     costs = [c for c in cols if c.startswith(("predicted_ms_", "measured_ms_"))]
     costs += [c for c in ("flops", "params") if c in cols]
     costs = [c for c in costs if any(math.isfinite(number(r.get(c))) for r in run.rows)]
-    objs = run.settings.get("objectives")
-    searched = (
-        [o.get("name") for o in objs if isinstance(o, Mapping)] if isinstance(objs, list) else []
+    described = _described(run.settings.get("objectives"))
+    # the searched cost: whatever column search.json names (a registered objective's own
+    # column too, e.g. host_ms), labelled as search.json describes it
+    primary = next(
+        (
+            c
+            for c in described
+            if c in cols
+            and c not in ("macro_f1_mean", "macro_f1", "accuracy")
+            and any(math.isfinite(number(r.get(c))) for r in run.rows)
+        ),
+        None,
     )
-    primary = next((c for c in searched if c in costs), None)
     latency = [c for c in costs if c.startswith(("predicted_ms_", "measured_ms_"))]
     hint = "Hover a point for its trial number, scores and config."
 
-    def pair(cost: str) -> _pareto.ParetoData:
+    def pair(cost: str | _pareto.Objective) -> _pareto.ParetoData:
         return _pareto.pareto_data(trials, [cost, score], references=refs)
 
     sections: list[Section] = []
@@ -108,7 +116,7 @@ def _pair_sections(
         sections.append(
             Section(
                 title=f"Pareto: {score} vs {primary} (the search's objectives)",
-                figure=_pareto.figure(pair(primary)),
+                figure=_pareto.figure(pair(described[primary])),
                 description=hint,
             )
         )
@@ -132,6 +140,20 @@ def _pair_sections(
                 )
             )
     return sections
+
+
+def _described(objs: Any) -> dict[str, _pareto.Objective]:
+    """Column -> chart ``Objective`` for the objectives search.json describes (``name``, and
+    optionally ``direction`` and ``label``, which the search's registry of objectives
+    writes); malformed entries are left out."""
+    out: dict[str, _pareto.Objective] = {}
+    for o in objs if isinstance(objs, list) else ():
+        if not isinstance(o, Mapping) or not isinstance(o.get("name"), str):
+            continue
+        direction = o.get("direction") if o.get("direction") in _pareto.DIRECTIONS else None
+        label = o.get("label") if isinstance(o.get("label"), str) else None
+        out[o["name"]] = _pareto.objective(o["name"], direction, label)
+    return out
 
 
 def _front_models(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.budget import BUDGET_FORMS, Budget, budget_usage, budgets_to_texts, parse_budget
+from explorer.budget import (
+    BUDGET_FORMS,
+    Budget,
+    budget_usage,
+    budgets_to_texts,
+    check_budgets,
+    parse_budget,
+)
 from explorer.errors import UsageError
 
 
@@ -79,6 +86,16 @@ def test_budget_usage_is_value_over_limit() -> None:
         budgets, totals=totals, latency_ms={"rpi4": 30.0, "orin-nano": 1.0}, device="orin-nano"
     )
     assert usage == pytest.approx((0.5, 1.5, 1.5, 0.1))
+    check = check_budgets(
+        budgets, totals=totals, latency_ms={"rpi4": 30.0, "orin-nano": 1.0}, device="orin-nano"
+    )
+    assert check.usage == usage and not check.feasible
+    assert check.by_label == pytest.approx(
+        {"flops": 0.5, "params": 1.5, "latency_ms@rpi4": 1.5, "latency_ms": 0.1}
+    )
+    assert check.reason == "over budget: params 1.50x the limit, latency_ms@rpi4 1.50x the limit"
+    fits = check_budgets(budgets[:1], totals=totals, latency_ms={}, device="orin-nano")
+    assert fits.feasible and fits.reason == ""
 
 
 def test_budget_rejects_device_on_non_latency_metric() -> None:

@@ -92,7 +92,7 @@ def test_optuna_dashboard_serves_the_study(run_dir: Path) -> None:
             proc.kill()
             proc.wait(timeout=10)
     assert detail["objective_names"] == metric_names(tiny_config(run_dir))
-    assert detail["objective_names"][1] == "predicted latency on orin-nano (ms)"
+    assert detail["objective_names"][1] == "Predicted latency on orin-nano (ms)"
     frame = load_results(run_dir)
     trials = {t["number"]: t for t in detail["trials"]}
     assert sorted(trials) == frame["number"].tolist()

@@ -17,6 +17,8 @@ from explorer.search import (  # light: Optuna and torch load on first use of th
     SEARCH_EPOCHS,
     SearchConfig,
     default_workers,
+    get_objective,
+    objective_names,
     parse_duration,
 )
 
@@ -121,12 +123,7 @@ def _summary(result: SearchResult, fmt: Format) -> None:
         )
         return
     device = result.config.device
-    cost_name = {
-        "latency": f"ms on {device}",
-        "flops": "FLOPs",
-        "params": "params",
-        "host_latency": "host ms",
-    }[result.config.objective]
+    cost_name = get_objective(result.config.objective).title(device)
     rows = []
     for r in result.pareto_rows:
         rows.append(
@@ -272,7 +269,9 @@ def search_command(
     objective: str = typer.Option(
         "latency",
         "--objective",
-        help="Cost to minimise: latency (predicted on --device), flops, params, host_latency.",
+        help="Cost to minimise: "
+        + ", ".join(f"{n} ({get_objective(n).help})" for n in objective_names())
+        + ".",
     ),
     epochs: int = typer.Option(
         SEARCH_EPOCHS, "--epochs", help="Training epochs per trial (low fidelity)."

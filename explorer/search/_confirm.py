@@ -21,6 +21,7 @@ from typing import Any
 
 import optuna
 
+from ._objectives import get_objective
 from ._results import REFERENCES_ATTR, pareto_numbers
 from ._stats import confirm_key, evaluations, means_of
 
@@ -54,13 +55,14 @@ def confirm(
     seeds = range(1, cfg.confirm_seeds + 1)
     if not seeds:
         return ""
+    direction = get_objective(cfg.objective).direction
     done: set[str] = set()
     for _ in range(_ROUNDS):
         trials = study.get_trials(deepcopy=False)
         attrs = study.user_attrs
         references = attrs.get(REFERENCES_ATTR, [])
         evals = evaluations(attrs, trials, references)
-        front = pareto_numbers(trials, means_of(evals))
+        front = pareto_numbers(trials, means_of(evals), direction=direction)
         by_number = {t.number: t for t in trials}
         todo: list[tuple[str, Mapping[str, Any], int]] = []  # key, config, seed
         for n in front:

@@ -24,7 +24,6 @@ sampler, but the front holds fully trained trials only.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,10 +33,11 @@ import optuna
 import torch
 
 import search_spaces as ss
-from explorer.budget import budget_usage
+from explorer.budget import check_budgets
 from explorer.errors import ExplorerError, UsageError
 from explorer.memory import check_model_memory
 
+from ._objectives import CostInputs, get_objective, profile_totals
 from ._settings import SearchConfig
 from ._space import suggest_config
 
@@ -70,7 +70,7 @@ ATTRS = (
     "checkpoint",
     "profile_seconds",
 )
-INVALID_LATENCY_MS = 1e9  # cost value of a config its family rejects (never on a front)
+INVALID_COST = 1e9  # cost value of a config its family rejects (never on a front)
 
 
 def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
@@ -164,18 +164,15 @@ class Objective:
             totals, latency = self._profile(trial, model)
         except Exception as exc:
             raise TrialFailure(f"profiling {family} failed: {type(exc).__name__}: {exc}") from exc
-        usage = budget_usage(
+        check = check_budgets(
             cfg.budgets, totals=totals, latency_ms=latency, device=self.device.address
         )
-        pairs = list(zip(cfg.budgets, usage, strict=True))
-        trial.set_user_attr("budget_usage", {b.label: u for b, u in pairs})
-        _set_constraints(trial, [0.0] + [u - 1.0 for u in usage], cfg.budgets)
-        over = [f"{b.label} {u:.2f}x the limit" for b, u in pairs if u > 1.0]
-        feasible = not over
-        trial.set_user_attr("feasible", feasible)
+        trial.set_user_attr("budget_usage", check.by_label)
+        _set_constraints(trial, [0.0] + [u - 1.0 for u in check.usage], cfg.budgets)
+        trial.set_user_attr("feasible", check.feasible)
         cost = self._cost(trial, model, totals, latency)
-        if not feasible:
-            trial.set_user_attr("reason", "over budget: " + ", ".join(over))
+        if not check.feasible:
+            trial.set_user_attr("reason", check.reason)
             return 0.0, cost
         from explorer.training import NonFiniteLossError
 
@@ -193,7 +190,9 @@ class Objective:
         trial.set_user_attr("feasible", False)
         trial.set_user_attr("reason", f"invalid config: {why}")
         _set_constraints(trial, [1.0] + [0.0] * n_budgets, self.config.budgets)
-        return 0.0, INVALID_LATENCY_MS
+        # the worst cost there is, so the config is never on a front whatever the direction
+        worst = get_objective(self.config.objective).minimised(INVALID_COST)
+        return 0.0, worst
 
     # --- cost ---------------------------------------------------------------------------
     def _profile(
@@ -205,15 +204,7 @@ class Objective:
         start = time.perf_counter()
         inputs = ss.example_inputs(model, 1)
         profile = profile_model(model, inputs, name=trial.user_attrs["family"])
-        totals = {
-            "params": profile.params,
-            "macs": profile.macs,
-            "flops": profile.flops,
-            "elementwise_flops": profile.elementwise_flops,
-            "weight_bytes": profile.weight_bytes,
-            "traffic_bytes": profile.traffic_bytes,
-            "peak_activation_bytes": profile.peak_activation_bytes,
-        }
+        totals = profile_totals(profile)
         predictions = {
             key: predict_latency(profile, dev, model=model, inputs=inputs)
             for key, dev in self.devices.items()
@@ -224,7 +215,7 @@ class Objective:
             "predicted_range_ms", {k: [p.low_ms, p.high_ms] for k, p in predictions.items()}
         )
         for key, value in totals.items():
-            trial.set_user_attr(key, int(value))
+            trial.set_user_attr(key, value)
         trial.set_user_attr("predicted_ms", latency)
         trial.set_user_attr("profile_seconds", time.perf_counter() - start)
         return totals, latency
@@ -236,14 +227,13 @@ class Objective:
         totals: Mapping[str, float],
         latency: Mapping[str, float],
     ) -> float:
-        objective = self.config.objective
-        if objective == "latency":
-            return float(latency[self.device.address])
-        if objective in ("flops", "params"):
-            return float(totals[objective])
-        host_ms = measure_host_ms(model)
-        trial.set_user_attr("host_ms", host_ms)
-        return host_ms
+        objective = get_objective(self.config.objective)
+        device = self.device.address
+        inputs = CostInputs(model=model, totals=totals, latency_ms=latency, device=device)
+        value = float(objective.compute(inputs))  # type: ignore[misc]
+        if objective.own_column:  # results.csv reads it from the trial
+            trial.set_user_attr(objective.column_for(device), value)
+        return value
 
     # --- training -----------------------------------------------------------------------
     def _settings(self, seed: int) -> Any:
@@ -339,8 +329,9 @@ class Objective:
         if rung not in cfg.rungs:
             return ""
         family = trial.user_attrs.get("family")
+        lower = get_objective(cfg.objective).minimised  # costs compared lower-is-better
         peers = [
-            (max(t.user_attrs["f1_curve"][:rung]), float(t.values[1]), t.user_attrs.get("family"))
+            (max(t.user_attrs["f1_curve"][:rung]), lower(t.values[1]), t.user_attrs.get("family"))
             for t in trial.study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
             )
@@ -352,7 +343,7 @@ class Objective:
         promoted = math.ceil((len(kin) + 1) / cfg.reduction)  # the top 1/reduction, self included
         if sum(1 for v in kin if v > f1) < promoted:
             return ""
-        if cost is not None and not any(p[0] > f1 and p[1] <= cost for p in peers):
+        if cost is not None and not any(p[0] > f1 and p[1] <= lower(cost) for p in peers):
             return ""  # on the rung's front: cheaper than every better candidate
         return (
             f"successive halving: best macro-F1 {f1:.3f} after {rung} epochs is below the top "
@@ -410,19 +401,3 @@ def _default_train() -> Callable[..., Any]:
     from explorer.training import train
 
     return train
-
-
-def measure_host_ms(model: Any, *, runs: int = 5, warmup: int = 2) -> float:
-    """Median wall time (ms) of a batch-1 forward on this machine's CPU with PyTorch."""
-    import torch
-
-    inputs = ss.example_inputs(model, 1)
-    model.eval()
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            start = time.perf_counter()
-            model(*inputs)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1e3)
-    return float(statistics.median(times))

@@ -11,10 +11,11 @@ import optuna
 import torch
 
 import search_spaces as ss
-from explorer.budget import budget_usage
+from explorer.budget import check_budgets
 from explorer.files import write_text_atomic
 
 from ._objective import Objective
+from ._objectives import SCORE, SearchObjective, get_objective, own_columns, profile_totals
 from ._results import (
     REFERENCES_ATTR,
     SearchResult,
@@ -57,35 +58,23 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
         model = ss.build(config)
         inputs = ss.example_inputs(model, 1)
         profile = profile_model(model, inputs, name=name)
-        totals = {
-            k: getattr(profile, k)
-            for k in (
-                "params",
-                "macs",
-                "flops",
-                "weight_bytes",
-                "peak_activation_bytes",
-                "traffic_bytes",
-            )
-        }
+        totals = profile_totals(profile)
         predictions = {
             k: predict_latency(profile, d, model=model, inputs=inputs)
             for k, d in objective.devices.items()
         }
         latency = {k: p.ms for k, p in predictions.items()}
-        usage = budget_usage(
+        check = check_budgets(
             cfg.budgets, totals=totals, latency_ms=latency, device=objective.device.address
         )
-        pairs = zip(cfg.budgets, usage, strict=True)
-        over = [f"{b.label} {u:.2f}x the limit" for b, u in pairs if u > 1]
         row: dict[str, Any] = {
             "name": name,
             "family": ss.presets()[name],
             "config": ss.config_to_dict(config),
             **totals,
-            "feasible": not over,
+            "feasible": check.feasible,
             "trained": False,
-            "note": ("over budget: " + ", ".join(over)) if over else "",
+            "note": check.reason,
         }
         for k, p in predictions.items():
             row[f"predicted_ms_{k}"] = p.ms
@@ -99,9 +88,9 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
             * (cfg.max_image_px or spec.width)
         )
         too_big = spec.frames * spec.height * spec.width > 4 * cap_px
-        if train and not over and too_big:
+        if train and check.feasible and too_big:
             row["note"] = "not trained: its video input is over 4x --max-frames/--max-image-size"
-        elif train and not over:
+        elif train and check.feasible:
             start = time.perf_counter()
             metrics = objective.train_reference(model)
             row.update(
@@ -128,16 +117,6 @@ def ensure_references(study: optuna.Study, objective: Any) -> str:
     return ""
 
 
-def cost_column_of(objective: str, device: str) -> str:
-    """The results.csv column the search minimised (what ``objective``/``cost`` refer to)."""
-    return {
-        "latency": f"predicted_ms_{device}",
-        "flops": "flops",
-        "params": "params",
-        "host_latency": "host_ms",
-    }[objective]
-
-
 def finalize(
     study: optuna.Study,
     config: SearchConfig,
@@ -155,23 +134,25 @@ def finalize(
     trials = study.get_trials(deepcopy=False)
     references = list(study.user_attrs.get(REFERENCES_ATTR, []))
     evals = evaluations(study.user_attrs, trials, references)
-    front = pareto_numbers(trials, means_of(evals))
+    cost = get_objective(config.objective)
+    front = pareto_numbers(trials, means_of(evals), direction=cost.direction)
     prune_checkpoints(out, trials, front)
     devices = list(objective.devices)
     labels = [b.label for b in config.budgets]
-    cost_column = cost_column_of(config.objective, objective.device.address)
+    target = objective.device.address
     rows = trial_rows(
         trials,
-        device=objective.device.address,
+        device=target,
         devices=devices,
         budget_labels=labels,
-        objective=cost_column,
+        objective=cost,
         out_dir=out,
         evals=evals,
+        own_columns=own_columns(),
     )
-    references = _annotate_references(references, rows, evals, config, objective)
+    references = _annotate_references(references, rows, evals, cost.column_for(target), cost)
     results_csv = out / "results.csv"
-    write_csv(results_csv, rows, columns_for(devices, labels))
+    write_csv(results_csv, rows, columns_for(devices, labels, own_columns()))
     ref_note = "; ".join(
         n
         for n in (
@@ -188,10 +169,9 @@ def finalize(
         "storage": redact_url(config.storage_url) if config.storage else "study.db",
         "settings": config.to_dict(),
         "device": objective.device.to_dict(),
-        "objectives": [
-            {"name": "macro_f1", "direction": "maximize"},
-            {"name": cost_column, "direction": "minimize"},
-        ],
+        # the registry's description of the two objectives (column, direction, label,
+        # unit): the report's charts label their axes with it
+        "objectives": [SCORE.describe(target), cost.describe(target)],
         "budgets": [
             {
                 "label": b.label,
@@ -236,16 +216,16 @@ def _annotate_references(
     references: list[dict[str, Any]],
     rows: list[dict[str, Any]],
     evals: dict[tuple[str, str], list[float]],
-    config: Any,
-    objective: Any,
+    cost_column: str,
+    cost: SearchObjective,
 ) -> list[dict[str, Any]]:
-    """Each preset with its mean ± 95 % interval and the front member that dominates it."""
+    """Each preset with its mean ± 95 % interval and the front member that dominates it
+    (``cost_column``: the presets' value of the search's ``cost``)."""
     front = [
-        (r["number"], float(r["cost"]), estimate(evals[("trial", str(r["number"]))]))
+        (r["number"], cost.minimised(r["cost"]), estimate(evals[("trial", str(r["number"]))]))
         for r in rows
         if r["pareto"] and ("trial", str(r["number"])) in evals
     ]
-    cost_column = cost_column_of(config.objective, objective.device.key)
     out = []
     for ref in references:
         ref = dict(ref)
@@ -258,9 +238,9 @@ def _annotate_references(
             dominated_by=None,
             dominance="",
         )
-        cost = ref.get(cost_column)
-        if est is not None and cost is not None:
-            ref["dominated_by"], ref["dominance"] = dominated_by(est, float(cost), front)
+        value = ref.get(cost_column)
+        if est is not None and value is not None:
+            ref["dominated_by"], ref["dominance"] = dominated_by(est, cost.minimised(value), front)
         out.append(ref)
     return out
 

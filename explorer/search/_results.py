@@ -12,7 +12,9 @@ from typing import Any
 import optuna
 
 from explorer.files import atomic_write, write_text_atomic
+from reports.pareto import pareto_mask
 
+from ._objectives import PROFILE_TOTALS, SCORE, SearchObjective, get_objective
 from ._settings import SearchConfig
 from ._stats import dominated_by, estimate, means_of
 
@@ -28,21 +30,12 @@ __all__ = [
 
 REFERENCES_ATTR = "explorer.references"  # study user attribute: the papers' presets as rows
 
-# Profile totals copied from a trial's attributes into its row, under the same names.
-_PROFILE_COLUMNS = (
-    "params",
-    "macs",
-    "flops",
-    "elementwise_flops",
-    "weight_bytes",
-    "peak_activation_bytes",
-    "traffic_bytes",
-)
-
 # Columns of results.csv, in order; ``predicted_ms_<device>`` columns (target first, then every
 # other known device), each followed by ``predicted_low_ms_<device>`` and
-# ``predicted_high_ms_<device>`` (the prediction's range; high empty: no upper bound), and
-# ``budget_<label>`` columns (used / limit) are inserted where marked.
+# ``predicted_high_ms_<device>`` (the prediction's range; high empty: no upper bound), the
+# registered objectives' own columns (``_objectives.own_columns``: ``host_ms``...) and
+# ``budget_<label>`` columns (used / limit) are inserted where marked. The profile totals keep
+# their names (``PROFILE_TOTALS``).
 RESULT_COLUMNS = (
     "number",
     "state",
@@ -59,9 +52,9 @@ RESULT_COLUMNS = (
     "accuracy",
     "objective",
     "cost",
-    *_PROFILE_COLUMNS,
+    *PROFILE_TOTALS,
     "<predicted>",
-    "host_ms",
+    "<objectives>",
     "<budgets>",
     "train_seconds",
     "epochs",
@@ -88,22 +81,24 @@ def _feasible_points(
 
 
 def pareto_numbers(
-    trials: Iterable[optuna.trial.FrozenTrial], means: Mapping[int, float] | None = None
+    trials: Iterable[optuna.trial.FrozenTrial],
+    means: Mapping[int, float] | None = None,
+    *,
+    direction: str = "minimize",
 ) -> list[int]:
     """Numbers of the feasible, fully trained trials no other such trial dominates
-    (higher-or-equal macro-F1 and lower-or-equal cost, one of them strictly), by cost.
-    ``means`` (trial number -> mean macro-F1 over its evaluations, see ``_confirm``) replaces
-    a trial's single score where given.
+    (macro-F1 and cost at least as good, one of them better; ``direction``: the cost's), by
+    cost, best first. ``means`` (trial number -> mean macro-F1 over its evaluations, see
+    ``_confirm``) replaces a trial's single score where given. The dominance rule is the
+    charts' own (``reports.pareto.pareto_mask``): one front, one definition.
 
     Trials stopped early (median rule or timeout) stay in results.csv and inform the sampler,
     but are not on the front: their scores are from fewer epochs than the others'."""
     points = _feasible_points(trials, means)
-    front = [
-        p
-        for p in points
-        if not any(q[1] >= p[1] and q[2] <= p[2] and (q[1] > p[1] or q[2] < p[2]) for q in points)
-    ]
-    return [p[0] for p in sorted(front, key=lambda p: (p[2], -p[1], p[0]))]
+    mask = pareto_mask([(p[1], p[2]) for p in points], (SCORE.direction, direction))
+    sign = 1.0 if direction == "minimize" else -1.0
+    front = [p for p, optimal in zip(points, mask, strict=True) if optimal]
+    return [p[0] for p in sorted(front, key=lambda p: (sign * p[2], -p[1], p[0]))]
 
 
 def prune_checkpoints(
@@ -132,19 +127,23 @@ def trial_rows(
     device: str,
     devices: Sequence[str],
     budget_labels: Sequence[str],
-    objective: str,
+    objective: SearchObjective,
     out_dir: Path,
     evals: Mapping[tuple[str, str], Sequence[float]] | None = None,
+    own_columns: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """One plain dict per trial with the ``RESULT_COLUMNS`` (``checkpoint`` only when the
-    file exists, i.e. for Pareto models). ``evals`` (``_confirm.evaluations``) gives the
-    mean ± 95 % interval columns; the front is decided on those means."""
+    file exists, i.e. for Pareto models); ``objective`` is the search's cost and
+    ``own_columns`` the objectives' own columns (read from the trials' attributes).
+    ``evals`` (``_confirm.evaluations``) gives the mean ± 95 % interval columns; the front is
+    decided on those means."""
     evals = evals or {}
     est = {int(i): estimate(v) for (kind, i), v in evals.items() if kind == "trial" and v}
-    front_list = pareto_numbers(trials, means_of(evals))
+    front_list = pareto_numbers(trials, means_of(evals), direction=objective.direction)
     front = set(front_list)
     by_number = {t.number: t for t in trials}
-    front_points = [(n, float(by_number[n].values[1]), est[n]) for n in front_list if n in est]
+    lower = objective.minimised  # dominance compares costs lower-is-better
+    front_points = [(n, lower(by_number[n].values[1]), est[n]) for n in front_list if n in est]
     rows = []
     for t in trials:
         a = t.user_attrs
@@ -160,14 +159,14 @@ def trial_rows(
             "dominated_by": None,
             "dominance": "",
             "accuracy": a.get("accuracy"),
-            "objective": objective,
+            "objective": objective.column_for(device),
             "cost": t.values[1] if t.values else None,
         }
         if t.number in est and t.number not in front and not a.get("stopped_early"):
             row["dominated_by"], row["dominance"] = dominated_by(
-                est[t.number], float(t.values[1]), front_points
+                est[t.number], lower(t.values[1]), front_points
             )
-        for key in _PROFILE_COLUMNS:
+        for key in PROFILE_TOTALS:
             row[key] = a.get(key)
         predicted = a.get("predicted_ms") or {}
         ranges = a.get("predicted_range_ms") or {}
@@ -175,7 +174,8 @@ def trial_rows(
             row[f"predicted_ms_{key}"] = predicted.get(key)
             low, high = ranges.get(key) or (None, None)
             row[f"predicted_low_ms_{key}"], row[f"predicted_high_ms_{key}"] = low, high
-        row["host_ms"] = a.get("host_ms")
+        for key in own_columns:
+            row[key] = a.get(key)
         usage = a.get("budget_usage") or {}
         for label in budget_labels:
             row[f"budget_{label}"] = usage.get(label)
@@ -196,13 +196,17 @@ def trial_rows(
     return rows
 
 
-def columns_for(devices: Sequence[str], budget_labels: Sequence[str]) -> list[str]:
+def columns_for(
+    devices: Sequence[str], budget_labels: Sequence[str], own_columns: Sequence[str] = ()
+) -> list[str]:
     """The concrete column list of results.csv."""
     cols: list[str] = []
     for col in RESULT_COLUMNS:
         if col == "<predicted>":
             for k in devices:
                 cols += [f"predicted_ms_{k}", f"predicted_low_ms_{k}", f"predicted_high_ms_{k}"]
+        elif col == "<objectives>":
+            cols += list(own_columns)
         elif col == "<budgets>":
             cols += [f"budget_{label}" for label in budget_labels]
         else:
@@ -251,14 +255,18 @@ class SearchResult:
     def best_per_family(self) -> list[dict[str, Any]]:
         """The best fully trained feasible trial of each family (by macro-F1, then cost):
         how far each family's best is from the front, when the front is one family's."""
+        lower = get_objective(self.config.objective).minimised
         best: dict[str, dict[str, Any]] = {}
         for r in self.rows:
             if not r.get("feasible") or r.get("stopped_early") or r.get("macro_f1") in ("", None):
                 continue
             old = best.get(r["family"])
-            if old is None or (r["macro_f1"], -r["cost"]) > (old["macro_f1"], -old["cost"]):
+            if old is None or (r["macro_f1"], -lower(r["cost"])) > (
+                old["macro_f1"],
+                -lower(old["cost"]),
+            ):
                 best[r["family"]] = r
-        return sorted(best.values(), key=lambda r: r["cost"])
+        return sorted(best.values(), key=lambda r: lower(r["cost"]))
 
 
 def count_trials(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:

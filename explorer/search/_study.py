@@ -19,6 +19,7 @@ import optuna
 from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
 from ._objective import Objective, TrialFailure, constraints_of
+from ._objectives import SCORE, get_objective
 from ._results import SearchResult, count_trials
 from ._settings import SearchConfig
 from ._settings import redact_url as _redact
@@ -27,7 +28,6 @@ from ._workers import LocalWorkers, orphaned
 __all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
 
 SETTINGS_ATTR = "explorer.search"  # study user attribute holding SearchConfig.to_dict()
-_DIRECTIONS = ("maximize", "minimize")  # macro-F1, cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,13 +165,7 @@ def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.Bas
 
 def metric_names(config: SearchConfig) -> list[str]:
     """Readable names of the study's two objectives, in order (stored on the study)."""
-    cost = {
-        "latency": f"predicted latency on {config.device} (ms)",
-        "flops": "FLOPs",
-        "params": "parameters",
-        "host_latency": "latency measured on the search host (ms)",
-    }[config.objective]
-    return ["validation macro-F1", cost]
+    return [SCORE.title(config.device), get_objective(config.objective).title(config.device)]
 
 
 def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study:
@@ -186,7 +180,7 @@ def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study
     study = optuna.create_study(
         storage=storage,
         study_name=config.study,
-        directions=list(_DIRECTIONS),
+        directions=[SCORE.direction, get_objective(config.objective).direction],
         sampler=_sampler(config, config.seed if seed is None else seed),
         load_if_exists=True,
     )
