@@ -5,7 +5,10 @@ holds a 4 GB bilinear layer) and ``--batch-size 1000000000`` for terabytes of ex
 inputs. ``check_model_memory`` builds the model on the ``meta`` device (shapes only), sizes its
 parameters and buffers, the example inputs at the batch size and the activations of one
 forward (the profile on fake tensors), and refuses a total over the limit with a one-line
-``UsageError``. The limit is ``DEFAULT_MAX_MEMORY`` unless ``--max-memory`` (or the
+``UsageError``. Training (``training=True``: ``train``, ``prune`` fine-tuning, each search
+trial) also holds a gradient and two Adam moments per parameter and keeps every activation of
+the forward for the backward, so its estimate counts those instead of one forward's peak.
+The limit is ``DEFAULT_MAX_MEMORY`` unless ``--max-memory`` (or the
 ``EXPLORER_MAX_MEMORY`` environment variable, which worker processes inherit) raises it.
 """
 
@@ -22,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "ENV_VAR",
     "check_model_memory",
+    "estimate_memory",
     "max_memory",
     "parse_memory",
     "set_max_memory",
@@ -71,23 +75,33 @@ def _human(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def check_model_memory(
-    config: Any, *, batch_size: int = 1, what: str = "the model", activations: bool = True
-) -> int:
-    """Refuse ``config`` (a search_spaces Config) if building and running it at
-    ``batch_size`` would need more than ``max_memory()``; returns the estimate in bytes.
+def estimate_memory(
+    config: Any,
+    *,
+    batch_size: int = 1,
+    activations: bool = True,
+    training: bool = False,
+    stop_above: float = math.inf,
+) -> dict[str, int]:
+    """The bytes that building and running ``config`` (a search_spaces Config) at
+    ``batch_size`` needs, by part: ``weights`` (parameters and buffers), ``inputs``, and
+    ``activations`` (one forward's peak, from a profile on fake tensors) unless
+    ``activations=False``.
 
-    Nothing is allocated: the model is built on the ``meta`` device and profiled on fake
-    tensors. ``activations=False`` skips that forward (parameters and inputs only).
+    ``training=True`` sizes a training step instead: ``gradients`` and ``optimizer`` (one
+    gradient and two Adam moments per parameter byte) and, as ``activations``, every tensor
+    the forward writes in train mode, which autograd keeps until the backward has used it.
+
+    Nothing is allocated: the model is built on the ``meta`` device. The forward is skipped
+    (no ``activations`` part) once the other parts already exceed ``stop_above``.
 
     Raises:
-        UsageError: one line with the estimate, the limit and the fix.
+        UsageError: ``batch_size`` is not an integer >= 1.
     """
     import torch
 
     import search_spaces as ss
 
-    limit = max_memory()
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise UsageError(f"batch size {batch_size!r} is invalid: use an integer >= 1")
     with torch.device("meta"):
@@ -95,14 +109,47 @@ def check_model_memory(
     weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     spec = model.input_spec
     per_sample = math.prod(spec.audio_shape) + math.prod(spec.video_shape) + spec.text_length
-    inputs = 4 * per_sample * batch_size  # float32 (text ids are int64 but short)
-    parts = {"weights": weights, "inputs": inputs}
-    if weights + inputs <= limit and activations:
+    parts = {"weights": weights, "inputs": 4 * per_sample * batch_size}  # float32 inputs
+    if training:
+        trainable = sum(p.numel() * p.element_size() for p in model.parameters())
+        parts["gradients"] = trainable
+        parts["optimizer"] = 2 * trainable  # Adam/AdamW: exp_avg and exp_avg_sq
+    if (activations or training) and sum(parts.values()) <= stop_above:
         from explorer.profiling import profile_model
 
         with torch.device("meta"):
             example = ss.example_inputs(spec, batch_size)
-        parts["activations"] = profile_model(model, example, meta=True).peak_activation_bytes
+        profile = profile_model(model.train(training), example, meta=True)
+        if training:
+            parts["activations"] = sum(op.bytes_written for op in profile.ops)
+        else:
+            parts["activations"] = profile.peak_activation_bytes
+    return parts
+
+
+def check_model_memory(
+    config: Any,
+    *,
+    batch_size: int = 1,
+    what: str = "the model",
+    activations: bool = True,
+    training: bool = False,
+) -> int:
+    """Refuse ``config`` (a search_spaces Config) if building and running (or with
+    ``training``, training) it at ``batch_size`` would need more than ``max_memory()``;
+    returns the estimate in bytes (see ``estimate_memory`` for what it counts).
+
+    Raises:
+        UsageError: one line with the estimate by part, the limit and the fix.
+    """
+    limit = max_memory()
+    parts = estimate_memory(
+        config,
+        batch_size=batch_size,
+        activations=activations,
+        training=training,
+        stop_above=limit,
+    )
     total = sum(parts.values())
     if total > limit:
         detail = ", ".join(f"{k} {_human(v)}" for k, v in parts.items())

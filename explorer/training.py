@@ -454,6 +454,7 @@ def train_model(
     import search_spaces as ss
     from explorer.checkpoints import load_checkpoint, save_checkpoint
     from explorer.data import build_features, load_dataset, make_split
+    from explorer.memory import check_model_memory
     from explorer.models import resolve_model
     from explorer.quantize import check_deployment, check_precision
 
@@ -479,6 +480,11 @@ def train_model(
                 f"{classes}: train a new model on it instead"
             )
         config = dataclasses.replace(config, num_classes=classes)
+    # a training step holds gradients, Adam moments and the forward's activations at the batch
+    # size: refuse before the data set is featurised if that is over the memory limit
+    check_model_memory(
+        config, batch_size=s.batch_size, what=f"training MODEL {model!r}", training=True
+    )
     if not from_ckpt:  # initial weights from the seed, so the same command trains the same model
         torch.manual_seed(s.seed)
         net = ss.build(config)

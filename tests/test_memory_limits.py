@@ -76,3 +76,124 @@ def test_commands_that_run_the_forward_count_its_activations(monkeypatch) -> Non
     assert resolve_model("ding2025", batch_size=16).model is not None  # profile: fake forward
     with pytest.raises(UsageError, match="activations"):
         resolve_model("ding2025", batch_size=16, activations=True)  # bench, export
+
+
+def _saved_for_backward_bytes(model, inputs) -> int:
+    """What autograd really keeps for the backward of one forward (unique storages)."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        if isinstance(t, torch.Tensor) and not isinstance(t, torch.nn.Parameter):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(*inputs)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize(
+    ("spec", "batch"), [("ding2025", 8), ("lu:frames=2,width_mult=0.25,image_size_px=64", 4)]
+)
+def test_training_estimate_counts_gradients_optimizer_and_saved_activations(spec, batch) -> None:
+    import torch
+
+    from explorer.memory import estimate_memory
+
+    config = ss.config_from_string(spec)
+    infer = estimate_memory(config, batch_size=batch)
+    parts = estimate_memory(config, batch_size=batch, training=True)
+    torch.manual_seed(0)
+    model = ss.build(config).train()
+    inputs = ss.example_inputs(model, batch)
+    # a real Adam step: its gradients and state are what the estimate says
+    opt = torch.optim.Adam(model.parameters())
+    model(*inputs).sum().backward()
+    opt.step()
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters())
+    moments = sum(
+        t.numel() * t.element_size()
+        for state in opt.state.values()
+        for k, t in state.items()
+        if k in ("exp_avg", "exp_avg_sq")
+    )
+    assert parts["gradients"] == grads and parts["optimizer"] == moments
+    assert parts["weights"] == infer["weights"] and parts["inputs"] == infer["inputs"]
+    # activations: at least what autograd keeps, and far more than one inference's peak
+    saved = _saved_for_backward_bytes(model, inputs)
+    assert saved <= parts["activations"] <= 3 * saved
+    assert parts["activations"] > infer["activations"]
+
+
+def test_train_refuses_a_batch_whose_training_step_is_over_the_limit(capsys) -> None:
+    config = ss.get_preset("ding2025")
+    need = check_model_memory(config, batch_size=32, training=True)
+    infer = check_model_memory(config, batch_size=32)
+    assert need > 2 * infer
+    limit = str((need + infer) // 2)  # the inference fits, the training step does not
+    code, err = cli(
+        capsys,
+        "train",
+        "ding2025",
+        "--dataset",
+        "synthetic:actors=2,clips_per_class=1,clip_seconds=0.5",
+        "--epochs",
+        "1",
+        "--max-memory",
+        limit,
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "training MODEL 'ding2025'" in err and "gradients" in err and "optimizer" in err
+
+
+def test_prune_refuses_fine_tuning_over_the_limit(capsys) -> None:
+    config = ss.get_preset("ding2025")
+    need = check_model_memory(config, batch_size=32, training=True)
+    infer = check_model_memory(config, batch_size=32)
+    code, err = cli(
+        capsys,
+        "prune",
+        "ding2025",
+        "--device",
+        "rpi4",
+        "--budget",
+        "1e6flops",
+        "--dataset",
+        "synthetic:actors=2,clips_per_class=1,clip_seconds=0.5",
+        "--finetune-epochs",
+        "1",
+        "--max-memory",
+        str((need + infer) // 2),
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "fine-tuning 'ding2025'" in err and "optimizer" in err
+
+
+def test_search_trains_only_candidates_whose_training_step_fits(tmp_path, monkeypatch) -> None:
+    import optuna
+
+    from explorer.memory import estimate_memory
+    from explorer.search import run_search
+    from tests._search_helpers import tiny_config
+
+    limit = 3 * 10**6  # ding at 32 px: most networks fit, some training steps do not
+    monkeypatch.setenv(ENV_VAR, str(limit))
+    config = tiny_config(tmp_path / "run", trials=6, sampler="random", batch_size=8)
+    run_search(config, write_report=False)
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    trained = refused = 0
+    for t in study.trials:
+        if t.state != optuna.trial.TrialState.COMPLETE or "config" not in t.user_attrs:
+            continue
+        cfg = ss.config_from_dict(t.user_attrs["config"])
+        fits = sum(estimate_memory(cfg, batch_size=8, activations=False).values()) <= limit
+        step = sum(estimate_memory(cfg, batch_size=8, training=True).values())
+        if "f1_curve" in t.user_attrs:  # trained: its training step was within the limit
+            trained += 1
+            assert step <= limit
+        elif fits and step > limit:  # a network that fits, a training step that does not
+            refused += 1
+            assert "optimizer" in t.user_attrs["reason"] and not t.user_attrs["feasible"]
+    assert trained >= 1 and refused >= 1

@@ -183,6 +183,11 @@ def prune_checkpoint(
             "checkpoint format (no config to rebuild it from): return a model built with "
             "search_spaces.build, or drop --out"
         )
+    if config is not None and dataset and (finetune_epochs > 0 or importance == "taylor"):
+        # fine-tuning (and Taylor importance) run backward passes at --batch-size
+        check_model_memory(
+            config, batch_size=batch_size, what=f"fine-tuning {source!r}", training=True
+        )
     spec = getattr(model, "input_spec", None)
     import search_spaces as ss
 

@@ -168,6 +168,11 @@ class Objective:
             cfg.budgets, totals=totals, latency_ms=latency, device=self.device.address
         )
         trial.set_user_attr("budget_usage", check.by_label)
+        if check.feasible:  # it will be trained: its gradients, Adam moments and activations too
+            try:
+                check_model_memory(config, batch_size=cfg.batch_size, training=True)
+            except UsageError as exc:
+                return self._invalid(trial, str(exc), n_budgets)
         _set_constraints(trial, [0.0] + [u - 1.0 for u in check.usage], cfg.budgets)
         trial.set_user_attr("feasible", check.feasible)
         cost = self._cost(trial, model, totals, latency)
