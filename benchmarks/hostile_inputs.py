@@ -76,6 +76,9 @@ class Case:
     env: tuple[tuple[str, str], ...] = ()
     expect: str = "refuse"  # or "either"
     outputs: tuple[str, ...] = ()  # paths a successful run may replace
+    # a command that is long by design (calibrate's default 5-minute budget) gets this cap
+    # instead of --timeout when it is larger
+    timeout_s: float = 0.0
 
 
 # --- generation -----------------------------------------------------------------------------
@@ -163,7 +166,17 @@ def _crashes(rng: random.Random, presets: list[str], families: list[str]) -> lis
         for mname, mutate in mutations.items():
             # `explorer devices` alone is a valid command
             expect = "either" if mname == "first_arg_only" else "refuse"
-            cases.append(Case("crashes", f"{cname}:{mname}", tuple(mutate(argv)), expect=expect))
+            # `explorer calibrate` alone measures this machine for its default 5 minutes
+            long = 600.0 if (cname, mname) == ("calibrate", "first_arg_only") else 0.0
+            cases.append(
+                Case(
+                    "crashes",
+                    f"{cname}:{mname}",
+                    tuple(mutate(argv)),
+                    expect=expect,
+                    timeout_s=long,
+                )
+            )
     for p in presets:  # ordinary use: every preset profiles
         cases.append(
             Case("crashes", f"profile:{p}", ("profile", p, "--format", "json"), expect="either")
@@ -395,7 +408,8 @@ def _clips(kind: str, *, bad: dict | None = None, good: int = 2) -> tuple:
             stem = f"01-01-0{3 + i}-01-01-01-01"
             names.append((f"ds/Actor_01/{stem}.mp4", f"ds/Actor_01/03-{stem[3:]}.wav"))
         else:
-            stem = f"1001_DFA_{('ANG', 'HAP', 'SAD')[i % 3]}_X{'X' * (i // 3)}"
+            # a valid CREMA-D code (actor 1001.., sentence, emotion, intensity XX)
+            stem = f"{1001 + i // 3}_DFA_{('ANG', 'HAP', 'SAD')[i % 3]}_XX"
             names.append((f"ds/VideoFlash/{stem}.mp4", f"ds/AudioWAV/{stem}.wav"))
     for i, (video, audio) in enumerate(names):
         if bad and i == len(names) - 1:
@@ -776,21 +790,20 @@ def _datasets(rng: random.Random) -> list[Case]:
                 expect="either",
             )
         )
-    bad_wavs = {
-        "empty_wav": ("bytes", b""),
-        "garbage_wav": ("bytes", rng.randbytes(3000)),
-        "truncated_wav": ("copy_head", ("good.wav", 2000)),
-        "header_only_wav": ("copy_head", ("good.wav", 44)),
-        "nan_wav": ("float_wav", "nan"),
-        "inf_wav": ("float_wav", "inf"),
-        "huge_wav": ("float_wav", "3e38"),
-        "empty_mp4": ("bytes", b""),
-        "garbage_mp4": ("bytes", rng.randbytes(3000)),
-        "wav_is_mp4": ("copy", "good.mp4"),
+    bad_media = {  # name: (the file the bad bytes replace, kind, data)
+        "empty_wav": ("wav", "bytes", b""),
+        "garbage_wav": ("wav", "bytes", rng.randbytes(3000)),
+        "truncated_wav": ("wav", "copy_head", ("good.wav", 2000)),
+        "header_only_wav": ("wav", "copy_head", ("good.wav", 44)),
+        "nan_wav": ("wav", "float_wav", "nan"),
+        "inf_wav": ("wav", "float_wav", "inf"),
+        "huge_wav": ("wav", "float_wav", "3e38"),
+        "empty_mp4": ("mp4", "bytes", b""),
+        "garbage_mp4": ("mp4", "bytes", rng.randbytes(3000)),
+        "wav_is_mp4": ("wav", "copy", "good.mp4"),  # an MP4 saved under the clip's .wav name
     }
     for kind in ("ravdess", "cremad"):
-        for bname, (fkind, data) in bad_wavs.items():
-            slot = "mp4" if bname.endswith("mp4") else "wav"
+        for bname, (slot, fkind, data) in bad_media.items():
             bad = {slot: (fkind, data)}
             if slot == "mp4":
                 bad["wav"] = ("copy", "good.wav")
@@ -1196,8 +1209,8 @@ def run_cases(
             finished = []
             if pid:
                 finished.append((pid, os.waitstatus_to_exitcode(status)))
-            for p, (_, _, _, _, t0) in running.items():
-                if p != pid and now - t0 > timeout:
+            for p, (_, c, _, _, t0) in running.items():
+                if p != pid and now - t0 > max(timeout, c.timeout_s):
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(p, signal.SIGKILL)
                     os.waitpid(p, 0)
@@ -1272,6 +1285,12 @@ def main() -> None:
     ap.add_argument("--mode", choices=("fork", "subprocess"), default="fork")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--list", action="store_true", help="print the case counts and stop")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "hostile_inputs.json",
+        help="JSON file to write (one per group when groups are run one at a time)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     fixtures = Path(tempfile.mkdtemp(prefix="hostile-fixtures-"))
@@ -1322,13 +1341,14 @@ def main() -> None:
             print(
                 f"  [{o.group}] {o.name}: {o.verdict} (exit {o.code}){extra}: {o.stderr_tail[:160]}"
             )
-    out = ROOT / "benchmarks" / "results" / "hostile_inputs.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
             {
                 "seed": args.seed,
                 "limit": args.limit,
+                "groups": args.group or list(GROUPS),
                 "mode": args.mode,
                 "jobs": args.jobs,
                 "timeout_s": args.timeout,
