@@ -25,6 +25,7 @@ __all__ = [
     "ParetoPoint",
     "ReferencePoint",
     "TrialPoint",
+    "dominates",
     "figure",
     "figure_choice",
     "objective",
@@ -135,6 +136,19 @@ class ParetoData:
         )
 
 
+def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
+    """Whether point ``a`` dominates ``b``: at least as good in every objective (each
+    ``maximize`` or ``minimize``) and better in one. The one rule of every front here."""
+    return _dominates(a, b, _signs(directions))
+
+
+def _signs(directions: Sequence[str]) -> list[float]:
+    for d in directions:
+        if d not in DIRECTIONS:
+            raise ValueError(f"direction must be maximize or minimize, got {d!r}")
+    return [1.0 if d == "maximize" else -1.0 for d in directions]
+
+
 def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[float]) -> bool:
     better = False
     for x, y, s in zip(a, b, signs, strict=True):
@@ -151,10 +165,7 @@ def pareto_mask(values: Sequence[Sequence[float]], directions: Sequence[str]) ->
     A row dominates another when it is at least as good in every objective and better in one;
     equal rows are both optimal.
     """
-    for d in directions:
-        if d not in DIRECTIONS:
-            raise ValueError(f"direction must be maximize or minimize, got {d!r}")
-    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
+    signs = _signs(directions)
     ok = [all(math.isfinite(v) for v in row) for row in values]
     mask = []
     for i, row in enumerate(values):

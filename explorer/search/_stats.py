@@ -18,6 +18,8 @@ from typing import Any
 
 import optuna
 
+from reports.pareto import dominates
+
 __all__ = [
     "CONFIRM_PREFIX",
     "Estimate",
@@ -113,13 +115,14 @@ def dominated_by(
     estimate: Estimate, cost: float, front: Sequence[tuple[int, float, Estimate]]
 ) -> tuple[int | None, str]:
     """The front member (number, cost, ``Estimate``) that dominates a candidate of mean
-    macro-F1 ``estimate`` and ``cost`` with the largest margin, and ``significant`` or
-    ``not significant``; ``(None, "")`` when no member dominates it."""
+    macro-F1 ``estimate`` and ``cost`` (lower is better: pass a maximised cost negated) with
+    the largest margin, and ``significant`` or ``not significant``; ``(None, "")`` when no
+    member dominates it. Dominance is the fronts' rule (``reports.pareto.dominates``) on the
+    means."""
     best: tuple[int, Estimate] | None = None
     for number, q_cost, q in front:
-        dominates = q.mean >= estimate.mean and q_cost <= cost
-        dominates = dominates and (q.mean > estimate.mean or q_cost < cost)
-        if dominates and (best is None or q.mean > best[1].mean):
+        beaten = dominates((q.mean, q_cost), (estimate.mean, cost), ("maximize", "minimize"))
+        if beaten and (best is None or q.mean > best[1].mean):
             best = (number, q)
     if best is None:
         return None, ""
