@@ -10,7 +10,8 @@ import optuna
 import pytest
 
 from explorer.search import run_search
-from explorer.search._stats import CONFIRM_PREFIX, dominated_by, estimate, significant
+from explorer.search._keys import StudyKey
+from explorer.search._stats import dominated_by, estimate, significant
 from explorer.training import train as real_train
 from tests._search_helpers import tiny_config
 
@@ -53,7 +54,7 @@ def test_interrupted_confirmation_resumes_without_repeating_evaluations(tmp_path
     assert result.stopped == "interrupted"
     storage = config.storage_url
     attrs = optuna.load_study(study_name="tiny", storage=storage).user_attrs
-    stored = {k: v for k, v in attrs.items() if k.startswith(CONFIRM_PREFIX)}
+    stored = {k: v for k, v in attrs.items() if k.startswith(StudyKey.CONFIRM_PREFIX)}
     assert len(stored) == 1 and next(iter(stored.values()))["seed"] == first[0]
 
     second: list[int] = []
@@ -66,7 +67,7 @@ def test_interrupted_confirmation_resumes_without_repeating_evaluations(tmp_path
     result = run_search(config, train_fn=counting, write_report=False)
     assert result.stopped == "trials"
     attrs = optuna.load_study(study_name="tiny", storage=storage).user_attrs
-    after = {k: v for k, v in attrs.items() if k.startswith(CONFIRM_PREFIX)}
+    after = {k: v for k, v in attrs.items() if k.startswith(StudyKey.CONFIRM_PREFIX)}
     assert first[0] not in second  # the finished evaluation was not redone ...
     assert all(after[k] == v for k, v in stored.items())  # ... nor overwritten
     assert len(after) == len(stored) + len(second)

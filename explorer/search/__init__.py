@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._keys import StudyKey, TrialKey
 from ._objectives import (
     SCORE,
     CostInputs,
@@ -71,7 +72,9 @@ __all__ = [
     "SearchConfig",
     "SearchObjective",
     "SearchResult",
+    "StudyKey",
     "TrialEvent",
+    "TrialKey",
     "default_workers",
     "get_objective",
     "load_results",

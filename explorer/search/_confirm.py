@@ -21,20 +21,20 @@ from typing import Any
 
 import optuna
 
+from ._keys import StudyKey, TrialKey
 from ._objectives import get_objective
-from ._results import REFERENCES_ATTR, pareto_numbers
+from ._results import pareto_numbers
 from ._stats import confirm_key, evaluations, means_of
 
-__all__ = ["CLAIM_PREFIX", "confirm"]
+__all__ = ["confirm"]
 
 _ROUNDS = 3  # a confirmed member that falls lets at most this many new members be confirmed
 _SEED_STRIDE = 100_003  # extra seed k of trial n trains with seed + n + k * stride
-CLAIM_PREFIX = "explorer.claim:"  # + an evaluation's key: a process is training it
 _CLAIM_S = 600.0  # a claim older than this (its process was killed) no longer blocks
 
 
 def _claimed(attrs: Mapping[str, Any], key: str) -> bool:
-    claim = attrs.get(CLAIM_PREFIX + key)
+    claim = attrs.get(StudyKey.CLAIM_PREFIX + key)
     return claim is not None and time.time() - float(claim.get("at", 0.0)) < _CLAIM_S
 
 
@@ -60,7 +60,7 @@ def confirm(
     for _ in range(_ROUNDS):
         trials = study.get_trials(deepcopy=False)
         attrs = study.user_attrs
-        references = attrs.get(REFERENCES_ATTR, [])
+        references = attrs.get(StudyKey.REFERENCES, [])
         evals = evaluations(attrs, trials, references)
         front = pareto_numbers(trials, means_of(evals), direction=direction)
         by_number = {t.number: t for t in trials}
@@ -68,7 +68,9 @@ def confirm(
         for n in front:
             for k in seeds:
                 seed = cfg.seed + n + k * _SEED_STRIDE
-                todo.append((confirm_key("trial", n, k), by_number[n].user_attrs["config"], seed))
+                todo.append(
+                    (confirm_key("trial", n, k), by_number[n].user_attrs[TrialKey.CONFIG], seed)
+                )
         for ref in references:
             if ref.get("trained") and ref.get("config"):
                 for k in seeds:
@@ -89,7 +91,9 @@ def confirm(
             now = study.user_attrs
             if key in now or (not force and _claimed(now, key)):
                 continue  # another process took it meanwhile
-            study.set_user_attr(CLAIM_PREFIX + key, {"pid": os.getpid(), "at": time.time()})
+            study.set_user_attr(
+                StudyKey.CLAIM_PREFIX + key, {"pid": os.getpid(), "at": time.time()}
+            )
             start = time.perf_counter()
             metrics = objective.retrain(config, seed=seed, deadline=deadline)
             if metrics is None:

@@ -1,7 +1,7 @@
 """One trial of the search: sample, build, profile, check the budget, then (only if it fits) train.
 
-Everything a report needs is stored on the trial as user attributes (see ``ATTRS``), so the
-results can be rebuilt from the storage alone, by any process.
+Everything a report needs is stored on the trial as user attributes (``_keys.TrialKey`` names
+them), so the results can be rebuilt from the storage alone, by any process.
 
 Multi-fidelity (successive halving, asynchronous like ASHA). Optuna has no pruning for
 multi-objective studies (``Trial.report`` raises), so the objective applies its own rule: a
@@ -37,49 +37,23 @@ from explorer.budget import check_budgets
 from explorer.errors import ExplorerError, UsageError
 from explorer.memory import check_model_memory
 
+from ._keys import TrialKey
 from ._objectives import CostInputs, get_objective, profile_totals
 from ._settings import SearchConfig
 from ._space import suggest_config
 
-__all__ = ["ATTRS", "Objective", "constraints_of"]
+__all__ = ["Objective", "constraints_of"]
 
-# User attributes written on every finished trial (some only when trained).
-ATTRS = (
-    "family",
-    "config",
-    "feasible",
-    "reason",
-    "params",
-    "macs",
-    "flops",
-    "elementwise_flops",
-    "weight_bytes",
-    "traffic_bytes",
-    "peak_activation_bytes",
-    "predicted_ms",
-    "predicted_range_ms",
-    "budget_usage",
-    "constraint",
-    "host_ms",
-    "macro_f1",
-    "accuracy",
-    "f1_curve",
-    "epochs",
-    "stopped_early",
-    "train_seconds",
-    "checkpoint",
-    "profile_seconds",
-)
 INVALID_COST = 1e9  # cost value of a config its family rejects (never on a front)
 
 
 def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
     """Optuna ``constraints_func``: values <= 0 mean feasible (see ``Objective``)."""
-    return list(trial.user_attrs.get("constraint", [1.0]))
+    return list(trial.user_attrs.get(TrialKey.CONSTRAINT, [1.0]))
 
 
 def _set_constraints(trial: optuna.Trial, values: list[float], budgets: Any) -> None:
-    trial.set_user_attr("constraint", values)
+    trial.set_user_attr(TrialKey.CONSTRAINT, values)
     if hasattr(trial, "set_constraint"):  # Optuna >= 5; older ones call constraints_of
         for key, value in zip(["valid", *(b.label for b in budgets)], values, strict=True):
             trial.set_constraint(key, value)
@@ -132,7 +106,7 @@ class Objective:
         try:
             return self._evaluate(trial)
         except TrialFailure as exc:
-            trial.set_user_attr("error", str(exc)[:500])
+            trial.set_user_attr(TrialKey.ERROR, str(exc)[:500])
             raise
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -148,8 +122,8 @@ class Objective:
             )
         except ss.ConfigError as exc:
             return self._invalid(trial, str(exc), n_budgets)
-        trial.set_user_attr("family", family)
-        trial.set_user_attr("config", ss.config_to_dict(config))
+        trial.set_user_attr(TrialKey.FAMILY, family)
+        trial.set_user_attr(TrialKey.CONFIG, ss.config_to_dict(config))
         try:
             # Seed the initial weights too (training seeds only what follows), so that a trial
             # re-run with the same number, seed and config trains the same network.
@@ -167,17 +141,17 @@ class Objective:
         check = check_budgets(
             cfg.budgets, totals=totals, latency_ms=latency, device=self.device.address
         )
-        trial.set_user_attr("budget_usage", check.by_label)
+        trial.set_user_attr(TrialKey.BUDGET_USAGE, check.by_label)
         if check.feasible:  # it will be trained: its gradients, Adam moments and activations too
             try:
                 check_model_memory(config, batch_size=cfg.batch_size, training=True)
             except UsageError as exc:
                 return self._invalid(trial, str(exc), n_budgets)
         _set_constraints(trial, [0.0] + [u - 1.0 for u in check.usage], cfg.budgets)
-        trial.set_user_attr("feasible", check.feasible)
+        trial.set_user_attr(TrialKey.FEASIBLE, check.feasible)
         cost = self._cost(trial, model, totals, latency)
         if not check.feasible:
-            trial.set_user_attr("reason", check.reason)
+            trial.set_user_attr(TrialKey.REASON, check.reason)
             return 0.0, cost
         from explorer.training import NonFiniteLossError
 
@@ -192,8 +166,8 @@ class Objective:
         return f1, cost
 
     def _invalid(self, trial: optuna.Trial, why: str, n_budgets: int) -> tuple[float, float]:
-        trial.set_user_attr("feasible", False)
-        trial.set_user_attr("reason", f"invalid config: {why}")
+        trial.set_user_attr(TrialKey.FEASIBLE, False)
+        trial.set_user_attr(TrialKey.REASON, f"invalid config: {why}")
         _set_constraints(trial, [1.0] + [0.0] * n_budgets, self.config.budgets)
         # the worst cost there is, so the config is never on a front whatever the direction
         worst = get_objective(self.config.objective).minimised(INVALID_COST)
@@ -208,7 +182,7 @@ class Objective:
 
         start = time.perf_counter()
         inputs = ss.example_inputs(model, 1)
-        profile = profile_model(model, inputs, name=trial.user_attrs["family"])
+        profile = profile_model(model, inputs, name=trial.user_attrs[TrialKey.FAMILY])
         totals = profile_totals(profile)
         predictions = {
             key: predict_latency(profile, dev, model=model, inputs=inputs)
@@ -221,8 +195,8 @@ class Objective:
         )
         for key, value in totals.items():
             trial.set_user_attr(key, value)
-        trial.set_user_attr("predicted_ms", latency)
-        trial.set_user_attr("profile_seconds", time.perf_counter() - start)
+        trial.set_user_attr(TrialKey.PREDICTED_MS, latency)
+        trial.set_user_attr(TrialKey.PROFILE_SECONDS, time.perf_counter() - start)
         return totals, latency
 
     def _cost(
@@ -299,7 +273,7 @@ class Objective:
             loss = float(getattr(metrics, "loss", -len(curve)))
             if "metrics" not in last or loss < last["loss"] - min_delta:
                 last["metrics"], last["loss"] = metrics, loss
-            trial.set_user_attr("f1_curve", curve)
+            trial.set_user_attr(TrialKey.F1_CURVE, curve)
             reason = self._stop_reason(trial, len(curve) - 1, max(curve), cost)
             if reason:
                 last["stopped"] = reason
@@ -314,12 +288,12 @@ class Objective:
             metrics, epochs, stopped = last["metrics"], len(curve), last["stopped"]
         seconds = time.perf_counter() - start
         f1 = float(metrics.macro_f1)
-        trial.set_user_attr("macro_f1", f1)
-        trial.set_user_attr("accuracy", float(metrics.accuracy))
-        trial.set_user_attr("epochs", epochs)
-        trial.set_user_attr("stopped_early", stopped)
-        trial.set_user_attr("train_seconds", seconds)
-        trial.set_user_attr("checkpoint", self._save(trial, model, metrics, features))
+        trial.set_user_attr(TrialKey.MACRO_F1, f1)
+        trial.set_user_attr(TrialKey.ACCURACY, float(metrics.accuracy))
+        trial.set_user_attr(TrialKey.EPOCHS, epochs)
+        trial.set_user_attr(TrialKey.STOPPED_EARLY, stopped)
+        trial.set_user_attr(TrialKey.TRAIN_SECONDS, seconds)
+        trial.set_user_attr(TrialKey.CHECKPOINT, self._save(trial, model, metrics, features))
         return f1
 
     def _stop_reason(
@@ -333,14 +307,18 @@ class Objective:
         rung = epoch + 1  # epochs done
         if rung not in cfg.rungs:
             return ""
-        family = trial.user_attrs.get("family")
+        family = trial.user_attrs.get(TrialKey.FAMILY)
         lower = get_objective(cfg.objective).minimised  # costs compared lower-is-better
         peers = [
-            (max(t.user_attrs["f1_curve"][:rung]), lower(t.values[1]), t.user_attrs.get("family"))
+            (
+                max(t.user_attrs[TrialKey.F1_CURVE][:rung]),
+                lower(t.values[1]),
+                t.user_attrs.get(TrialKey.FAMILY),
+            )
             for t in trial.study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
             )
-            if len(t.user_attrs.get("f1_curve", ())) >= rung and t.values
+            if len(t.user_attrs.get(TrialKey.F1_CURVE, ())) >= rung and t.values
         ]
         kin = sorted((p[0] for p in peers if p[2] == family), reverse=True)
         if len(kin) < cfg.early_stop_startup:

@@ -14,10 +14,10 @@ import search_spaces as ss
 from explorer.budget import check_budgets
 from explorer.files import write_text_atomic
 
+from ._keys import StudyKey
 from ._objective import Objective
 from ._objectives import SCORE, SearchObjective, get_objective, own_columns, profile_totals
 from ._results import (
-    REFERENCES_ATTR,
     SearchResult,
     columns_for,
     count_trials,
@@ -30,7 +30,7 @@ from ._results import (
 from ._settings import SearchConfig, redact_url
 from ._stats import dominated_by, estimate, evaluations, means_of
 
-__all__ = ["REFERENCES_ATTR", "ensure_references", "finalize", "reference_rows"]
+__all__ = ["ensure_references", "finalize", "reference_rows"]
 
 
 def _main_presets(families: tuple[str, ...]) -> list[str]:
@@ -107,13 +107,13 @@ def ensure_references(study: optuna.Study, objective: Any) -> str:
     """Compute the reference rows once per study and keep them on it (resumes and workers
     reuse them); runs before the first trial so ``--timeout`` bounds it too. Returns a note
     ('' when fine): references are a comparison aid, their failure must not stop a search."""
-    if study.user_attrs.get(REFERENCES_ATTR) is not None:
+    if study.user_attrs.get(StudyKey.REFERENCES) is not None:
         return ""
     try:
         rows = reference_rows(objective, train=objective.config.reference_presets)
     except Exception as exc:
         return f"references failed: {type(exc).__name__}: {exc}"
-    study.set_user_attr(REFERENCES_ATTR, rows)
+    study.set_user_attr(StudyKey.REFERENCES, rows)
     return ""
 
 
@@ -132,7 +132,7 @@ def finalize(
     out: Path = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
-    references = list(study.user_attrs.get(REFERENCES_ATTR, []))
+    references = list(study.user_attrs.get(StudyKey.REFERENCES, []))
     evals = evaluations(study.user_attrs, trials, references)
     cost = get_objective(config.objective)
     front = pareto_numbers(trials, means_of(evals), direction=cost.direction)

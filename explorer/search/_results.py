@@ -14,6 +14,7 @@ import optuna
 from explorer.files import atomic_write, write_text_atomic
 from reports.pareto import pareto_mask
 
+from ._keys import TrialKey
 from ._objectives import PROFILE_TOTALS, SCORE, SearchObjective, get_objective
 from ._settings import SearchConfig
 from ._stats import dominated_by, estimate, means_of
@@ -27,8 +28,6 @@ __all__ = [
     "trial_rows",
     "write_csv",
 ]
-
-REFERENCES_ATTR = "explorer.references"  # study user attribute: the papers' presets as rows
 
 # Columns of results.csv, in order; ``predicted_ms_<device>`` columns (target first, then every
 # other known device), each followed by ``predicted_low_ms_<device>`` and
@@ -75,8 +74,8 @@ def _feasible_points(
         for t in trials
         if t.state == optuna.trial.TrialState.COMPLETE
         and t.values is not None
-        and t.user_attrs.get("feasible")
-        and not t.user_attrs.get("stopped_early")
+        and t.user_attrs.get(TrialKey.FEASIBLE)
+        and not t.user_attrs.get(TrialKey.STOPPED_EARLY)
     ]
 
 
@@ -108,7 +107,7 @@ def prune_checkpoints(
     dominated however the study continues, and trials still running are left alone."""
     keep = set(keep)
     for t in trials:
-        rel = t.user_attrs.get("checkpoint")
+        rel = t.user_attrs.get(TrialKey.CHECKPOINT)
         if rel and t.state == optuna.trial.TrialState.COMPLETE and t.number not in keep:
             (out_dir / rel).unlink(missing_ok=True)
 
@@ -150,48 +149,48 @@ def trial_rows(
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
-            "family": a.get("family") or t.params.get("family", ""),
-            "feasible": bool(a.get("feasible", False)),
+            "family": a.get(TrialKey.FAMILY) or t.params.get("family", ""),
+            "feasible": bool(a.get(TrialKey.FEASIBLE, False)),
             "pareto": t.number in front,
-            "reason": a.get("reason", ""),
-            "macro_f1": a.get("macro_f1"),
+            "reason": a.get(TrialKey.REASON, ""),
+            "macro_f1": a.get(TrialKey.MACRO_F1),
             **_estimate_columns(est.get(t.number)),
             "dominated_by": None,
             "dominance": "",
-            "accuracy": a.get("accuracy"),
+            "accuracy": a.get(TrialKey.ACCURACY),
             "objective": objective.column_for(device),
             "cost": t.values[1] if t.values else None,
         }
-        if t.number in est and t.number not in front and not a.get("stopped_early"):
+        if t.number in est and t.number not in front and not a.get(TrialKey.STOPPED_EARLY):
             row["dominated_by"], row["dominance"] = dominated_by(
                 est[t.number], lower(t.values[1]), front_points
             )
         for key in PROFILE_TOTALS:
             row[key] = a.get(key)
-        predicted = a.get("predicted_ms") or {}
-        ranges = a.get("predicted_range_ms") or {}
+        predicted = a.get(TrialKey.PREDICTED_MS) or {}
+        ranges = a.get(TrialKey.PREDICTED_RANGE_MS) or {}
         for key in devices:
             row[f"predicted_ms_{key}"] = predicted.get(key)
             low, high = ranges.get(key) or (None, None)
             row[f"predicted_low_ms_{key}"], row[f"predicted_high_ms_{key}"] = low, high
         for key in own_columns:
             row[key] = a.get(key)
-        usage = a.get("budget_usage") or {}
+        usage = a.get(TrialKey.BUDGET_USAGE) or {}
         for label in budget_labels:
             row[f"budget_{label}"] = usage.get(label)
-        row["train_seconds"] = a.get("train_seconds")
-        row["epochs"] = a.get("epochs")
-        row["stopped_early"] = a.get("stopped_early", "")
+        row["train_seconds"] = a.get(TrialKey.TRAIN_SECONDS)
+        row["epochs"] = a.get(TrialKey.EPOCHS)
+        row["stopped_early"] = a.get(TrialKey.STOPPED_EARLY, "")
         row["duration_s"] = (
             (t.datetime_complete - t.datetime_start).total_seconds()
             if t.datetime_complete and t.datetime_start
             else None
         )
-        ckpt = a.get("checkpoint")
+        ckpt = a.get(TrialKey.CHECKPOINT)
         row["checkpoint"] = ckpt if ckpt and (out_dir / ckpt).exists() else ""
-        config = a.get("config")
+        config = a.get(TrialKey.CONFIG)
         row["config_json"] = json.dumps(config, separators=(",", ":")) if config else ""
-        row["error"] = a.get("error", "")
+        row["error"] = a.get(TrialKey.ERROR, "")
         rows.append(row)
     return rows
 
@@ -274,8 +273,10 @@ def count_trials(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
     running."""
     states = optuna.trial.TrialState
     complete = [t for t in trials if t.state == states.COMPLETE]
-    feasible = [t for t in complete if t.user_attrs.get("feasible")]
-    invalid = sum(1 for t in complete if t.user_attrs.get("reason", "").startswith("invalid"))
+    feasible = [t for t in complete if t.user_attrs.get(TrialKey.FEASIBLE)]
+    invalid = sum(
+        1 for t in complete if t.user_attrs.get(TrialKey.REASON, "").startswith("invalid")
+    )
     return {
         # Candidates evaluated (within or over budget): what --trials counts. Configs their
         # family rejects cost nothing and are recorded but not counted.
@@ -283,7 +284,7 @@ def count_trials(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
         "invalid": invalid,
         "feasible": len(feasible),
         "infeasible": len(complete) - len(feasible) - invalid,
-        "trained": sum(1 for t in feasible if t.user_attrs.get("macro_f1") is not None),
+        "trained": sum(1 for t in feasible if t.user_attrs.get(TrialKey.MACRO_F1) is not None),
         "failed": sum(1 for t in trials if t.state == states.FAIL),
         "running": sum(1 for t in trials if t.state == states.RUNNING),
     }

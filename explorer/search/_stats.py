@@ -1,7 +1,7 @@
 """Statistics of repeated evaluations: mean, 95 % interval, significance of a dominance.
 
 Every evaluation of the confirmation stage (``_confirm``) is a study user attribute named
-``CONFIRM_PREFIX + "<kind>:<id>:<k>"``; ``evaluations`` gathers them with the search's own
+``StudyKey.CONFIRM_PREFIX + "<kind>:<id>:<k>"``; ``evaluations`` gathers them with the search's own
 runs. The mean has the half-width of its 95 % Student-t interval (``t(0.975, n-1) * s /
 sqrt(n)``; none for a single evaluation). A dominance is *significant* when the dominating
 candidate's macro-F1 is higher by more than the 95 % interval of the difference of two means
@@ -20,8 +20,9 @@ import optuna
 
 from reports.pareto import dominates
 
+from ._keys import StudyKey, TrialKey
+
 __all__ = [
-    "CONFIRM_PREFIX",
     "Estimate",
     "confirm_key",
     "dominated_by",
@@ -30,8 +31,6 @@ __all__ = [
     "means_of",
     "significant",
 ]
-
-CONFIRM_PREFIX = "explorer.confirm:"  # study user attribute: CONFIRM_PREFIX + "<kind>:<id>:<k>"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +72,7 @@ def significant(better: Estimate, worse: Estimate) -> bool:
 
 
 def confirm_key(kind: str, ident: Any, k: int) -> str:
-    return f"{CONFIRM_PREFIX}{kind}:{ident}:{k}"
+    return f"{StudyKey.CONFIRM_PREFIX}{kind}:{ident}:{k}"
 
 
 def evaluations(
@@ -85,11 +84,11 @@ def evaluations(
     confirmation runs by seed index. kind is ``trial`` (id: the number) or ``preset``."""
     out: dict[tuple[str, str], list[float]] = {}
     for t in trials:
-        f1 = t.user_attrs.get("macro_f1")
+        f1 = t.user_attrs.get(TrialKey.MACRO_F1)
         if (
             t.state == optuna.trial.TrialState.COMPLETE
             and f1 is not None
-            and t.user_attrs.get("feasible")
+            and t.user_attrs.get(TrialKey.FEASIBLE)
         ):
             out[("trial", str(t.number))] = [float(f1)]
     for ref in references:
@@ -97,8 +96,8 @@ def evaluations(
             out[("preset", str(ref["name"]))] = [float(ref["macro_f1"])]
     extra: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for key, value in study_attrs.items():
-        if key.startswith(CONFIRM_PREFIX):
-            kind, ident, k = key[len(CONFIRM_PREFIX) :].rsplit(":", 2)
+        if key.startswith(StudyKey.CONFIRM_PREFIX):
+            kind, ident, k = key[len(StudyKey.CONFIRM_PREFIX) :].rsplit(":", 2)
             extra.setdefault((kind, ident), []).append((int(k), float(value["macro_f1"])))
     for key, values in extra.items():
         if key in out:

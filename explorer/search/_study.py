@@ -18,6 +18,7 @@ import optuna
 
 from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
+from ._keys import StudyKey, TrialKey
 from ._objective import Objective, TrialFailure, constraints_of
 from ._objectives import SCORE, get_objective
 from ._results import SearchResult, count_trials
@@ -26,8 +27,6 @@ from ._settings import redact_url as _redact
 from ._workers import LocalWorkers, orphaned
 
 __all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
-
-SETTINGS_ATTR = "explorer.search"  # study user attribute holding SearchConfig.to_dict()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,9 +183,9 @@ def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study
         sampler=_sampler(config, config.seed if seed is None else seed),
         load_if_exists=True,
     )
-    stored = study.user_attrs.get(SETTINGS_ATTR)
+    stored = study.user_attrs.get(StudyKey.SETTINGS)
     if stored is None:
-        study.set_user_attr(SETTINGS_ATTR, config.to_dict())
+        study.set_user_attr(StudyKey.SETTINGS, config.to_dict())
     else:
         old = SearchConfig.from_dict(stored).problem()
         new = config.problem()
@@ -217,7 +216,7 @@ def load_stored_config(storage_url: str, study_name: str, **overrides: Any) -> S
             f"{', '.join(names) or 'none'})"
         )
     study = optuna.load_study(study_name=study_name, storage=storage)
-    stored = study.user_attrs.get(SETTINGS_ATTR)
+    stored = study.user_attrs.get(StudyKey.SETTINGS)
     if stored is None:
         raise UsageError(f"study {study_name!r} was not created by `explorer search`")
     return SearchConfig.from_dict(stored, storage=storage_url, **overrides)
@@ -298,11 +297,11 @@ def _fail_heartless(study: optuna.Study, *, grace_s: float) -> None:
 
 def _best_f1(trials: list[optuna.trial.FrozenTrial]) -> float | None:
     scores = [
-        t.user_attrs["macro_f1"]
+        t.user_attrs[TrialKey.MACRO_F1]
         for t in trials
         if t.state == optuna.trial.TrialState.COMPLETE
-        and t.user_attrs.get("feasible")
-        and t.user_attrs.get("macro_f1") is not None
+        and t.user_attrs.get(TrialKey.FEASIBLE)
+        and t.user_attrs.get(TrialKey.MACRO_F1) is not None
     ]
     return max(scores) if scores else None
 
@@ -364,8 +363,9 @@ def _run_loop(
                 if t.state == optuna.trial.TrialState.FAIL:
                     failures_in_a_row += 1
                     if failures_in_a_row >= 3:
+                        last = t.user_attrs.get(TrialKey.ERROR)
                         raise ExplorerError(
-                            f"3 trials in a row failed; the last: {t.user_attrs.get('error')} "
+                            f"3 trials in a row failed; the last: {last} "
                             "(run with --debug, or narrow --families)"
                         )
                 else:
@@ -376,13 +376,14 @@ def _run_loop(
                         TrialEvent(
                             number=t.number,
                             state=t.state.name,
-                            feasible=bool(t.user_attrs.get("feasible")),
-                            macro_f1=t.user_attrs.get("macro_f1"),
+                            feasible=bool(t.user_attrs.get(TrialKey.FEASIBLE)),
+                            macro_f1=t.user_attrs.get(TrialKey.MACRO_F1),
                             done=c["complete"],
                             total=config.trials,
                             best_f1=_best_f1(trials),
                             elapsed_s=time.monotonic() - start,
-                            note=t.user_attrs.get("error") or t.user_attrs.get("reason", ""),
+                            note=t.user_attrs.get(TrialKey.ERROR)
+                            or t.user_attrs.get(TrialKey.REASON, ""),
                         )
                     )
 
