@@ -152,11 +152,17 @@ def test_user_model_from_module_function_is_pruned_with_its_gru_intact(tmp_path:
         onnx=tmp_path / "u.onnx",
         steps=1,
     )
-    assert report["budget"]["met"]
-    assert report["after"]["flops"] <= 0.5 * report["before"]["flops"]
-    assert report["kept_intact"]["gru"] == "recurrent"
-    assert report["kept_intact"]["head"].startswith("classifier head")
-    assert report["onnx"]["max_abs_diff"] <= report["onnx"]["tolerance"]
+    assert report.pruning.met
+    assert report.after.flops <= 0.5 * report.before.flops
+    assert report.kept_intact["gru"] == "recurrent"
+    assert report.kept_intact["head"].startswith("classifier head")
+    assert report.onnx is not None and report.onnx.max_abs_diff <= report.onnx.tolerance
+    assert (report.dataset, report.finetune, report.checkpoint) == (None, (), None)
+    doc = report.to_dict()  # what --format json prints
+    assert doc["budget"]["met"] and doc["kept_intact"]["gru"] == "recurrent"
+    assert doc["after"]["flops"] == report.after.flops and doc["onnx"]["path"] == str(
+        tmp_path / "u.onnx"
+    )
     # no family config: the safe format cannot rebuild it, so --out is refused in one line
     with pytest.raises(UsageError, match="safe checkpoint format"):
         prune_checkpoint(

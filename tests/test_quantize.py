@@ -170,11 +170,12 @@ def test_prune_int8_compares_macro_f1_and_predicts_at_int8(tmp_path: Path) -> No
     report = prune_checkpoint("ding2025", device="orin-nano", budget="70%flops", dataset=TINY,
                               finetune_epochs=0, steps=1, measure=False, precision="int8",
                               out=tmp_path / "p.pt")  # fmt: skip
-    dep = report["deployment"]
-    assert dep["precision"] == "int8" and dep["target"] == "orin-nano:int8"
-    assert 0 < dep["predicted_ms"] < report["after"]["predicted_ms"]  # 16x the FP32 peak
-    assert dep["fp32_macro_f1"] == pytest.approx(report["after"]["macro_f1"], abs=1e-6)
-    assert load_checkpoint(tmp_path / "p.pt").metrics["deployment"] == dep
+    dep = report.deployment
+    assert dep is not None
+    assert dep.check.precision == "int8" and dep.target == "orin-nano:int8"
+    assert 0 < dep.predicted_ms < report.after.predicted_ms  # 16x the FP32 peak
+    assert dep.check.fp32_macro_f1 == pytest.approx(report.after.macro_f1, abs=1e-6)
+    assert load_checkpoint(tmp_path / "p.pt").metrics["deployment"] == dep.to_dict()
 
 
 def test_cli_profile_predicts_at_the_precision(capsys) -> None:

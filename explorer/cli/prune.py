@@ -95,15 +95,15 @@ def prune_command(
         weights=weights,
     )
     if format is Format.json:
-        print_json(report)
+        print_json(report.to_dict())
         return
-    b, a = report["before"], report["after"]
+    b, a = report.before.to_dict(), report.after.to_dict()
     rows = [
         ("params", _fmt(b["params"]), _fmt(a["params"]), _change(b["params"], a["params"])),
         ("MACs", _fmt(b["macs"]), _fmt(a["macs"]), _change(b["macs"], a["macs"])),
         ("FLOPs", _fmt(b["flops"]), _fmt(a["flops"]), _change(b["flops"], a["flops"])),
         (
-            f"predicted ms ({report['device']})",
+            f"predicted ms ({report.device})",
             _fmt(b["predicted_ms"], "", ".3f"),
             _fmt(a["predicted_ms"], "", ".3f"),
             _change(b["predicted_ms"], a["predicted_ms"]),
@@ -127,7 +127,7 @@ def prune_command(
             "-" if b["macro_f1"] is None else f"{a['macro_f1'] - b['macro_f1']:+.4f}",
         ),
     ]
-    dep = report.get("deployment")
+    dep = report.deployment.to_dict() if report.deployment is not None else None
     if dep:
         rows.append(
             (
@@ -146,7 +146,7 @@ def prune_command(
                     "",
                 )
             )
-    bud = report["budget"]
+    bud = report.pruning.to_dict()
     print_table(
         rows,
         ["", "before", "after", "change"],
@@ -154,16 +154,15 @@ def prune_command(
         f"{'met' if bud['met'] else 'NOT met'})",
         right_align=(1, 2, 3),
     )
-    kept = report["kept_intact"]
+    kept = report.kept_intact
     if kept:
         print_table(sorted(kept.items()), ["kept intact", "why"])
-    if report["checkpoint"]:
+    if report.checkpoint:
         typer.echo(
-            f"wrote {report['checkpoint']} (reloads safely; outputs match to "
-            f"{report['reload_max_abs_diff']:.2g})"
+            f"wrote {report.checkpoint} (reloads safely; outputs match to "
+            f"{report.reload_max_abs_diff:.2g})"
         )
-    if report["onnx"]:
+    if report.onnx is not None:
         typer.echo(
-            f"exported {report['onnx']['path']} (ONNX Runtime matches to "
-            f"{report['onnx']['max_abs_diff']:.2g})"
+            f"exported {report.onnx.path} (ONNX Runtime matches to {report.onnx.max_abs_diff:.2g})"
         )

@@ -4,7 +4,8 @@
     >>> report = prune_checkpoint("model.pt", device="rpi4", budget="50%flops", out="small.pt")
 
 ``prune_to_budget`` is the library core (Torch-Pruning with the unsafe parts kept intact);
-``prune_checkpoint`` adds loading, fine-tuning, evaluation, the safe checkpoint and timings.
+``prune_checkpoint`` adds loading, fine-tuning, evaluation, the safe checkpoint and timings,
+and returns a ``PruneReport`` (the before/after table; ``to_dict()`` is JSON-safe).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from ._core import (
     protected_layers,
     prune_to_budget,
 )
+from ._report import DeploymentReport, FinetuneStep, PruneCosts, PruneReport
 from ._workflow import parse_prune_budget, prune_checkpoint
 
 __all__ = [
     "IMPORTANCES",
+    "DeploymentReport",
+    "FinetuneStep",
+    "PruneCosts",
+    "PruneReport",
     "PruneResult",
     "PruneStep",
     "model_costs",

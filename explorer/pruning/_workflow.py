@@ -11,9 +11,10 @@ its outputs must equal the in-memory pruned model's.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +26,13 @@ from explorer.errors import ExplorerError, UsageError
 from explorer.memory import check_model_memory
 
 from ._core import IMPORTANCES, model_costs, prune_to_budget
+from ._report import DeploymentReport, FinetuneStep, PruneCosts, PruneReport
+
+if TYPE_CHECKING:
+    from device_profiles import DeviceProfile
+    from explorer.data import FeatureSet, Split
+    from explorer.metrics import Metrics
+    from search_spaces import InputSpec
 
 __all__ = ["parse_prune_budget", "prune_checkpoint"]
 
@@ -69,9 +77,27 @@ def _normalization(features, idx: np.ndarray, stored: Any) -> dict[str, list[flo
     return {"mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist()}
 
 
-def _load(source: str, weights: str | Path | None = None):
-    """(model, class_names, extra, config-or-None) from a checkpoint, family spec or callable,
-    with ``weights`` (a plain state_dict file) loaded into it when given."""
+@dataclass(frozen=True, kw_only=True)
+class _Loaded:
+    """The model to prune, what its checkpoint carried, and the inputs it is profiled with."""
+
+    model: nn.Module
+    config: Any  # the family config (None: not a search_spaces model)
+    class_names: list[str]
+    extra: dict[str, Any]
+    spec: InputSpec | None
+    inputs: tuple[torch.Tensor, ...]
+
+
+def _load(source: str, weights: str | Path | None, *, saving: bool) -> _Loaded:
+    """The model from a checkpoint, family spec or callable, with ``weights`` (a plain
+    state_dict file) loaded into it when given.
+
+    Raises:
+        UsageError: ``saving`` a model that is not a ``search_spaces`` model (the safe
+            checkpoint format cannot rebuild it), refused before any work is done.
+    """
+    import search_spaces as ss
     from explorer.models import resolve_model
 
     path = Path(source)
@@ -85,11 +111,23 @@ def _load(source: str, weights: str | Path | None = None):
             from explorer.weights import load_weights
 
             load_weights(model, weights, model_name=f"MODEL {source!r}")
-        return model, list(ckpt.class_names), dict(ckpt.extra), ckpt.config, None
-    resolved = resolve_model(source, weights=weights)
-    spec = resolved.input_spec
-    names = [f"class_{i}" for i in range(spec.num_classes)] if spec is not None else []
-    return resolved.model, names, {}, resolved.config, resolved.example_inputs
+        names, extra, config, given = list(ckpt.class_names), dict(ckpt.extra), ckpt.config, None
+    else:
+        resolved = resolve_model(source, weights=weights)
+        spec = resolved.input_spec
+        names = [f"class_{i}" for i in range(spec.num_classes)] if spec is not None else []
+        model, extra, config, given = resolved.model, {}, resolved.config, resolved.example_inputs
+    if saving and config is None:
+        raise UsageError(
+            f"{source!r} is not a search_spaces model, so it cannot be saved in the safe "
+            "checkpoint format (no config to rebuild it from): return a model built with "
+            "search_spaces.build, or drop --out"
+        )
+    spec = getattr(model, "input_spec", None)
+    inputs = tuple(given) if given is not None else ss.example_inputs(spec, 1)
+    return _Loaded(
+        model=model, config=config, class_names=names, extra=extra, spec=spec, inputs=inputs
+    )
 
 
 def _ort_ms(model: nn.Module, inputs: tuple[torch.Tensor, ...], runs: int | None) -> float:
@@ -97,19 +135,6 @@ def _ort_ms(model: nn.Module, inputs: tuple[torch.Tensor, ...], runs: int | None
 
     result = bench(model, inputs, backend="ort", settings=BenchSettings(threads=1, runs=runs))
     return float(result.median_ms)
-
-
-def _row(costs: dict[str, float], ort_ms: float | None, metrics: Any) -> dict[str, Any]:
-    return {
-        "params": int(costs["params"]),
-        "macs": int(costs["macs"]),
-        "flops": int(costs["flops"]),
-        "weight_bytes": int(costs["weight_bytes"]),
-        "predicted_ms": costs.get("latency_ms"),
-        "ort_ms": ort_ms,
-        "accuracy": getattr(metrics, "accuracy", None),
-        "macro_f1": getattr(metrics, "macro_f1", None),
-    }
 
 
 def prune_checkpoint(
@@ -131,7 +156,7 @@ def prune_checkpoint(
     onnx: str | Path | None = None,
     precision: str = "fp32",
     weights: str | Path | None = None,
-) -> dict[str, Any]:
+) -> PruneReport:
     """Prune ``source`` (checkpoint, family spec or ``module:function``) to ``budget``.
 
     ``weights`` names a plain ``state_dict`` file loaded into the model built from ``source``
@@ -140,10 +165,11 @@ def prune_checkpoint(
     Fine-tunes ``finetune_epochs`` after each of ``steps`` pruning steps (channel counts kept
     a multiple of ``round_to``, see ``prune_to_budget``) on ``dataset``
     (``None``: no data, no fine-tuning, no accuracy), saves the pruned model to ``out`` (safe
-    format), reloads it and checks its outputs, optionally exports ``onnx``, and returns a
-    JSON-safe report with the before/after table. With ``precision`` fp16 or int8 the pruned
-    model's validation macro-F1 at that precision is compared with FP32 in ONNX Runtime
-    (``deployment`` in the report and the checkpoint's metrics; needs ``dataset``).
+    format), reloads it and checks its outputs, optionally exports ``onnx``, and returns the
+    ``PruneReport`` with the before/after table (``to_dict()`` is JSON-safe). With
+    ``precision`` fp16 or int8 the pruned model's validation macro-F1 at that precision is
+    compared with FP32 in ONNX Runtime (``deployment`` in the report and the checkpoint's
+    metrics; needs ``dataset``).
 
     Raises:
         UsageError: bad budget/device/options, or data whose classes differ from the model's.
@@ -152,103 +178,31 @@ def prune_checkpoint(
         ExplorerError: the budget cannot be met, or the reloaded model differs.
     """
     import device_profiles
-    from explorer.export import export_onnx
-    from explorer.training import TrainSettings, evaluate, train
 
-    if importance not in IMPORTANCES:
-        raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
-    if not (isinstance(finetune_epochs, int) and finetune_epochs >= 0):
-        raise UsageError(f"--finetune-epochs {finetune_epochs!r} is invalid: use 0 or more")
-    from explorer.quantize import check_deployment, check_precision, device_at_precision
-
-    precision = check_precision(precision)
-    if precision != "fp32" and not dataset:
-        raise UsageError(
-            f"--precision {precision} compares validation accuracy, so it needs data: "
-            "pass --dataset (not none)"
-        )
+    precision = _check_options(
+        importance=importance,
+        finetune_epochs=finetune_epochs,
+        precision=precision,
+        dataset=dataset,
+    )
     profile = device_profiles.get(device)
-    # the target that prices the converted model (none when the board has no peak for it:
-    # the accuracy comparison still runs, the prediction is left out with the reason)
-    low, no_low = None, None
-    if precision != "fp32":
-        try:
-            low = device_at_precision(profile, precision)
-        except UsageError as exc:
-            no_low = str(exc)
-    model, class_names, extra, config, given_inputs = _load(source, weights)
-    if out is not None and config is None:  # refuse before any work is done
-        raise UsageError(
-            f"{source!r} is not a search_spaces model, so it cannot be saved in the safe "
-            "checkpoint format (no config to rebuild it from): return a model built with "
-            "search_spaces.build, or drop --out"
-        )
-    if config is not None and dataset and (finetune_epochs > 0 or importance == "taylor"):
+    loaded = _load(source, weights, saving=out is not None)
+    model, inputs = loaded.model, loaded.inputs
+    if loaded.config is not None and dataset and (finetune_epochs > 0 or importance == "taylor"):
         # fine-tuning (and Taylor importance) run backward passes at --batch-size
         check_model_memory(
-            config, batch_size=batch_size, what=f"fine-tuning {source!r}", training=True
+            loaded.config, batch_size=batch_size, what=f"fine-tuning {source!r}", training=True
         )
-    spec = getattr(model, "input_spec", None)
-    import search_spaces as ss
-
-    inputs = tuple(given_inputs) if given_inputs is not None else ss.example_inputs(spec, 1)
     start = model_costs(model, inputs, device=profile)
     target = parse_prune_budget(budget, start)
-
-    features = split = None
-    norm: dict[str, list[float]] | None = None
-    before_metrics = None
-    if dataset and spec is not None:
-        from explorer.data import build_features, load_dataset, make_split
-
-        ds = load_dataset(dataset)
-        if len(ds.class_names) != spec.num_classes:
-            raise UsageError(
-                f"{ds.name} has {len(ds.class_names)} classes but the model predicts "
-                f"{spec.num_classes}: prune with the data set it was trained on"
-            )
-        features = build_features(ds, spec)
-        split = make_split(features, kind="actor", seed=seed)
-        norm = _normalization(features, split.train_idx, extra.get("audio_normalization"))
-        before_metrics = evaluate(model, features, split.val_idx, normalization=norm)
-        class_names = list(ds.class_names)
-
-    loss_fn = None
-    if importance == "taylor":
-        if features is None:
-            raise UsageError("--importance taylor needs gradients from data: pass --dataset")
-        idx = split.train_idx[: max(batch_size, 2)]
-        mean = torch.tensor(norm["mean"]).reshape(features.audio.shape[1:])
-        std = torch.tensor(norm["std"]).reshape(features.audio.shape[1:])
-
-        def loss_fn(m: nn.Module) -> torch.Tensor:
-            audio, video, labels = features.tensors(idx)
-            return F.cross_entropy(m((audio - mean) / std, video), labels)
-
-    finetune = None
-    history: list[dict[str, Any]] = []
-    if features is not None and finetune_epochs > 0:
-        settings = TrainSettings(
-            epochs=finetune_epochs,
-            patience=finetune_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-        )
-
-        def finetune(m: nn.Module, step: int) -> None:
-            nonlocal norm
-            result = train(m, features, split, settings=settings)
-            norm = result.normalization
-            history.append(
-                {
-                    "step": step,
-                    "epochs": result.epochs_run,
-                    "val_macro_f1": result.metrics.macro_f1,
-                    "val_accuracy": result.metrics.accuracy,
-                }
-            )
-
+    data = None
+    if dataset and loaded.spec is not None:
+        data = _prune_data(model, dataset, spec=loaded.spec, seed=seed, extra=loaded.extra)
+    if importance == "taylor" and data is None:
+        raise UsageError("--importance taylor needs gradients from data: pass --dataset")
+    tuner = None
+    if data is not None and finetune_epochs > 0:
+        tuner = _Finetuner(data, epochs=finetune_epochs, batch_size=batch_size, lr=lr, seed=seed)
     pruned, result = prune_to_budget(
         model,
         inputs,
@@ -257,70 +211,216 @@ def prune_checkpoint(
         importance=importance,
         steps=steps,
         round_to=round_to,
-        finetune=finetune,
-        loss_fn=loss_fn,
+        finetune=tuner,
+        loss_fn=_taylor_loss(data, batch_size) if importance == "taylor" and data else None,
     )
-    after_metrics = (
-        evaluate(pruned, features, split.val_idx, normalization=norm)
-        if features is not None
-        else None
+    norm = tuner.norm if tuner is not None else (data.norm if data is not None else None)
+    after_metrics = _evaluate(pruned, data, norm)
+    report = PruneReport(
+        source=source,
+        device=profile.key,
+        pruning=result,
+        importance=importance,
+        round_to=round_to,
+        finetune_epochs=finetune_epochs,
+        finetune=tuple(tuner.history) if tuner is not None else (),
+        dataset=dataset if data is not None else None,
+        before=PruneCosts.of(
+            start,
+            ort_ms=_ort_ms(model, inputs, bench_runs) if measure else None,
+            metrics=data.before_metrics if data is not None else None,
+        ),
+        after=PruneCosts.of(
+            model_costs(pruned, inputs, device=profile),
+            ort_ms=_ort_ms(pruned, inputs, bench_runs) if measure else None,
+            metrics=after_metrics,
+        ),
     )
-    end = model_costs(pruned, inputs, device=profile)
-    before_ms = _ort_ms(model, inputs, bench_runs) if measure else None
-    after_ms = _ort_ms(pruned, inputs, bench_runs) if measure else None
-
-    report: dict[str, Any] = {
-        "source": source,
-        "device": profile.key,
-        "budget": result.to_dict(),
-        "importance": importance,
-        "round_to": round_to,
-        "finetune_epochs": finetune_epochs,
-        "finetune": history,
-        "dataset": dataset if features is not None else None,
-        "before": _row(start, before_ms, before_metrics),
-        "after": _row(end, after_ms, after_metrics),
-        "kept_intact": dict(result.kept_intact),
-        "checkpoint": None,
-        "reload_max_abs_diff": None,
-        "onnx": None,
-        "deployment": None,
-    }
-    metrics = after_metrics.to_dict() if after_metrics is not None else None
-    if precision != "fp32" and features is not None:
-        report["deployment"] = check_deployment(
-            pruned, features, split, precision=precision, normalization=norm, seed=seed
-        ).to_dict() | {
-            "target": f"{low.device}:{low.name}" if low is not None else None,
-            "predicted_ms": (
-                model_costs(pruned, inputs, device=low)["latency_ms"] if low is not None else None
-            ),
-            "prediction_note": no_low,
-        }
-        metrics = {**(metrics or {}), "deployment": report["deployment"]}
+    if precision != "fp32" and data is not None:
+        deployment = _deployment(
+            pruned, data, precision=precision, norm=norm, seed=seed, inputs=inputs, board=profile
+        )
+        report = replace(report, deployment=deployment)
     if out is not None:
-        report["checkpoint"], report["reload_max_abs_diff"] = _save_and_check(
+        path, diff = _save_and_check(
             pruned,
             out,
-            metrics=metrics,
-            class_names=class_names,
-            extra={
-                **extra,
-                "audio_normalization": norm,
-                "pruning": {
-                    "source": source,
-                    "device": profile.key,
-                    "budget": result.to_dict(),
-                    "importance": importance,
-                    "round_to": round_to,
-                    "finetune_epochs": finetune_epochs,
-                },
-            },
+            metrics=_checkpoint_metrics(after_metrics, report.deployment),
+            class_names=list(data.class_names) if data is not None else loaded.class_names,
+            extra={**loaded.extra, "audio_normalization": norm, "pruning": _provenance(report)},
             inputs=inputs,
         )
+        report = replace(report, checkpoint=path, reload_max_abs_diff=diff)
     if onnx is not None:
-        report["onnx"] = export_onnx(pruned, inputs, onnx).to_dict()
+        from explorer.export import export_onnx
+
+        report = replace(report, onnx=export_onnx(pruned, inputs, onnx))
     return report
+
+
+def _check_options(
+    *, importance: str, finetune_epochs: int, precision: str, dataset: str | None
+) -> str:
+    """Refuse bad options before any work; the precision, normalised."""
+    from explorer.quantize import check_precision
+
+    if importance not in IMPORTANCES:
+        raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
+    if not (isinstance(finetune_epochs, int) and finetune_epochs >= 0):
+        raise UsageError(f"--finetune-epochs {finetune_epochs!r} is invalid: use 0 or more")
+    precision = check_precision(precision)
+    if precision != "fp32" and not dataset:
+        raise UsageError(
+            f"--precision {precision} compares validation accuracy, so it needs data: "
+            "pass --dataset (not none)"
+        )
+    return precision
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PruneData:
+    """The data set's features, the actor split, the audio standardisation the model was
+    trained with, and the unpruned model's validation metrics."""
+
+    features: FeatureSet
+    split: Split
+    norm: dict[str, list[float]]
+    before_metrics: Metrics
+    class_names: tuple[str, ...]
+
+
+def _prune_data(
+    model: nn.Module, dataset: str, *, spec: InputSpec, seed: int, extra: Mapping[str, Any]
+) -> _PruneData:
+    """Load ``dataset`` for the model's input spec and score the unpruned model on it.
+
+    Raises:
+        UsageError: the data set has another number of classes than the model predicts.
+    """
+    from explorer.data import build_features, load_dataset, make_split
+    from explorer.training import evaluate
+
+    ds = load_dataset(dataset)
+    if len(ds.class_names) != spec.num_classes:
+        raise UsageError(
+            f"{ds.name} has {len(ds.class_names)} classes but the model predicts "
+            f"{spec.num_classes}: prune with the data set it was trained on"
+        )
+    features = build_features(ds, spec)
+    split = make_split(features, kind="actor", seed=seed)
+    norm = _normalization(features, split.train_idx, extra.get("audio_normalization"))
+    return _PruneData(
+        features=features,
+        split=split,
+        norm=norm,
+        before_metrics=evaluate(model, features, split.val_idx, normalization=norm),
+        class_names=tuple(ds.class_names),
+    )
+
+
+def _taylor_loss(data: _PruneData, batch_size: int) -> Callable[[nn.Module], torch.Tensor]:
+    """The loss whose gradients Taylor importance ranks channels by: cross-entropy on one
+    standardised training batch."""
+    features, idx = data.features, data.split.train_idx[: max(batch_size, 2)]
+    mean = torch.tensor(data.norm["mean"]).reshape(features.audio.shape[1:])
+    std = torch.tensor(data.norm["std"]).reshape(features.audio.shape[1:])
+
+    def loss_fn(m: nn.Module) -> torch.Tensor:
+        audio, video, labels = features.tensors(idx)
+        return F.cross_entropy(m((audio - mean) / std, video), labels)
+
+    return loss_fn
+
+
+class _Finetuner:
+    """Fine-tunes after each pruning step; keeps the standardisation of the last run (the
+    pruned model is evaluated and saved with it) and one ``FinetuneStep`` per step."""
+
+    def __init__(self, data: _PruneData, *, epochs: int, batch_size: int, lr: float, seed: int):
+        from explorer.training import TrainSettings
+
+        self.data = data
+        self.norm = data.norm
+        self.history: list[FinetuneStep] = []
+        self.settings = TrainSettings(
+            epochs=epochs, patience=epochs, batch_size=batch_size, lr=lr, seed=seed
+        )
+
+    def __call__(self, model: nn.Module, step: int) -> None:
+        from explorer.training import train
+
+        result = train(model, self.data.features, self.data.split, settings=self.settings)
+        self.norm = result.normalization
+        self.history.append(
+            FinetuneStep(
+                step=step,
+                epochs=result.epochs_run,
+                val_macro_f1=result.metrics.macro_f1,
+                val_accuracy=result.metrics.accuracy,
+            )
+        )
+
+
+def _evaluate(model: nn.Module, data: _PruneData | None, norm: Any) -> Metrics | None:
+    from explorer.training import evaluate
+
+    if data is None:
+        return None
+    return evaluate(model, data.features, data.split.val_idx, normalization=norm)
+
+
+def _deployment(
+    pruned: nn.Module,
+    data: _PruneData,
+    *,
+    precision: str,
+    norm: Any,
+    seed: int,
+    inputs: tuple[torch.Tensor, ...],
+    board: DeviceProfile,
+) -> DeploymentReport:
+    """Validation macro-F1 at ``precision`` against FP32 in ONNX Runtime, and the predicted
+    time on the board's target for that precision (none, with the reason, when the board has
+    no peak for it: the accuracy comparison still runs)."""
+    from explorer.quantize import check_deployment, device_at_precision
+
+    low, note = None, None
+    try:
+        low = device_at_precision(board, precision)
+    except UsageError as exc:
+        note = str(exc)
+    check = check_deployment(
+        pruned, data.features, data.split, precision=precision, normalization=norm, seed=seed
+    )
+    return DeploymentReport(
+        check=check,
+        target=f"{low.device}:{low.name}" if low is not None else None,
+        predicted_ms=model_costs(pruned, inputs, device=low)["latency_ms"] if low else None,
+        prediction_note=note,
+    )
+
+
+def _checkpoint_metrics(
+    after: Metrics | None, deployment: DeploymentReport | None
+) -> dict[str, Any] | None:
+    """The pruned checkpoint's metrics: validation metrics after pruning, and the deployment
+    comparison when there is one."""
+    metrics = after.to_dict() if after is not None else None
+    if deployment is not None:
+        metrics = {**(metrics or {}), "deployment": deployment.to_dict()}
+    return metrics
+
+
+def _provenance(report: PruneReport) -> dict[str, Any]:
+    """How the checkpoint was pruned, stored in its ``extra``."""
+    return {
+        "source": report.source,
+        "device": report.device,
+        "budget": report.pruning.to_dict(),
+        "importance": report.importance,
+        "round_to": report.round_to,
+        "finetune_epochs": report.finetune_epochs,
+    }
 
 
 def _save_and_check(model, out, *, metrics, class_names, extra, inputs):
