@@ -50,6 +50,7 @@ _TARGET_KEYS = {
 }  # fmt: skip
 _CV_KEYS = {
     "points", "models", "within_10", "within_25", "within_50", "low_ratio", "high_ratio", "source",
+    "fixed_ratio",
 }  # fmt: skip
 _CAL_KEYS = {
     "compute_fraction", "bandwidth_fraction", "overhead_us", "kind_compute_fraction",

@@ -35,6 +35,12 @@ class CrossValidation:
     shares of those predictions within ±10/±25/±50 % of the measurement, and ``low_ratio`` /
     ``high_ratio`` the 10th and 90th percentiles of measured / predicted (the range a new
     prediction is given: ``[ms * low_ratio, ms * high_ratio]``).
+
+    ``fixed_ratio`` bounds the fitted fixed costs (per kernel, per inference) themselves: their
+    80 % interval is ``[cost / fixed_ratio, cost * fixed_ratio]``, from the fit's own
+    uncertainty. Networks of 1-25 ms pin the work terms far better than the fixed costs, so a
+    network whose time is mostly fixed costs (under a millisecond) takes this wider factor on
+    that part of its time (``Target.range_ms``). 1.0 when unknown (files written before it).
     """
 
     points: int
@@ -45,6 +51,7 @@ class CrossValidation:
     low_ratio: float
     high_ratio: float
     source: str = ""
+    fixed_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         where = f"cross_validation ({self.source or 'no source'})"
@@ -59,6 +66,9 @@ class CrossValidation:
                 raise DeviceError(f"{where}: {name} must be a share in [0, 1], got {v!r}")
         _positive(self.low_ratio, "low_ratio", where=where)
         _positive(self.high_ratio, "high_ratio", where=where)
+        _positive(self.fixed_ratio, "fixed_ratio", where=where)
+        if self.fixed_ratio < 1:
+            raise DeviceError(f"{where}: fixed_ratio must be >= 1, got {self.fixed_ratio!r}")
         if self.low_ratio > 1 or self.high_ratio < 1:
             raise DeviceError(
                 f"{where}: low_ratio must be <= 1 <= high_ratio, got "
@@ -75,6 +85,7 @@ class CrossValidation:
             "within_50": self.within_50,
             "low_ratio": self.low_ratio,
             "high_ratio": self.high_ratio,
+            "fixed_ratio": self.fixed_ratio,
         }
         if self.source:
             d["source"] = self.source
@@ -150,20 +161,30 @@ class Target:
         """Fixed cost of one inference (µs); 0 when uncalibrated."""
         return self.calibration.call_overhead_us if self.calibration else 0.0
 
-    def range_ms(self, ms: float, *, roofline_ms: float) -> tuple[float, float | None]:
+    def range_ms(
+        self, ms: float, *, roofline_ms: float, fixed_ms: float = 0.0
+    ) -> tuple[float, float | None]:
         """The range a prediction of ``ms`` is given on this target.
 
         Calibrated with a cross-validated error of at least ``MIN_RANGE_POINTS`` points:
-        ``ms`` scaled by that error's 10th and 90th percentile ratios. Otherwise there is no
-        upper bound (``None``) and the lower end is the roofline (a lower bound where no runtime
-        beats the roofs), or the prediction when that is lower.
+        ``ms`` scaled by that error's 10th and 90th percentile ratios, except that the part of
+        ``ms`` that is fixed costs (``fixed_ms``: per-kernel and per-inference) is scaled by the
+        wider of those ratios and the fixed costs' own uncertainty
+        (``CrossValidation.fixed_ratio``): the cross-validated error comes from networks whose
+        time is mostly work, and would understate the error of a tiny one. Otherwise there is
+        no upper bound (``None``) and the lower end is the roofline (a lower bound where no
+        runtime beats the roofs), or the prediction when that is lower.
         """
         cv = self.cross_validation
         if self.calibration is None:
             return roofline_ms, None
         if cv is None or cv.points < MIN_RANGE_POINTS:  # calibrated, error unknown
             return min(roofline_ms, ms), None
-        return ms * cv.low_ratio, ms * cv.high_ratio
+        fixed = min(max(fixed_ms, 0.0), ms)
+        work = ms - fixed
+        low = work * cv.low_ratio + fixed * min(cv.low_ratio, 1 / cv.fixed_ratio)
+        high = work * cv.high_ratio + fixed * max(cv.high_ratio, cv.fixed_ratio)
+        return low, high
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the target's figures, fixed costs, fit and sources."""

@@ -39,6 +39,7 @@ __all__ = [
     "calibrate_from_table",
     "cross_validate",
     "fit_target",
+    "fit_transfer",
     "roofline_errors",
     "summarise",
 ]
@@ -176,7 +177,36 @@ def _calibration(theta: np.ndarray, *, target: Target, source: str) -> Calibrati
     )
 
 
-def _fit(target: Target, profiles: Sequence[Any], measured: np.ndarray, source: str) -> Calibration:
+def _merge(designs: Sequence[_Design]) -> _Design:
+    """One design of the samples of several (each priced on its own target's roofs)."""
+    offsets = np.cumsum([0] + [d.n_samples for d in designs[:-1]])
+    return _Design(
+        sample=np.concatenate([d.sample + o for d, o in zip(designs, offsets, strict=True)]),
+        cls=np.concatenate([d.cls for d in designs]),
+        compute_s=np.concatenate([d.compute_s for d in designs]),
+        memory_s=np.concatenate([d.memory_s for d in designs]),
+        copy_s=np.concatenate([d.copy_s for d in designs]),
+        fused=np.concatenate([d.fused for d in designs]),
+        calls=np.concatenate([d.calls for d in designs]),
+        n_samples=sum(d.n_samples for d in designs),
+    )
+
+
+# The fixed costs' 80 % interval: +-1.2816 standard deviations of their log (normal quantiles).
+_Z80 = 1.2816
+_OV, _CALL = _NAMES.index("ov"), _NAMES.index("call")
+
+
+def _fit_design(
+    target: Target, design: _Design | None, measured: np.ndarray, source: str
+) -> tuple[Calibration, float]:
+    """The calibration of ``target`` fitted to ``design``'s samples, and its fixed costs' ratio.
+
+    The ratio is ``exp(1.28 sd)`` of the less certain of the two fixed costs' logs, from the
+    fit's Gauss-Newton covariance (its prior included, scaled up by the residuals' scatter
+    where that exceeds the assumed 5 %): the 80 % interval of each fixed cost is
+    ``[cost / ratio, cost * ratio]``.
+    """
     from scipy.optimize import least_squares
 
     prior = _PRIOR[target.processor]
@@ -184,9 +214,8 @@ def _fit(target: Target, profiles: Sequence[Any], measured: np.ndarray, source: 
     sigma = np.array([_PRIOR_SIGMA] * len(_NAMES) + [_EXPONENT_SIGMA])
     lo = np.array([math.log(_LOW[k]) for k in _NAMES] + [_EXPONENT_RANGE[0]])
     hi = np.array([math.log(_HIGH[k]) for k in _NAMES] + [_EXPONENT_RANGE[1]])
-    if not len(profiles):
-        return _calibration(theta0, target=target, source=source)
-    design = _design(target, profiles)
+    if design is None or not len(measured):
+        return _calibration(theta0, target=target, source=source), math.exp(_Z80 * _PRIOR_SIGMA)
     log_measured = np.log(measured)
 
     def residuals(theta: np.ndarray) -> np.ndarray:
@@ -195,7 +224,16 @@ def _fit(target: Target, profiles: Sequence[Any], measured: np.ndarray, source: 
         return np.concatenate([data, (theta - theta0) / sigma])
 
     fit = least_squares(residuals, theta0, bounds=(lo, hi), loss="soft_l1", f_scale=2.0)
-    return _calibration(fit.x, target=target, source=source).rounded()
+    scatter = max(1.0, float(np.mean(fit.fun[: len(measured)] ** 2)))
+    cov = np.linalg.pinv(fit.jac.T @ fit.jac) * scatter
+    sd = np.sqrt(np.clip(np.diag(cov)[[_OV, _CALL]], 0.0, _PRIOR_SIGMA**2))
+    ratio = float(f"{math.exp(_Z80 * float(sd.max())):.4g}")
+    return _calibration(fit.x, target=target, source=source).rounded(), max(1.0, ratio)
+
+
+def _fit(target: Target, profiles: Sequence[Any], measured: np.ndarray, source: str) -> Calibration:
+    design = _design(target, profiles) if len(profiles) else None
+    return _fit_design(target, design, measured, source)[0]
 
 
 def _predict(target: Target, cal: Calibration, profile: Any) -> tuple[float, float]:
@@ -253,7 +291,9 @@ def roofline_errors(rows: Sequence[LomoRow]) -> dict[str, Any]:
     return {"points": len(rows), **(_shares(errors) if len(rows) else {})}
 
 
-def _cross_validation(rows: Sequence[LomoRow], source: str) -> CrossValidation:
+def _cross_validation(
+    rows: Sequence[LomoRow], source: str, *, fixed_ratio: float = 1.0
+) -> CrossValidation:
     ratios = np.array([r.measured_ms / r.predicted_ms for r in rows], float)
     s = summarise(rows)
     low, high = np.quantile(ratios, [0.1, 0.9]) if len(ratios) else (1.0, 1.0)
@@ -266,6 +306,7 @@ def _cross_validation(rows: Sequence[LomoRow], source: str) -> CrossValidation:
         low_ratio=float(f"{min(1.0, low):.4g}"),
         high_ratio=float(f"{max(1.0, high):.4g}"),
         source=source,
+        fixed_ratio=fixed_ratio,
     )
 
 
@@ -299,7 +340,8 @@ def fit_target(
     measured = np.array([ms for _, _, ms in samples], float)
     if np.any(~np.isfinite(measured)) or np.any(measured <= 0):
         raise UsageError("measured latencies must be positive numbers of milliseconds")
-    cal = _fit(target, [p for _, p, _ in samples], measured, source)
+    design = _design(target, [p for _, p, _ in samples])
+    cal, fixed_ratio = _fit_design(target, design, measured, source)
     fitted = []
     for name, profile, ms in samples:
         predicted, roofline = _predict(target, cal, profile)
@@ -307,11 +349,80 @@ def fit_target(
             LomoRow(model=name, measured_ms=ms, predicted_ms=predicted, roofline_ms=roofline)
         )
     rows = cross_validate(target, samples, source=source) if cross_validate_fit else ()
-    cv = _cross_validation(rows, source) if rows else None
+    cv = _cross_validation(rows, source, fixed_ratio=fixed_ratio) if rows else None
     return FitResult(
         target=replace(target, calibration=cal, cross_validation=cv),
         fitted=tuple(fitted),
         rows=rows,
+    )
+
+
+def fit_transfer(
+    target: Target, pool: Sequence[tuple[Target, Sequence[tuple[str, Any, float]]]]
+) -> FitResult:
+    """A prior for a target without measurements of its own, from other boards' targets.
+
+    The calibration's shares and costs are fitted to the pooled measurements, each priced on
+    its own target's roofs, and applied to ``target``'s roofs. Its error is what such a
+    transfer costs: leave-one-board-out, every board's networks predicted by a fit on the
+    other boards only (a board new to the fit, as ``target``'s is). That error gives the
+    prior's range; with one board in the pool there is none. The fixed costs' ratio
+    (``CrossValidation.fixed_ratio``) is the spread of the measured targets' own fixed costs
+    (their own calibrations, where the pool's targets carry them).
+
+    Args:
+        target: the execution target to give a prior (its roofs, processor and threads).
+        pool: (measured target, its samples as for ``fit_target``) per measured target.
+
+    Returns:
+        The target with its prior (and leave-one-board-out error, with two or more boards),
+        the in-sample predictions of the pooled fit and the leave-one-board-out rows.
+
+    Raises:
+        UsageError: an empty pool.
+    """
+    pool = [(t, list(s)) for t, s in pool if s]
+    if not pool:
+        raise UsageError(f"no measurements to transfer to {target.device}:{target.name}")
+    points = sum(len(s) for _, s in pool)
+    names = ", ".join(f"{t.device}:{t.name}" for t, _ in pool)
+    source = f"transferred from {names} ({points} points); no measurements of this target"
+
+    def fit_on(groups: list) -> tuple[Calibration, float]:
+        design = _merge([_design(t, [p for _, p, _ in s]) for t, s in groups])
+        measured = np.array([ms for _, s in groups for _, _, ms in s], float)
+        return _fit_design(target, design, measured, source)
+
+    cal, fixed_ratio = fit_on(pool)
+    own = [t.calibration for t, _ in pool if t.calibration is not None]
+    if len(own) > 1:
+        # a new board's fixed costs are one more draw from the measured boards' own: their
+        # spread, not the pooled fit's (which the boards' disagreement blows up to the prior)
+        spread = max(
+            float(np.std(np.log([c.overhead_us for c in own]), ddof=1)),
+            float(np.std(np.log([c.call_overhead_us for c in own]), ddof=1)),
+        )
+        fixed_ratio = max(1.0, float(f"{math.exp(_Z80 * spread):.4g}"))
+    fitted = tuple(
+        LomoRow(model=f"{t.device}:{t.name}/{name}", measured_ms=ms,
+                predicted_ms=(pr := _predict(t, cal, p))[0], roofline_ms=pr[1])
+        for t, s in pool for name, p, ms in s
+    )  # fmt: skip
+    boards = list(dict.fromkeys(t.device for t, _ in pool))
+    rows: list[LomoRow] = []
+    for board in boards if len(boards) > 1 else ():
+        left_cal, _ = fit_on([g for g in pool if g[0].device != board])
+        rows += [
+            LomoRow(model=f"{t.device}:{t.name}/{name}", measured_ms=ms,
+                    predicted_ms=(pr := _predict(t, left_cal, p))[0], roofline_ms=pr[1])
+            for t, s in pool if t.device == board for name, p, ms in s
+        ]  # fmt: skip
+    cv_source = f"leave-one-board-out over {len(boards)} boards ({names}; {points} points)"
+    cv = _cross_validation(rows, cv_source, fixed_ratio=fixed_ratio) if rows else None
+    return FitResult(
+        target=replace(target, calibration=cal, cross_validation=cv),
+        fitted=fitted,
+        rows=tuple(rows),
     )
 
 

@@ -224,6 +224,17 @@ def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
     )
 
 
+def _kernel_costs_ms(ops: tuple[OpRecord, ...], fused: list[bool], cal: Any) -> float:
+    """The per-kernel fixed costs in a prediction (ms): what ``_op_time`` adds per launch."""
+    total_us = 0.0
+    for op, f in zip(ops, fused, strict=True):
+        if not f:
+            total_us += _overhead_us(cal, calibration_class(op)) * op_calls(op)
+            if op.strided_bytes:
+                total_us += _overhead_us(cal, "memory")
+    return total_us * 1e-3
+
+
 def _work_factor(cal: Any, compute_s: float) -> float:
     """``Calibration.work_exponent``'s factor on a compute time of ``compute_s`` at the peak."""
     g = getattr(cal, "work_exponent", 0.0)
@@ -313,7 +324,11 @@ def _roofline_prediction(profile: ModelProfile, device: Any) -> Prediction:
     ms = sum(o.ms for o in ops) + call_ms
     roofline_ms = compute_ms + memory_ms
     range_fn = getattr(device, "range_ms", None)
-    low, high = range_fn(ms, roofline_ms=roofline_ms) if range_fn else (roofline_ms, None)
+    if range_fn is None:
+        low, high = roofline_ms, None
+    else:
+        fixed_ms = call_ms + _kernel_costs_ms(profile.ops, flags, cal) if cal is not None else 0.0
+        low, high = range_fn(ms, roofline_ms=roofline_ms, fixed_ms=fixed_ms)
     return Prediction(
         device=address,
         ms=ms,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 
 import device_profiles
-from device_profiles import Calibration, Target
+from device_profiles import Calibration, CrossValidation, Target
 from explorer import predict_latency
-from explorer.board_fit import _design, _price, calibrate_from_table, fit_target
+from explorer.board_fit import _design, _price, calibrate_from_table, fit_target, fit_transfer
 from explorer.errors import UsageError
 from explorer.measurements import (
     MEASUREMENT_COLUMNS,
@@ -201,3 +202,86 @@ def test_standard_networks_profile_through_module_function_and_input_shape(capsy
     with pytest.raises(SystemExit) as info:
         main(["profile", "explorer.zoo:resnet18", "--device", "rpi4"])
     assert info.value.code == 2 and "input_spec" in capsys.readouterr().err
+
+
+def test_range_widens_the_fixed_cost_part_by_its_own_uncertainty() -> None:
+    cv = CrossValidation(points=9, models=9, within_10=0.5, within_25=1.0, within_50=1.0,
+                         low_ratio=0.9, high_ratio=1.1, fixed_ratio=4.0)  # fmt: skip
+    target = replace(TARGET, calibration=TRUE, cross_validation=cv)
+    # all work: the cross-validated ratios
+    assert target.range_ms(10.0, roofline_ms=5.0) == pytest.approx((9.0, 11.0))
+    # all fixed costs: their own, wider, factor
+    assert target.range_ms(1.0, roofline_ms=0.1, fixed_ms=1.0) == pytest.approx((0.25, 4.0))
+    # half and half: each part its own factor
+    assert target.range_ms(2.0, roofline_ms=0.1, fixed_ms=1.0) == pytest.approx((1.15, 5.1))
+    # a fixed-cost factor narrower than the cross-validated one never narrows the range
+    tight = replace(target, cross_validation=replace(cv, fixed_ratio=1.05))
+    assert tight.range_ms(1.0, roofline_ms=0.1, fixed_ms=1.0) == pytest.approx((0.9, 1.1))
+
+
+def test_a_fit_on_large_networks_gives_tiny_ones_an_honest_range() -> None:
+    """Fitted on 1-25 ms networks only, the fixed costs are barely pinned: a tiny network's
+    range must hold its true time, and be relatively wider than a large network's."""
+    truth = replace(TARGET, calibration=TRUE)
+    large = [_network(*s) for s in [("pw", 64, 56, 3), ("pw", 256, 14, 8), ("c3", 64, 28, 4),
+                                     ("c3", 128, 14, 4), ("dw", 128, 56, 4), ("dw", 256, 28, 6),
+                                     ("pw", 128, 28, 6)]]  # fmt: skip
+    noise = [1.08, 0.93, 1.05, 0.96, 1.1, 0.92, 1.02]  # a published table is never exact
+    samples = [
+        (n.model, n, predict_latency(n, truth).ms * e) for n, e in zip(large, noise, strict=True)
+    ]
+    assert min(ms for *_, ms in samples) > 1.0 and max(ms for *_, ms in samples) < 25.0
+    fitted = fit_target(TARGET, samples, source="large only").target
+    assert fitted.cross_validation.fixed_ratio > fitted.cross_validation.high_ratio
+    tiny, big = _network("pw", 4, 4, 2), large[1]
+    tiny_true = predict_latency(tiny, truth).ms
+    assert tiny_true < 0.5
+    pred_tiny, pred_big = predict_latency(tiny, fitted), predict_latency(big, fitted)
+    assert pred_tiny.low_ms <= tiny_true <= pred_tiny.high_ms
+    width = lambda p: p.high_ms / p.low_ms  # noqa: E731
+    assert width(pred_tiny) > 1.5 * width(pred_big)
+    # more measurements of small networks pin the fixed costs: a narrower factor
+    small = [_network(*s) for s in [("pw", 4, 8, 2), ("pw", 8, 8, 3), ("dw", 8, 8, 2)]]
+    more = samples + [(n.model, n, predict_latency(n, truth).ms) for n in small]
+    refit = fit_target(TARGET, more, source="with small").target
+    assert refit.cross_validation.fixed_ratio < fitted.cross_validation.fixed_ratio
+
+
+def test_transfer_to_a_board_without_measurements_is_validated_board_by_board() -> None:
+    """Two boards measured, a third not: its prior comes from the two, and its range from
+    predicting each measured board with a fit on the other one only."""
+    boards = [replace(TARGET, device=d, peak_gflops=p, bandwidth_gb_s=b)
+              for d, p, b in [("a", 50.0, 10.0), ("b", 200.0, 30.0)]]  # fmt: skip
+    pool = []
+    for board, call in zip(boards, (300.0, 600.0), strict=True):
+        truth = replace(board, calibration=replace(TRUE, call_overhead_us=call))
+        samples = [(n.model, n, predict_latency(n, truth).ms) for n in NETWORKS]
+        pool.append((fit_target(board, samples, source="own").target, samples))
+    new = replace(TARGET, device="c", peak_gflops=100.0, bandwidth_gb_s=20.0)
+    result = fit_transfer(new, pool)
+    cal, cv = result.target.calibration, result.target.cross_validation
+    assert cal.source.startswith("transferred from a:t, b:t (20 points)")
+    assert cal.compute_fraction == pytest.approx(0.6, rel=0.1)  # shared by both boards
+    assert 250.0 <= cal.call_overhead_us <= 700.0  # about the two boards' 300 and 600 µs
+    assert cv.points == 20 and "leave-one-board-out over 2 boards" in cv.source
+    assert {r.model.split("/")[0] for r in result.rows} == {"a:t", "b:t"}
+    # the boards' per-inference costs differ by 2x: the fixed-cost factor says about that much
+    assert cv.fixed_ratio == pytest.approx(math.exp(1.2816 * math.log(2) / math.sqrt(2)), rel=0.1)
+    with pytest.raises(UsageError, match="no measurements to transfer"):
+        fit_transfer(new, [])
+
+
+def test_shipped_transfers_have_a_range_and_say_where_they_come_from(capsys) -> None:
+    from explorer.cli import main
+
+    for key in ("orin-nano", "xavier-nx", "agx-orin-64gb", "rpi5"):
+        target = device_profiles.get(key).target
+        assert target.calibration.source.startswith("transferred from"), key
+        assert "leave-one-board-out" in target.cross_validation.source, key
+    with pytest.raises(SystemExit) as info:
+        main(["profile", "ding2025", "--device", "orin-nano", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert info.value.code == 0
+    pred = doc["devices"]["orin-nano"]
+    assert pred["calibrated"] and pred["high_ms"] is not None
+    assert pred["low_ms"] < pred["predicted_ms"] < pred["high_ms"]

@@ -24,6 +24,7 @@ REFERENCE = {
     "xavier-nx": (845.0, 51.2),
     "orin-nx-16gb": (1880.0, 102.0),
     "agx-orin-64gb": (5320.0, 204.8),
+    "agx-xavier": (1410.0, 136.5),
 }
 
 MINIMAL = """

@@ -175,13 +175,18 @@ def test_devices_show_lists_targets_with_points_and_error(capsys) -> None:
     assert "uncalibrated: the roofline, a lower bound" in out
 
 
-def test_a_borrowed_prior_names_the_board_it_comes_from(capsys) -> None:
-    # orin-nano has no TensorRT measurements of its own: its default target's prior is the
-    # Jetson Nano's fit, and the devices table must not present it as fitted on the board
-    code, out, err = _cli(capsys, "devices")
+def test_a_borrowed_prior_names_the_boards_it_comes_from_and_their_error(capsys) -> None:
+    # orin-nano has no TensorRT measurements of its own: its default target's prior is fitted
+    # to other boards' TensorRT tables, and the devices table must say so, with the error of
+    # such a transfer (leave-one-board-out), not present it as fitted on the board
+    code, out, err = _cli(capsys, "devices", "show", "orin-nano")
     assert code == 0, err
-    row = next(line for line in out.splitlines() if "orin-nano " in line)
-    assert "transferred from jetson-nano" in row and "no leave-one-model-out error" in row
+    text = " ".join(out.split())
+    assert "transferred from agx-xavier:gpu-fp16-trt" in text
+    assert "jetson-nano:gpu-fp16-trt" in text and "leave-one-board-out" in text
+    cv = dp.get("orin-nano").target.cross_validation
+    assert cv.points >= 10 and cv.low_ratio < 1 < cv.high_ratio
+    assert "leave-one-board-out" in cv.source
 
 
 def test_key_and_key_target_resolve_the_same_in_profile_and_budgets(capsys) -> None:

@@ -115,10 +115,12 @@ def _fit_summary(target) -> str:
         # a prior borrowed from a similar board says so: its error on this board is unknown
         origin = cal.source if cal.source.startswith("transferred") else "fitted"
         return f"{origin}; no leave-one-model-out error (no upper bound on its predictions)"
-    return (
-        f"{cv.points} points; leave-one-model-out {cv.within_10:.0%} / {cv.within_25:.0%} / "
-        f"{cv.within_50:.0%} within ±10/25/50 %"
-    )
+    shares = f"{cv.within_10:.0%} / {cv.within_25:.0%} / {cv.within_50:.0%} within ±10/25/50 %"
+    if cal.source.startswith("transferred"):
+        # no rows of its own: the error is other boards' networks, each left out with its board
+        boards = cal.source.removeprefix("transferred from ").split(" (")[0]
+        return f"transferred from {boards}; {cv.points} points, leave-one-board-out {shares}"
+    return f"{cv.points} points; leave-one-model-out {shares}"
 
 
 def _target_rows(device, name: str, target) -> list[tuple[str, str]]:
@@ -143,9 +145,9 @@ def _target_rows(device, name: str, target) -> list[tuple[str, str]]:
     rows.append((f"  {name}: fit", _fit_summary(target)))
     cv = target.cross_validation
     if cv is not None and cv.points >= 3:
-        rows.append(
-            (f"  {name}: range", f"x{cv.low_ratio:.3g} .. x{cv.high_ratio:.3g} of a prediction")
-        )
+        fixed = f"; its fixed costs /{cv.fixed_ratio:.3g} .. x{cv.fixed_ratio:.3g}"
+        span = f"x{cv.low_ratio:.3g} .. x{cv.high_ratio:.3g} of a prediction"
+        rows.append((f"  {name}: range", span + (fixed if cv.fixed_ratio > 1 else "")))
     rows += [(f"  {name}: source", s) for s in target.sources]
     if cal is not None and cal.source:
         rows.append((f"  {name}: fitted from", cal.source))
