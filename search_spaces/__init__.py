@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import AVModel, example_inputs
+from ._catalogue import catalogue, family_details
 from ._registry import (
     Family,
     Published,
@@ -51,10 +52,12 @@ __all__ = [
     "active",
     "bounded",
     "build",
+    "catalogue",
     "config_from_dict",
     "config_from_string",
     "config_to_dict",
     "example_inputs",
+    "family_details",
     "get_family",
     "get_preset",
     "list_families",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import typer
 
 from ._app import app
@@ -16,16 +14,41 @@ spaces_app = typer.Typer(
 app.add_typer(spaces_app, name="spaces")
 
 
-def _family_summary(name: str) -> dict:
-    import search_spaces as ss  # imports torch: only when a space command runs
+def _catalogue() -> dict:
+    """The families from ``search_spaces/catalogue.json``, read without importing the package
+    (its families import torch); ``{}`` when the file is missing or from another format."""
+    import importlib.util
+    import json
+    from pathlib import Path
 
-    fam = ss.get_family(name)
+    spec = importlib.util.find_spec("search_spaces")  # locates, does not import
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            data = json.loads((Path(folder) / "catalogue.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("format") == 1:  # _catalogue.CATALOGUE_FORMAT
+            return dict(data.get("families") or {})
+    return {}
+
+
+def family_details(name: str) -> dict:
+    """Everything `spaces show` prints: knobs with ranges, defaults and conditions; presets."""
+    known = _catalogue()
+    if name in known:
+        return known[name]
+    import search_spaces as ss
+
+    return ss.family_details(name)  # imports torch; an unknown name gets the registry's error
+
+
+def _family_summary(details: dict) -> dict:
     return {
-        "family": name,
-        "summary": fam.summary,
-        "paper": fam.paper,
-        "presets": list(fam.presets),
-        "knobs": len(fam.space),
+        "family": details["family"],
+        "summary": details["summary"],
+        "paper": details["paper"],
+        "presets": [p["preset"] for p in details["presets"]],
+        "knobs": len(details["knobs"]),
     }
 
 
@@ -37,9 +60,12 @@ def spaces_list(
     """List the registered families with their presets."""
     if ctx.invoked_subcommand is not None:
         return
-    import search_spaces as ss
+    known = _catalogue()
+    if not known:
+        import search_spaces as ss
 
-    rows = [_family_summary(name) for name in ss.list_families()]
+        known = ss.catalogue()["families"]
+    rows = [_family_summary(details) for details in known.values()]
     if format is Format.json:
         print_json(rows)
         return
@@ -49,38 +75,6 @@ def spaces_list(
         title="architecture families (explorer spaces show FAMILY for the knobs)",
         right_align=[3],
     )
-
-
-def family_details(name: str) -> dict:
-    """Everything `spaces show` prints: knobs with ranges, defaults and conditions; presets."""
-    import search_spaces as ss
-
-    fam = ss.get_family(name)
-    defaults = {
-        f.name: f.default
-        for f in dataclasses.fields(fam.config_cls)
-        if f.default is not dataclasses.MISSING
-    }
-    knobs = [
-        {
-            "field": field,
-            "values": param.describe(),
-            "default": defaults.get(field),
-            "when": {k: list(v) for k, v in param.when.items()},
-        }
-        for field, param in fam.space.items()
-    ]
-    presets = []
-    for preset, config in fam.presets.items():
-        pub = fam.published.get(preset)
-        presets.append(
-            {
-                "preset": preset,
-                "config": ss.config_to_dict(config),
-                "published": dataclasses.asdict(pub) if pub else None,
-            }
-        )
-    return {**_family_summary(name), "knobs": knobs, "presets": presets}
 
 
 @spaces_app.command("show")
@@ -98,7 +92,7 @@ def spaces_show(
             (
                 k["field"],
                 k["values"],
-                k["default"],
+                tuple(k["default"]) if isinstance(k["default"], list) else k["default"],
                 ", ".join(f"{c} in {v}" for c, v in k["when"].items()) or "-",
             )
             for k in details["knobs"]
