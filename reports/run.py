@@ -19,7 +19,9 @@ in the trials table; missing ones are simply not charted):
   ``cost`` (its value), ``config_json`` (the trial's config as JSON), anything else.
 
 ``search.json`` (optional) — a JSON object; keys read: ``study`` or ``name``, ``objectives``
-(list of ``{"name", "direction"}``: 2 or 3 give the search's own Pareto view), ``devices``
+(list of ``{"name", "direction", "label"}``, ``label`` optional: 2 or 3 give the search's own
+Pareto view), ``costs`` (the same for every cost the search could minimise: axis labels),
+``devices``
 (list of ``DeviceProfile.to_dict()``, or ``device``: one), ``references`` (list of
 ``{"name", "objectives": {column: value}, "note"}`` or flat ``{"name", column: value, ...,
 "predicted_ms": {device: ms}}``), ``environment`` (dict); every other key is shown as a setting.

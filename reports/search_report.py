@@ -65,14 +65,10 @@ def _pareto_sections(run: RunData, score: str | None) -> list[Section]:
     names = [c for c in run.columns if c != "number"]
     trials = [_pareto.trial_from_row(r, names) for r in run.rows]
     refs = references(run.settings)
-    objs = run.settings.get("objectives")
+    searched = _described(run.settings.get("objectives"))
     sections = _pair_sections(run, score, trials=trials, refs=refs) if score else []
-    if isinstance(objs, list) and len(objs) == 3:
-        data = _pareto.pareto_data(
-            trials,
-            [_pareto.objective(o["name"], o.get("direction")) for o in objs],
-            references=refs,
-        )
+    if len(searched) == 3:
+        data = _pareto.pareto_data(trials, list(searched.values()), references=refs)
         sections.append(
             Section(title="Pareto: the search's three objectives", figure=_pareto.figure(data))
         )
@@ -92,13 +88,15 @@ def _pair_sections(
     costs = [c for c in cols if c.startswith(("predicted_ms_", "measured_ms_"))]
     costs += [c for c in ("flops", "params") if c in cols]
     costs = [c for c in costs if any(math.isfinite(number(r.get(c))) for r in run.rows)]
-    described = _described(run.settings.get("objectives"))
+    searched = _described(run.settings.get("objectives"))
+    # every cost the search could have minimised, as its registry describes it (labels)
+    described = {**_described(run.settings.get("costs")), **searched}
     # the searched cost: whatever column search.json names (a registered objective's own
     # column too, e.g. host_ms), labelled as search.json describes it
     primary = next(
         (
             c
-            for c in described
+            for c in searched
             if c in cols
             and c not in ("macro_f1_mean", "macro_f1", "accuracy")
             and any(math.isfinite(number(r.get(c))) for r in run.rows)
@@ -108,15 +106,16 @@ def _pair_sections(
     latency = [c for c in costs if c.startswith(("predicted_ms_", "measured_ms_"))]
     hint = "Hover a point for its trial number, scores and config."
 
-    def pair(cost: str | _pareto.Objective) -> _pareto.ParetoData:
-        return _pareto.pareto_data(trials, [cost, score], references=refs)
+    def pair(cost: str) -> _pareto.ParetoData:
+        axis = described.get(cost) or cost  # no description: the column's usual label
+        return _pareto.pareto_data(trials, [axis, score], references=refs)
 
     sections: list[Section] = []
     if primary:
         sections.append(
             Section(
                 title=f"Pareto: {score} vs {primary} (the search's objectives)",
-                figure=_pareto.figure(pair(described[primary])),
+                figure=_pareto.figure(pair(primary)),
                 description=hint,
             )
         )
@@ -143,9 +142,10 @@ def _pair_sections(
 
 
 def _described(objs: Any) -> dict[str, _pareto.Objective]:
-    """Column -> chart ``Objective`` for the objectives search.json describes (``name``, and
-    optionally ``direction`` and ``label``, which the search's registry of objectives
-    writes); malformed entries are left out."""
+    """Column -> chart ``Objective`` for a list of objectives search.json describes
+    (``objectives``: the searched ones; ``costs``: every registered cost), each with ``name``
+    and optionally ``direction`` and ``label``, as the search's registry of objectives
+    writes them; malformed entries are left out."""
     out: dict[str, _pareto.Objective] = {}
     for o in objs if isinstance(objs, list) else ():
         if not isinstance(o, Mapping) or not isinstance(o.get("name"), str):
@@ -300,7 +300,8 @@ def _trials_section(run: RunData) -> Section:
 
 def _settings_section(settings: Mapping[str, Any]) -> Section:
     env = settings.get("environment") if isinstance(settings.get("environment"), Mapping) else {}
-    rest = {k: v for k, v in settings.items() if k not in ("environment", "references")}
+    shown_elsewhere = ("environment", "references", "costs")  # costs: the charts' labels
+    rest = {k: v for k, v in settings.items() if k not in shown_elsewhere}
 
     def text(key: str, v: Any) -> str:
         if isinstance(v, Mapping) and "peak_gflops_fp32" in v:  # a DeviceProfile.to_dict()

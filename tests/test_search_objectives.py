@@ -4,6 +4,7 @@ summary table and the report's Pareto chart; the shared Pareto front honours its
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import optuna
@@ -79,6 +80,16 @@ def test_a_toy_objective_registered_alone_reaches_results_csv_and_the_pareto_cha
         x for trace in fig.data if trace.mode == "markers" for x in trace.x if x is not None
     )
     assert drawn == pytest.approx(sorted(float(r["toy_weight_kib"]) for r in costed))
+
+    # every registered cost is described in search.json, and the other charts take their
+    # axis labels from there (the registry), not from a list of their own
+    summary = json.loads((out / "search.json").read_text())
+    costs = {c["objective"]: c for c in summary["costs"]}
+    assert costs["toy_weights"]["label"] == "Toy weights (KiB)"
+    costs["flops"]["label"] = "Dense compute (registry label)"
+    (out / "search.json").write_text(json.dumps(summary))
+    flops = next(s for s in run_sections(load_run(out)) if s.title.endswith(" vs flops"))
+    assert flops.figure.layout.xaxis.title.text.startswith("Dense compute (registry label)")
 
     _summary(result, Format.table)
     assert "Toy weights (KiB)" in capsys.readouterr().out

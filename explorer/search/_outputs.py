@@ -16,7 +16,14 @@ from explorer.files import write_text_atomic
 
 from ._keys import StudyKey
 from ._objective import Objective
-from ._objectives import SCORE, SearchObjective, get_objective, own_columns, profile_totals
+from ._objectives import (
+    SCORE,
+    SearchObjective,
+    get_objective,
+    objective_names,
+    own_columns,
+    profile_totals,
+)
 from ._results import (
     SearchResult,
     columns_for,
@@ -169,9 +176,10 @@ def finalize(
         "storage": redact_url(config.storage_url) if config.storage else "study.db",
         "settings": config.to_dict(),
         "device": objective.device.to_dict(),
-        # the registry's description of the two objectives (column, direction, label,
-        # unit): the report's charts label their axes with it
+        # the registry's description of the two objectives and of every cost (column,
+        # direction, label, unit): the report's charts label their axes with it
         "objectives": [SCORE.describe(target), cost.describe(target)],
+        "costs": [get_objective(n).describe(target) for n in objective_names()],
         "budgets": [
             {
                 "label": b.label,
