@@ -128,9 +128,7 @@ def split_noise(cands) -> list[float]:
 
 def calibrate_into(tmp: Path, *, seconds: float, leave_out: list[str], old: str, log):
     """Calibrate this machine (learned + roofline) into ``tmp``; (learned device, old device)."""
-    from explorer.latency._calibrate import calibrate_host
-    from explorer.latency._host_learned import calibrate_host_learned
-    from explorer.latency._learned import kernel_file_for
+    from explorer.latency import calibrate_host, calibrate_host_learned, kernel_file_for
 
     log(f"calibrating (learned kernels, {seconds:.0f} s, leaving out {leave_out or 'none'})")
     run = calibrate_host_learned(

@@ -285,7 +285,7 @@ def predict_latency(
     When the device has a learned kernel model (``explorer calibrate`` writes one beside its
     profile) and the ``model`` itself and its example ``inputs`` are given, ``ms``, its range
     and ``ops`` come from that model: the sum over the nodes ONNX Runtime runs
-    (``explorer.latency._learned``); otherwise from the roofline below.
+    (``explorer.latency.learned``); otherwise from the roofline below.
 
     Args:
         profile: the model's operators.
@@ -301,12 +301,42 @@ def predict_latency(
     """
     prediction = _roofline_prediction(profile, device)
     if model is not None and inputs is not None:
-        from explorer.latency._learned import kernel_model_for, learned_prediction
+        from explorer.latency.learned import kernel_model_for
 
         kernels = kernel_model_for(device)
         if kernels is not None:
-            return learned_prediction(prediction, model, tuple(inputs), kernels)
+            return _learned_prediction(prediction, model, tuple(inputs), kernels)
     return prediction
+
+
+def _learned_prediction(base: Prediction, model: Any, inputs: tuple[Any, ...], kernels: Any):
+    """``base`` (the roofline prediction) with the learned time, its range and one ``OpTime``
+    per node of the optimised graph (each node's share of the per-inference scale included)."""
+    from dataclasses import replace
+
+    from explorer.latency.learned import predict_graph
+
+    graph = predict_graph(model, inputs, kernels)
+    node_us = kernels.predict_nodes_us(graph)
+    total = float(node_us.sum())
+    node_us = node_us * ((kernels.network_us(total) - kernels.call_us) / max(total, 1e-9))
+    ops = tuple(
+        OpTime(
+            module=n.name,
+            op=n.op,
+            kind=n.kind,
+            ms=float(t) / 1e3,
+            roofline_ms=0.0,
+            bound="",
+            fused=bool(n.activation),
+        )
+        for n, t in zip(graph.nodes, node_us, strict=True)
+    )
+    ms = (kernels.call_us + float(node_us.sum())) / 1e3
+    spread = float(kernels.meta.get("range_pct", 20.0)) / 100
+    return replace(
+        base, ms=ms, calibrated=True, ops=ops, low_ms=ms * (1 - spread), high_ms=ms * (1 + spread)
+    )
 
 
 def _roofline_prediction(profile: ModelProfile, device: Any) -> Prediction:

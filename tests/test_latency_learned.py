@@ -153,6 +153,40 @@ def test_predict_latency_uses_the_kernel_model_beside_the_profile(tmp_path):
     assert len(FEATURES) == features(graph.nodes).shape[1]
 
 
+def test_a_non_default_target_uses_the_kernel_file_only_where_it_runs_what_was_measured(
+    tmp_path,
+):
+    from explorer.latency.learned import kernel_model_for
+
+    kernels, _ = _fitted(tmp_path)  # ONNX Runtime, one thread, FP32 on a CPU
+    toml = tmp_path / "mybox.toml"
+    text = device_profiles.to_toml(device_profiles.get("rpi4"))
+    text += '\n[targets.cpu1-fp32-ort]\nprocessor = "cpu"\nruntime = "onnxruntime"\n'
+    text += 'precision = "fp32"\nthreads = 1\n'
+    toml.write_text(text, encoding="utf-8")
+    kernels.save(kernel_file_for(toml))
+    board = device_profiles.get(str(toml))
+    uses = {
+        name: kernel_model_for(board.with_target(name)) is not None for name in board.all_targets
+    }
+    # the default target: the file beside the profile was written for it; another target:
+    # only ONNX Runtime at the file's thread count (not ncnn, not XNNPACK, not 4 threads)
+    assert uses == {
+        "cpu-fp32-ncnn": True,
+        "cpu1-fp32-ncnn": False,
+        "cpu-fp32-xnnpack": False,
+        "cpu1-fp32-ort": True,
+    }, uses
+    model, inputs = _small_model()
+    profile = profile_model(model, inputs)
+    ort1 = predict_latency(profile, board.with_target("cpu1-fp32-ort"), model=model, inputs=inputs)
+    ncnn1 = predict_latency(
+        profile, board.with_target("cpu1-fp32-ncnn"), model=model, inputs=inputs
+    )
+    assert ort1.ms == pytest.approx(predict_latency(profile, board, model=model, inputs=inputs).ms)
+    assert ort1.ops[0].op != ncnn1.ops[0].op  # ONNX Runtime's nodes vs the roofline's operators
+
+
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
     from explorer.cli import main
 

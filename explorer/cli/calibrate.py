@@ -112,7 +112,7 @@ def calibrate_command(
         extra = {"seconds": run.seconds, "samples": run.to_dict()["samples"]}
     path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"
     write_text_atomic(path, device_profiles.to_toml(profile), what="--out")
-    from explorer.latency._learned import kernel_file_for
+    from explorer.latency import kernel_file_for
 
     side = kernel_file_for(path)
     if kernels is not None:
@@ -158,7 +158,7 @@ def parse_duration(text: str) -> float:
 def _calibrate_learned(*, seconds: float, threads: int, name: str, exclude, quiet: bool):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from explorer.latency._host_learned import calibrate_host_learned
+    from explorer.latency import calibrate_host_learned
 
     if quiet:
         return calibrate_host_learned(

@@ -8,6 +8,11 @@ Backends (``ort``, ``torch``, ``tensorrt``) share one protocol and return a froz
 ``LatencyResult`` with the raw timings and the environment. ``calibrate_host`` measures this
 machine and returns a ``host`` device profile; ``calibrate_from_measurements`` fits a device's
 calibration from ``explorer bench --format json`` results taken on that device.
+
+Learned kernels: ``calibrate_host_learned`` (what ``explorer calibrate`` runs) samples and
+profiles networks node by node and fits a ``KernelModel``, saved as ``KEY.kernels.json`` beside
+the profile (``kernel_file_for``); ``kernel_model_for(device)`` finds it again. Prediction
+imports these from the public module ``explorer.latency.learned``.
 """
 
 from __future__ import annotations
@@ -22,12 +27,18 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "BenchSettings",
+    "KernelModel",
     "LatencyResult",
+    "LearnedRun",
     "bench",
     "calibrate_from_measurements",
     "calibrate_host",
+    "calibrate_host_learned",
     "get_backend",
+    "kernel_file_for",
+    "kernel_model_for",
     "latency_frame",
+    "load_kernel_model",
 ]
 
 
@@ -45,9 +56,17 @@ def bench(
     )
 
 
-def __getattr__(name: str):  # calibration pulls in profiling; load it only when asked
+def __getattr__(name: str):  # calibration pulls in profiling and the fits: load when asked
     if name in ("calibrate_host", "calibrate_from_measurements"):
         from . import _calibrate
 
         return getattr(_calibrate, name)
+    if name in ("calibrate_host_learned", "LearnedRun"):
+        from . import _host_learned
+
+        return getattr(_host_learned, name)
+    if name in ("KernelModel", "kernel_file_for", "kernel_model_for", "load_kernel_model"):
+        from . import learned
+
+        return getattr(learned, name)
     raise AttributeError(name)

@@ -48,8 +48,11 @@ __all__ = [
     "Trees",
     "fit_kernel_model",
     "fit_kind",
+    "kernel_file_for",
     "kernel_model_for",
+    "kernels_apply",
     "load_kernel_model",
+    "predict_graph",
 ]
 
 FORMAT = "explorer-kernel-latency"
@@ -452,18 +455,40 @@ def _cached(path: str, mtime: float) -> KernelModel:
 
 
 def kernel_model_for(device: Any) -> KernelModel | None:
-    """The learned kernel model of ``device`` (a ``DeviceProfile``): the ``.kernels.json``
-    beside the TOML it was read from, or None when there is none (a built-in profile, or a
-    ``KEY:TARGET`` address other than the default target, which the file does not describe)."""
-    if getattr(device, "selected_target", ""):
-        return None
+    """The learned kernel model of ``device`` (a ``DeviceProfile``), or None.
+
+    The model is the ``.kernels.json`` beside the TOML the profile was read from (None for a
+    built-in profile or when there is no such file). It prices the board's default target
+    (``KEY``: the file was calibrated for it) and any other target ``KEY:TARGET`` that runs
+    what the file measured: a CPU target at FP32 whose runtime is ONNX Runtime (or not named)
+    and whose thread count is the file's (or not named). Other targets (a GPU, TensorRT,
+    ncnn, INT8, another thread count) keep the roofline.
+    """
     origin = getattr(device, "origin", "") or ""
     if not origin or not origin.endswith(".toml"):
         return None
     path = kernel_file_for(origin)
     if not path.is_file():
         return None
-    return _cached(str(path), path.stat().st_mtime)
+    kernels = _cached(str(path), path.stat().st_mtime)
+    if getattr(device, "selected_target", "") and not kernels_apply(device.target, kernels):
+        return None
+    return kernels
+
+
+_ORT_NAMES = ("onnxruntime", "onnx runtime", "ort", "unspecified", "")
+
+
+def kernels_apply(target: Any, kernels: KernelModel) -> bool:
+    """Whether ``kernels`` (ONNX Runtime on a CPU at FP32) describes how ``target`` runs."""
+    runtime = str(getattr(target, "runtime", "") or "").strip().lower()
+    threads = getattr(target, "threads", None)
+    return (
+        getattr(target, "processor", "cpu") == "cpu"
+        and getattr(target, "precision", "fp32") == "fp32"
+        and (runtime in _ORT_NAMES or runtime.startswith("onnxruntime"))
+        and (threads is None or threads == kernels.threads)
+    )
 
 
 def fit_kernel_model(
@@ -574,37 +599,3 @@ def predict_graph(model: Any, inputs: tuple[Any, ...], kernels: KernelModel) -> 
     if kernels.block == 0 and nchwc_block() != 0:
         level = "extended"
     return _graph_of(model, inputs, level)
-
-
-def learned_prediction(base: Any, model: Any, inputs: tuple[Any, ...], kernels: KernelModel):
-    """``base`` (a roofline ``Prediction``) with the learned time and per-node breakdown."""
-    from dataclasses import replace
-
-    from explorer.prediction import OpTime
-
-    graph = predict_graph(model, inputs, kernels)
-    node_us = kernels.predict_nodes_us(graph)
-    total = float(node_us.sum())
-    node_us = node_us * ((kernels.network_us(total) - kernels.call_us) / max(total, 1e-9))
-    ops = tuple(
-        OpTime(
-            module=n.name,
-            op=n.op,
-            kind=n.kind,
-            ms=float(t) / 1e3,
-            roofline_ms=0.0,
-            bound="",
-            fused=bool(n.activation),
-        )
-        for n, t in zip(graph.nodes, node_us, strict=True)
-    )
-    ms = (kernels.call_us + float(node_us.sum())) / 1e3
-    spread = float(kernels.meta.get("range_pct", 20.0)) / 100
-    return replace(
-        base,
-        ms=ms,
-        calibrated=True,
-        ops=ops,
-        low_ms=ms * (1 - spread),
-        high_ms=ms * (1 + spread),
-    )
