@@ -285,3 +285,25 @@ def test_shipped_transfers_have_a_range_and_say_where_they_come_from(capsys) -> 
     pred = doc["devices"]["orin-nano"]
     assert pred["calibrated"] and pred["high_ms"] is not None
     assert pred["low_ms"] < pred["predicted_ms"] < pred["high_ms"]
+
+
+def test_the_older_python_name_fits_through_the_board_fit(tmp_path: Path) -> None:
+    """explorer.latency.calibrate_from_measurements is board_fit's fit under its old name."""
+    from explorer.latency import calibrate_from_measurements
+
+    results = [{"model": "ding2025", "median_ms": 2.0, "batch_size": 1, "threads": 4},
+               {"model": "lu2025", "median_ms": 30.0}]  # fmt: skip
+    path = tmp_path / "board.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    fitted = calibrate_from_measurements(path, device_profiles.get("rpi4:cpu-fp32-xnnpack"))
+    target = fitted.target
+    assert fitted.address == "rpi4:cpu-fp32-xnnpack" and target.name == "cpu-fp32-xnnpack"
+    assert target.calibration.source == "explorer calibrate --from-measurements board.json (2 rows)"
+    profiles = profile_measurements(read_measurements(path, device="rpi4:cpu-fp32-xnnpack"))
+    by_model = {name: p for (name, _, _), p in profiles.items()}
+    assert predict_latency(by_model["ding2025"], fitted).ms == pytest.approx(2.0, rel=0.25)
+    # the same fit as the CLI's: calibrate_from_table on the same file
+    same, _ = calibrate_from_table(path, "rpi4:cpu-fp32-xnnpack", cross_validate_fit=False)
+    assert same.target.calibration == target.calibration
+    # the board's other targets are untouched
+    assert fitted.all_targets["cpu-fp32-ncnn"] == device_profiles.get("rpi4").target

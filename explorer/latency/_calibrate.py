@@ -529,28 +529,23 @@ def _load_measurements(path: Path) -> list[Mapping[str, Any]]:
 
 
 def calibrate_from_measurements(path: str | Path, device: DeviceProfile) -> DeviceProfile:
-    """Fit ``device``'s calibration from ``explorer bench --format json`` results.
+    """Fit ``device``'s selected target from ``explorer bench --format json`` results.
 
-    Each result names its model (a preset, ``family:overrides`` or checkpoint resolvable here)
-    and its batch size; the model is rebuilt and profiled here, and the fit makes the
-    predictions match the measured medians.
+    The one fit of measured latencies is ``explorer.board_fit.calibrate_from_table`` (what
+    ``explorer calibrate --from-measurements`` runs); this is that fit under its older name,
+    without the leave-one-model-out pass.
+
+    Args:
+        path: bench JSON taken on the board (or a measurement CSV with rows for its target).
+        device: the board's profile (its selected target is fitted; ``KEY`` its default).
+
+    Returns:
+        The profile with the fitted calibration in that target.
+
+    Raises:
+        UsageError: a missing or malformed file, an unknown model, no rows for the target.
     """
-    from explorer.models import resolve_model
+    from explorer.board_fit import calibrate_from_table
 
-    rows = _load_measurements(Path(path))
-    samples = []
-    threads = None
-    for row in rows:
-        resolved = resolve_model(str(row["model"]), batch_size=int(row.get("batch_size", 1)))
-        profile = profile_model(resolved.model, resolved.example_inputs, name=resolved.name)
-        samples.append((profile, float(row["median_ms"])))
-        threads = row.get("threads", threads)
-    # With few measurements a per-class fit is under-determined: fit one set of fractions.
-    cal = fit_calibration(
-        replace(device, calibration=None),
-        samples,
-        threads=threads,
-        source=f"explorer calibrate --from-measurements {Path(path).name} ({len(samples)} models)",
-        per_kind=len(samples) >= 12,
-    )
-    return replace(device, calibration=cal)
+    fitted, _ = calibrate_from_table(path, device.address, cross_validate_fit=False)
+    return fitted
