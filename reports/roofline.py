@@ -317,77 +317,104 @@ def figure(data: RooflineData, *, title: str | None = None) -> go.Figure:
         horizontal_spacing=0.04,
         subplot_titles=[d.name for d in data.devices] if per_device else None,
     )
-    unit = "weight byte" if data.intensity == "weights" else "byte"
     model_names = list(dict.fromkeys(p.model for p in data.models))
     kinds_shown: set[str] = set()
     for i, device in enumerate(data.devices):
         col = i + 1 if per_device else 1
         colour = device_colour(i)
-        fig.add_trace(_roof_trace(device, data.x_range, colour, achievable=False), row=1, col=col)
+        traces = [_roof_trace(device, data.x_range, colour, achievable=False)]
         if device.calibrated:
-            fig.add_trace(
-                _roof_trace(device, data.x_range, colour, achievable=True), row=1, col=col
+            traces.append(_roof_trace(device, data.x_range, colour, achievable=True))
+        traces.append(_ridge_trace(device, colour))
+        traces += _op_traces(data, device, kinds_shown=kinds_shown)
+        traces += _model_traces(data, device, colour, model_names=model_names)
+        for trace in traces:
+            fig.add_trace(trace, row=1, col=col)
+    _layout(fig, data, n_cols=n_cols, title=title, model_names=model_names)
+    return fig
+
+
+def _op_traces(
+    data: RooflineData, device: DeviceRoof, *, kinds_shown: set[str]
+) -> list[go.Scatter]:
+    """The operators on ``device``, one trace per kind, sized by their share of the time;
+    a kind's legend entry is shown once (``kinds_shown`` is updated)."""
+    traces = []
+    for op_kind in sorted({o.kind for o in data.ops if o.device == device.key}):
+        rows = [o for o in data.ops if o.device == device.key and o.kind == op_kind]
+        traces.append(
+            go.Scatter(
+                x=[o.intensity for o in rows],
+                y=[o.attained_gflop_s for o in rows],
+                mode="markers",
+                marker={
+                    "color": KIND_COLOURS.get(op_kind, "#7f7f7f"),
+                    "size": [6 + 40 * math.sqrt(o.time_share) for o in rows],
+                    "opacity": 0.65,
+                    "line": {"width": 0.5, "color": "#333"},
+                },
+                name=f"operator: {op_kind}",
+                legendgroup=f"kind-{op_kind}",
+                showlegend=op_kind not in kinds_shown,
+                hovertext=[
+                    f"<b>{o.module}</b> ({o.model})<br>{o.op} [{o.kind}]<br>"
+                    f"intensity {o.intensity:.3g} FLOPs/byte<br>"
+                    f"attained {o.attained_gflop_s:.3g} GFLOP/s<br>"
+                    f"{o.ms:.3g} ms, {100 * o.time_share:.1f} % of the time on {o.device}<br>"
+                    f"{o.bound}-bound"
+                    for o in rows
+                ],
+                hoverinfo="text",
             )
-        fig.add_trace(_ridge_trace(device, colour), row=1, col=col)
-        for op_kind in sorted({o.kind for o in data.ops if o.device == device.key}):
-            rows = [o for o in data.ops if o.device == device.key and o.kind == op_kind]
-            fig.add_trace(
-                go.Scatter(
-                    x=[o.intensity for o in rows],
-                    y=[o.attained_gflop_s for o in rows],
-                    mode="markers",
-                    marker={
-                        "color": KIND_COLOURS.get(op_kind, "#7f7f7f"),
-                        "size": [6 + 40 * math.sqrt(o.time_share) for o in rows],
-                        "opacity": 0.65,
-                        "line": {"width": 0.5, "color": "#333"},
+        )
+        kinds_shown.add(op_kind)
+    return traces
+
+
+def _model_traces(
+    data: RooflineData, device: DeviceRoof, colour: str, *, model_names: Sequence[str]
+) -> list[go.Scatter]:
+    """The models on ``device``, one symbol each; open symbols sit on the roof (no latency)."""
+    unit = "weight byte" if data.intensity == "weights" else "byte"
+    traces = []
+    for j, name in enumerate(model_names):
+        pts = [p for p in data.models if p.model == name and p.device == device.key]
+        if not pts:
+            continue
+        on_roof = all(p.source == "roof" for p in pts)
+        traces.append(
+            go.Scatter(
+                x=[p.intensity for p in pts],
+                y=[p.attained_gflop_s for p in pts],
+                mode="markers",
+                marker={
+                    "symbol": model_symbol(j) + ("-open" if on_roof else ""),
+                    "size": 15,
+                    "color": colour,
+                    "opacity": 0.85,
+                    "line": {
+                        "width": 2 if on_roof else 1.5,
+                        "color": colour if on_roof else "black",
                     },
-                    name=f"operator: {op_kind}",
-                    legendgroup=f"kind-{op_kind}",
-                    showlegend=op_kind not in kinds_shown,
-                    hovertext=[
-                        f"<b>{o.module}</b> ({o.model})<br>{o.op} [{o.kind}]<br>"
-                        f"intensity {o.intensity:.3g} FLOPs/byte<br>"
-                        f"attained {o.attained_gflop_s:.3g} GFLOP/s<br>"
-                        f"{o.ms:.3g} ms, {100 * o.time_share:.1f} % of the time on {o.device}<br>"
-                        f"{o.bound}-bound"
-                        for o in rows
-                    ],
-                    hoverinfo="text",
-                ),
-                row=1,
-                col=col,
+                },
+                name=f"{name} on {device.key}" + (" (no latency: on the roof)" if on_roof else ""),
+                legendgroup=device.key,
+                hovertext=[_model_hover(p, unit) for p in pts],
+                hoverinfo="text",
             )
-            kinds_shown.add(op_kind)
-        for j, name in enumerate(model_names):
-            pts = [p for p in data.models if p.model == name and p.device == device.key]
-            if not pts:
-                continue
-            on_roof = all(p.source == "roof" for p in pts)
-            fig.add_trace(
-                go.Scatter(
-                    x=[p.intensity for p in pts],
-                    y=[p.attained_gflop_s for p in pts],
-                    mode="markers",
-                    marker={
-                        "symbol": model_symbol(j) + ("-open" if on_roof else ""),
-                        "size": 15,
-                        "color": colour,
-                        "opacity": 0.85,
-                        "line": {
-                            "width": 2 if on_roof else 1.5,
-                            "color": colour if on_roof else "black",
-                        },
-                    },
-                    name=f"{name} on {device.key}"
-                    + (" (no latency: on the roof)" if on_roof else ""),
-                    legendgroup=device.key,
-                    hovertext=[_model_hover(p, unit) for p in pts],
-                    hoverinfo="text",
-                ),
-                row=1,
-                col=col,
-            )
+        )
+    return traces
+
+
+def _layout(
+    fig: go.Figure,
+    data: RooflineData,
+    *,
+    n_cols: int,
+    title: str | None,
+    model_names: Sequence[str],
+) -> None:
+    """Log axes over the data's ranges, the title with a legend of the marks, the notes."""
     lo, hi = data.x_range
     ylo, yhi = data.y_range
     for col in range(1, n_cols + 1):
@@ -434,4 +461,3 @@ def figure(data: RooflineData, *, title: str | None = None) -> go.Figure:
             font={"size": 10, "color": "#555"},
         )
         fig.update_layout(margin={"b": 140})
-    return fig
