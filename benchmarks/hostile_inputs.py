@@ -494,7 +494,8 @@ def _numbers(rng: random.Random, families_fields: dict[str, list[str]]) -> list[
             ),
         ),
         "calibrate": (
-            ("calibrate", "--out", "c.toml", "--networks", "0"),
+            # --time 20s: a valid value calibrates for the shortest budget, not 5 minutes
+            ("calibrate", "--out", "c.toml", "--networks", "0", "--time", "20s"),
             ("--threads", "--networks"),
         ),
     }
@@ -1284,6 +1285,9 @@ def main() -> None:
     ap.add_argument("--memory-gb", type=float, default=4.0, help="address space per case")
     ap.add_argument("--mode", choices=("fork", "subprocess"), default="fork")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--name", action="append", help="only cases whose name contains this (to re-run some)"
+    )
     ap.add_argument("--list", action="store_true", help="print the case counts and stop")
     ap.add_argument(
         "--out",
@@ -1308,7 +1312,10 @@ def main() -> None:
     n_generated = len(cases)
     if args.group:
         cases = [c for c in cases if c.group in args.group]
+    if args.name:
+        cases = [c for c in cases if any(n in c.name for n in args.name)]
     if args.list:
+        print(f"{len(cases)} selected")
         return
     if args.limit:
         cases = stratified(cases, args.limit, args.seed)
@@ -1349,6 +1356,7 @@ def main() -> None:
                 "seed": args.seed,
                 "limit": args.limit,
                 "groups": args.group or list(GROUPS),
+                "names": args.name or [],
                 "mode": args.mode,
                 "jobs": args.jobs,
                 "timeout_s": args.timeout,

@@ -75,9 +75,12 @@ class TrainSettings:
                 raise UsageError(f"{name}={value!r} is invalid: use an integer >= {low}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"lr={self.lr!r} is invalid: use a positive number such as 1e-3")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+        # at most 1: AdamW shrinks each weight by lr x weight_decay per step, and a huge value
+        # (1e308) overflows the float32 the optimiser computes in
+        if not (0 <= self.weight_decay <= 1):
             raise UsageError(
-                f"weight_decay={self.weight_decay!r} is invalid: use a finite number >= 0"
+                f"weight_decay={self.weight_decay!r} is invalid: use a number from 0 to 1, "
+                "such as 1e-4"
             )
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
             raise UsageError(f"seed={self.seed!r} is invalid: use an integer from 0 to 2**32 - 1")

@@ -76,8 +76,9 @@ def test_conflicting_budgets_keep_the_tighter_and_say_so() -> None:
 # --- numeric options ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [math.inf, math.nan, -1.0])
+@pytest.mark.parametrize("value", [math.inf, math.nan, -1.0, 1e308, 1.5])
 def test_weight_decay_must_be_finite(value: float) -> None:
+    # 1e308 is finite but overflows the float32 the optimiser computes in
     with pytest.raises(UsageError, match="weight_decay"):
         TrainSettings(weight_decay=value)
 
@@ -88,6 +89,7 @@ def test_weight_decay_must_be_finite(value: float) -> None:
         (["train", "ding2025", "--seed", "-1"], "--seed"),
         (["train", "ding2025", "--weight-decay", "nan"], "weight_decay"),
         (["train", "ding2025", "--weight-decay", "inf"], "weight_decay"),
+        (["train", "ding2025", "--weight-decay", "1e308"], "weight_decay"),
         (["bench", "ding2025", "--threads", "-1"], "--threads"),
         (["search", "--device", "rpi4", "--budget", "1e9flops", "--threads", "0"], "--threads"),
         (

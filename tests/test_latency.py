@@ -206,3 +206,24 @@ def test_calibration_networks_are_small_and_disjoint_from_the_benchmark() -> Non
     for name, model, inputs in nets:
         assert int(name.split("#")[1]) >= 1000  # benchmarks/latency_prediction.py uses 0-199
         assert profile_model(model, inputs).macs <= _calibrate._NETWORK_MAX_MACS
+
+
+class _Slow(torch.nn.Module):
+    """A model whose forward takes half a second (a big network on a small CPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(0.5)
+        return x * 2
+
+
+def test_warm_up_of_a_slow_model_stops_after_its_time_budget() -> None:
+    import time
+
+    start = time.perf_counter()
+    r = bench(_Slow(), (torch.zeros(1, 3),), backend="torch", settings=BenchSettings(runs=1))
+    # 10 warm-up runs asked (the default); a 0.5 s forward pays its first-call costs in one,
+    # so they stop once 2 s are spent, and the result says how many ran
+    assert 1 <= r.warmup <= 4 and len(r.timings_ms) == 1
+    assert time.perf_counter() - start < 4.5

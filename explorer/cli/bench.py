@@ -31,7 +31,9 @@ def bench_command(
         1, "--threads", min=1, max=1024, help="Intra-op threads (CPU backends)."
     ),
     runs: int = typer.Option(0, "--runs", help="Timed runs (0: enough for about 1 s, 15-300)."),
-    warmup: int = typer.Option(10, "--warmup", help="Untimed warm-up runs."),
+    warmup: int = typer.Option(
+        10, "--warmup", help="Untimed warm-up runs (at most; they stop once they took 2 s)."
+    ),
     batch: int = typer.Option(1, "--batch", help="Batch size."),
     torch_device: str = torch_device_option("cpu", help="torch backend: cpu or cuda[:i]."),
     old_device: str | None = old_device_option(),

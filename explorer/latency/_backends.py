@@ -19,7 +19,7 @@ from explorer.environment import environment
 from explorer.errors import MissingExtraError, UsageError
 
 from ._result import LatencyResult, summarise
-from ._timing import CLOCKS, auto_runs, time_runs
+from ._timing import CLOCKS, auto_runs, time_runs, warm_up
 
 __all__ = [
     "BACKENDS",
@@ -144,7 +144,7 @@ class OrtBackend:
         """Time an existing session (used by calibration, which builds many small graphs)."""
         import onnxruntime as ort
 
-        timings = _time_cpu(lambda: session.run(None, feed), settings)
+        timings, warmed = _time_cpu(lambda: session.run(None, feed), settings)
         return summarise(
             timings,
             model=name,
@@ -152,7 +152,7 @@ class OrtBackend:
             device="cpu",
             precision=settings.precision,
             clock=settings.clock,
-            warmup=settings.warmup,
+            warmup=warmed,
             batch_size=batch_size,
             threads=settings.threads,
             environment=_env({"onnxruntime": ort.__version__, "graph_optimization": "all"}),
@@ -208,13 +208,14 @@ class TorchBackend:
         extra: dict[str, Any] = {"torch": torch.__version__}
         old_threads = torch.get_num_threads()
         torch.set_num_threads(settings.threads)
+        warmed = max(settings.warmup, 1)  # what _time_cuda runs
         try:
             with torch.inference_mode():
                 if device.type == "cuda":
                     timings = _time_cuda(lambda: model(*inputs), settings)
                     extra["gpu"] = torch.cuda.get_device_name(device)
                 else:
-                    timings = _time_cpu(lambda: model(*inputs), settings)
+                    timings, warmed = _time_cpu(lambda: model(*inputs), settings)
         finally:
             torch.set_num_threads(old_threads)
         return summarise(
@@ -223,18 +224,20 @@ class TorchBackend:
             backend=self.name,
             device=str(device),
             clock=settings.clock if device.type == "cpu" else "cuda-events",
-            warmup=settings.warmup,
+            warmup=warmed,
             batch_size=int(inputs[0].shape[0]),
             threads=settings.threads if device.type == "cpu" else None,
             environment=_env(extra),
         )
 
 
-def _time_cpu(run: Callable[[], object], settings: BenchSettings) -> list[float]:
+def _time_cpu(run: Callable[[], object], settings: BenchSettings) -> tuple[list[float], int]:
     """Timings of ``run`` on the CPU: ``settings.runs`` runs (or as many as fit the default
-    budget) after ``settings.warmup``, by ``settings.clock``."""
+    budget) by ``settings.clock``, after up to ``settings.warmup`` warm-up runs (fewer once
+    they have taken ``WARMUP_BUDGET_S``); returns the timings and the warm-up runs made."""
+    warmed = warm_up(run, runs=settings.warmup)
     runs = settings.runs or auto_runs(run)
-    return time_runs(run, runs=runs, warmup=settings.warmup, clock=settings.clock)
+    return time_runs(run, runs=runs, warmup=0, clock=settings.clock), warmed
 
 
 def _time_cuda(

@@ -6,7 +6,24 @@ import gc
 import time
 from collections.abc import Callable
 
-__all__ = ["CLOCKS", "auto_runs", "time_runs"]
+__all__ = ["CLOCKS", "WARMUP_BUDGET_S", "auto_runs", "time_runs", "warm_up"]
+
+# Warm-up pays first-call costs (allocator, runtime arenas, caches); one run of a model that
+# takes seconds already does, so ten of them would only multiply a big model's bench time.
+WARMUP_BUDGET_S = 2.0
+
+
+def warm_up(fn: Callable[[], object], *, runs: int, budget_s: float = WARMUP_BUDGET_S) -> int:
+    """Call ``fn`` up to ``runs`` times untimed, stopping early (after at least one call) once
+    the calls have taken ``budget_s`` seconds; returns how many were made."""
+    start = time.perf_counter()
+    done = 0
+    while done < runs:
+        fn()
+        done += 1
+        if time.perf_counter() - start >= budget_s:
+            break
+    return done
 
 
 def auto_runs(
