@@ -35,7 +35,7 @@ import optuna
 
 from explorer.budget import parse_budget
 from explorer.environment import environment
-from explorer.search import SearchConfig, run_search
+from explorer.search import SearchConfig, TrialKey, run_search
 from explorer.search._settings import SEARCH_DATASET
 
 
@@ -58,14 +58,15 @@ def evaluated(study: optuna.Study) -> list[dict[str, Any]]:
     out = []
     for t in sorted(study.trials, key=lambda t: t.number):
         a = t.user_attrs
-        if t.state != optuna.trial.TrialState.COMPLETE or a.get("reason", "").startswith("invalid"):
+        invalid = a.get(TrialKey.REASON, "").startswith("invalid")
+        if t.state != optuna.trial.TrialState.COMPLETE or invalid:
             continue
         out.append(
             {
                 "f1": float(t.values[0]),
                 "cost": float(t.values[1]),
-                "full": a.get("macro_f1") is not None and not a.get("stopped_early"),
-                "train_seconds": float(a.get("train_seconds") or 0.0),
+                "full": a.get(TrialKey.MACRO_F1) is not None and not a.get(TrialKey.STOPPED_EARLY),
+                "train_seconds": float(a.get(TrialKey.TRAIN_SECONDS) or 0.0),
             }
         )
     return out
