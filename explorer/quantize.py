@@ -22,12 +22,20 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from explorer.errors import ExplorerError, UsageError
 from explorer.files import atomic_output
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from device_profiles import DeviceProfile, Target
+    from explorer.data import FeatureSet, Split
+    from explorer.metrics import Metrics
+    from search_spaces import InputSpec
 
 __all__ = [
     "PRECISIONS",
@@ -122,7 +130,7 @@ def _normalisation(audio: np.ndarray, normalization: Mapping[str, Any] | None) -
 
 
 def calibration_feeds(
-    input_spec: Any,
+    input_spec: InputSpec,
     *,
     dataset: str = "synthetic",
     samples: int = 32,
@@ -323,12 +331,12 @@ def convert_onnx(
 
 def evaluate_onnx(
     path: str | Path,
-    features: Any,
+    features: FeatureSet,
     idx: np.ndarray,
     *,
     normalization: Mapping[str, Any] | None = None,
     batch_size: int = 1,
-) -> Any:
+) -> Metrics:
     """``explorer.metrics.Metrics`` of the ONNX graph at ``path`` on samples ``idx`` of a
     ``FeatureSet``, audio normalised as in training (ONNX Runtime, one thread).
 
@@ -357,7 +365,7 @@ def _identity(shape: tuple[int, ...]) -> dict[str, list[float]]:
 
 
 def export_at_precision(
-    model: Any,
+    model: nn.Module,
     example_inputs: Sequence[Any],
     path: str | Path,
     *,
@@ -420,9 +428,9 @@ class DeploymentCheck:
 
 
 def check_deployment(
-    model: Any,
-    features: Any,
-    split: Any,
+    model: nn.Module,
+    features: FeatureSet,
+    split: Split,
     *,
     precision: str,
     normalization: Mapping[str, Any] | None = None,
@@ -479,7 +487,7 @@ def check_deployment(
 _BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
 
-def device_at_precision(device: Any, precision: str) -> Any:
+def device_at_precision(device: DeviceProfile, precision: str) -> Target:
     """The ``device_profiles.Target`` to predict ``precision`` latency on: the selected target of
     ``device`` (a ``DeviceProfile``) when it runs that precision, else the board's target of it
     (the same processor first), else a target built from the board's ``peak_gflops`` entry for

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from torch.nn import functional as F
 from explorer.data import FeatureSet, Split
 from explorer.errors import ExplorerError, UsageError
 from explorer.metrics import Metrics, compute_metrics
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "Metrics",
@@ -435,8 +438,8 @@ def train_model(
     fold: int = 0,
     settings: TrainSettings | None = None,
     samples_per_clip: int = 1,
-    out: str | Any = None,
-    cache_dir: Any = None,
+    out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
     progress: bool = False,
     precision: str = "fp32",
 ) -> dict[str, Any]:

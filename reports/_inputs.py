@@ -1,9 +1,10 @@
 """Plain inputs of the charts: devices, model costs and timings, independent of ``explorer``.
 
 ``reports`` must not import ``explorer`` (dependencies point one way), so the charts take these
-small frozen records. Each has a ``from_*`` constructor that reads the matching ``explorer``
-object by duck typing (``DeviceProfile``, ``ModelProfile``, ``Prediction``), which is what the
-CLI uses; tests build them by hand.
+small frozen records. Each has a ``from_*`` constructor that reads the matching object: a
+``device_profiles.DeviceProfile``, and, described by the protocols below since
+this package does not import ``explorer``, an ``explorer`` ``ModelProfile`` or ``Prediction``;
+the CLI uses them, tests build the records by hand.
 
 Units: FLOPs are counts per inference (batch as profiled), bytes are bytes, times are ms,
 throughputs are GFLOP/s and GB/s (1e9).
@@ -11,10 +12,70 @@ throughputs are GFLOP/s and GB/s (1e9).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["DeviceRoof", "ModelCost", "OpCost", "Timing"]
+if TYPE_CHECKING:
+    from device_profiles import DeviceProfile
+
+__all__ = ["DeviceRoof", "ModelCost", "OpCost", "PredictionLike", "ProfileLike", "Timing"]
+
+
+class _OpLike(Protocol):
+    """One operator row of a profile (``explorer.profiling.OpRecord``)."""
+
+    @property
+    def module(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def total_flops(self) -> int: ...
+    @property
+    def traffic_bytes(self) -> int: ...
+
+
+class ProfileLike(Protocol):
+    """What ``ModelCost.from_profile`` reads: an ``explorer.profiling.ModelProfile``."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def flops(self) -> int: ...
+    @property
+    def total_flops(self) -> int: ...
+    @property
+    def weight_bytes(self) -> int: ...
+    @property
+    def traffic_bytes(self) -> int: ...
+    @property
+    def ops(self) -> Sequence[_OpLike]: ...
+
+
+class _TimedOpLike(Protocol):
+    @property
+    def ms(self) -> float: ...
+
+
+class PredictionLike(Protocol):
+    """What ``Timing.from_prediction`` reads: an ``explorer.prediction.Prediction``."""
+
+    @property
+    def ms(self) -> float: ...
+    @property
+    def calibrated(self) -> bool: ...
+    @property
+    def bound(self) -> str: ...
+    @property
+    def low_ms(self) -> float | None: ...
+    @property
+    def high_ms(self) -> float | None: ...
+    @property
+    def ops(self) -> Sequence[_TimedOpLike]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +118,7 @@ class DeviceRoof:
         )
 
     @classmethod
-    def from_profile(cls, device: Any) -> DeviceRoof:
+    def from_profile(cls, device: DeviceProfile) -> DeviceRoof:
         """From a ``device_profiles.DeviceProfile``: the roofs of its selected execution target
         (the default one for a plain key: for the paper's boards, the paper's FP32 figures),
         and the target's achievable roofs when it is calibrated."""
@@ -122,7 +183,9 @@ class ModelCost:
         return (self.total_flops or self.flops) / self.traffic_bytes
 
     @classmethod
-    def from_profile(cls, profile: Any, *, name: str | None = None, family: str = "") -> ModelCost:
+    def from_profile(
+        cls, profile: ProfileLike, *, name: str | None = None, family: str = ""
+    ) -> ModelCost:
         """From an ``explorer`` ``ModelProfile`` (its totals and per-operator rows)."""
         ops = tuple(
             OpCost(
@@ -161,7 +224,7 @@ class Timing:
     high_ms: float | None = None  # None: no upper bound (an uncalibrated roofline)
 
     @classmethod
-    def from_prediction(cls, prediction: Any) -> Timing:
+    def from_prediction(cls, prediction: PredictionLike) -> Timing:
         """From an ``explorer`` ``Prediction`` (calibrated ms when calibrated), with its range."""
         low = getattr(prediction, "low_ms", None)
         high = getattr(prediction, "high_ms", None)

@@ -30,13 +30,16 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from explorer.budget import Budget
 from explorer.errors import ExplorerError, UsageError
+
+if TYPE_CHECKING:
+    from device_profiles import DeviceProfile, Target
 
 from ._graph import (
     choose_channels,
@@ -216,9 +219,13 @@ def _modules_of(model: nn.Module, names: Mapping[str, str]) -> tuple[set[int], s
 
 
 def model_costs(
-    model: nn.Module, inputs: tuple[torch.Tensor, ...], *, device: Any = None
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    device: DeviceProfile | Target | None = None,
 ) -> dict[str, float]:
-    """params, macs, flops, weight_bytes (batch 1) and, with a device, predicted latency_ms."""
+    """params, macs, flops, weight_bytes (batch 1) and, with a device (a board, priced on its
+    selected target, or a target), predicted latency_ms."""
     from explorer.prediction import predict_latency
     from explorer.profiling import profile_model
 
@@ -454,7 +461,7 @@ def prune_to_budget(
     example_inputs: Sequence[torch.Tensor],
     *,
     budget: Budget,
-    device: Any = None,
+    device: DeviceProfile | None = None,
     importance: str = "magnitude",
     steps: int = 2,
     finetune: Callable[[nn.Module, int], None] | None = None,

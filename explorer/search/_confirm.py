@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -25,6 +25,9 @@ from ._keys import StudyKey, TrialKey
 from ._objectives import get_objective
 from ._results import pareto_numbers
 from ._stats import confirm_key, evaluations, means_of
+
+if TYPE_CHECKING:
+    from ._objective import Objective
 
 __all__ = ["confirm"]
 
@@ -39,7 +42,7 @@ def _claimed(attrs: Mapping[str, Any], key: str) -> bool:
 
 
 def confirm(
-    study: optuna.Study, objective: Any, *, deadline: float | None, force: bool = False
+    study: optuna.Study, objective: Objective, *, deadline: float | None, force: bool = False
 ) -> str:
     """Run the confirmation stage on ``study`` (see the module docstring); returns '' when
     every planned evaluation is stored (or claimed by another process), else a note saying

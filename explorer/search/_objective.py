@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -41,6 +41,13 @@ from ._keys import TrialKey
 from ._objectives import CostInputs, get_objective, profile_totals
 from ._settings import SearchConfig
 from ._space import suggest_config
+
+if TYPE_CHECKING:
+    from device_profiles import DeviceProfile
+    from explorer.data import Dataset, FeatureSet, Split
+    from explorer.metrics import Metrics
+    from explorer.training import TrainSettings
+    from search_spaces import InputSpec
 
 __all__ = ["Objective", "constraints_of"]
 
@@ -86,8 +93,8 @@ class Objective:
         self,
         config: SearchConfig,
         *,
-        device: Any,
-        devices: Mapping[str, Any],
+        device: DeviceProfile,
+        devices: Mapping[str, DeviceProfile],
         deadline: float | None = None,
         train_fn: Callable[..., Any] | None = None,
     ) -> None:
@@ -98,8 +105,8 @@ class Objective:
         self._train_fn = train_fn
         self.references_note = ""
         self.confirm_note = ""
-        self._data: Any = None
-        self._features: dict[Any, tuple[Any, Any]] = {}
+        self._data: Dataset | None = None
+        self._features: dict[InputSpec, tuple[FeatureSet, Split]] = {}
 
     # --- the trial ----------------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -175,7 +182,7 @@ class Objective:
 
     # --- cost ---------------------------------------------------------------------------
     def _profile(
-        self, trial: optuna.Trial, model: Any
+        self, trial: optuna.Trial, model: torch.nn.Module
     ) -> tuple[dict[str, float], dict[str, float]]:
         from explorer.prediction import predict_latency
         from explorer.profiling import profile_model
@@ -202,7 +209,7 @@ class Objective:
     def _cost(
         self,
         trial: optuna.Trial,
-        model: Any,
+        model: torch.nn.Module,
         totals: Mapping[str, float],
         latency: Mapping[str, float],
     ) -> float:
@@ -215,7 +222,7 @@ class Objective:
         return value
 
     # --- training -----------------------------------------------------------------------
-    def _settings(self, seed: int) -> Any:
+    def _settings(self, seed: int) -> TrainSettings:
         from explorer.training import TrainSettings
 
         cfg = self.config
@@ -224,13 +231,15 @@ class Objective:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.epochs, seed=seed
         )
 
-    def train_reference(self, model: Any) -> Any:
+    def train_reference(self, model: torch.nn.Module) -> Metrics:
         """Train a preset exactly like a trial (same data, split, fidelity); its metrics."""
         features, split = self.features_for(model.input_spec)
         train = self._train_fn or _default_train()
         return train(model, features, split, settings=self._settings(self.config.seed)).metrics
 
-    def retrain(self, config: Mapping[str, Any], *, seed: int, deadline: float | None) -> Any:
+    def retrain(
+        self, config: Mapping[str, Any], *, seed: int, deadline: float | None
+    ) -> Metrics | None:
         """Train the config ``config`` (a ``config_to_dict``) again from weights and batches
         seeded with ``seed``, at full fidelity on the same data and split; its metrics, or
         None when ``deadline`` (``time.monotonic()``) passed first. For the confirmation stage.
@@ -333,7 +342,9 @@ class Objective:
             f"1/{cfg.reduction} of {len(kin)} {family} peers ({kin[promoted - 1]:.3f})"
         )
 
-    def _save(self, trial: optuna.Trial, model: Any, metrics: Any, features: Any) -> str:
+    def _save(
+        self, trial: optuna.Trial, model: torch.nn.Module, metrics: Metrics, features: FeatureSet
+    ) -> str:
         from explorer.checkpoints import save_checkpoint
 
         rel = Path("checkpoints") / f"trial_{trial.number:05d}.pt"
@@ -363,7 +374,7 @@ class Objective:
         self.load_data()
         return len(self._data.class_names)
 
-    def features_for(self, spec: Any) -> tuple[Any, Any]:
+    def features_for(self, spec: InputSpec) -> tuple[FeatureSet, Split]:
         """Features and split for ``spec``, built once per process (and cached on disk)."""
         if spec not in self._features:
             from explorer.data import build_features, make_split

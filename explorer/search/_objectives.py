@@ -33,9 +33,12 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.errors import UsageError
+
+if TYPE_CHECKING:
+    from explorer.profiling import ModelProfile
 
 __all__ = [
     "PROFILE_TOTALS",
@@ -64,7 +67,7 @@ PROFILE_TOTALS = (
 )
 
 
-def profile_totals(profile: Any) -> dict[str, int]:
+def profile_totals(profile: ModelProfile) -> dict[str, int]:
     """The ``PROFILE_TOTALS`` of an ``explorer.profiling.ModelProfile``, as integers."""
     return {name: int(getattr(profile, name)) for name in PROFILE_TOTALS}
 

@@ -47,7 +47,7 @@ def _main_presets(families: tuple[str, ...]) -> list[str]:
     ]
 
 
-def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
+def reference_rows(objective: Objective, *, train: bool) -> list[dict[str, Any]]:
     """Profile the papers' presets of the searched families on every device, check them
     against the budgets, and train the ones that fit (same data, split and fidelity as the
     trials) when ``train``; rows use results.csv's column names plus ``name``."""
@@ -110,7 +110,7 @@ def reference_rows(objective: Any, *, train: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def ensure_references(study: optuna.Study, objective: Any) -> str:
+def ensure_references(study: optuna.Study, objective: Objective) -> str:
     """Compute the reference rows once per study and keep them on it (resumes and workers
     reuse them); runs before the first trial so ``--timeout`` bounds it too. Returns a note
     ('' when fine): references are a comparison aid, their failure must not stop a search."""
