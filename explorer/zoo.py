@@ -21,7 +21,12 @@ from torch import nn
 
 __all__ = [
     "NETWORKS",
+    "alexnet",
     "efficientnet_b0",
+    "mnasnet0_5",
+    "mnasnet0_75",
+    "mnasnet1_0",
+    "mnasnet1_3",
     "mobilenet_v1",
     "mobilenet_v2",
     "mobilenet_v3_large",
@@ -29,11 +34,18 @@ __all__ = [
     "resnet18",
     "resnet34",
     "resnet50",
+    "resnet101",
+    "resnet152",
+    "shufflenet_v2_x0_5",
     "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
     "squeezenet1_0",
     "squeezenet1_1",
     "vgg11",
+    "vgg13",
     "vgg16",
+    "vgg19",
 ]
 
 
@@ -110,6 +122,32 @@ def resnet50() -> nn.Module:
     return _resnet(_Bottleneck, (3, 4, 6, 3))
 
 
+def resnet101() -> nn.Module:
+    """ResNet-101: 7.8 GMACs at 224²."""
+    return _resnet(_Bottleneck, (3, 4, 23, 3))
+
+
+def resnet152() -> nn.Module:
+    """ResNet-152: 11.5 GMACs at 224²."""
+    return _resnet(_Bottleneck, (3, 8, 36, 3))
+
+
+# --- AlexNet (Krizhevsky et al., 2012), torchvision's one-GPU variant ----------------------
+def alexnet() -> nn.Module:
+    """AlexNet: 0.71 GMACs at 224²."""
+    relu, pool = (lambda: nn.ReLU(inplace=True)), (lambda: nn.MaxPool2d(3, 2))
+    features = nn.Sequential(
+        nn.Conv2d(3, 64, 11, 4, 2), relu(), pool(), nn.Conv2d(64, 192, 5, padding=2), relu(),
+        pool(), nn.Conv2d(192, 384, 3, padding=1), relu(), nn.Conv2d(384, 256, 3, padding=1),
+        relu(), nn.Conv2d(256, 256, 3, padding=1), relu(), pool(),
+    )  # fmt: skip
+    head = nn.Sequential(
+        nn.Flatten(), nn.Linear(256 * 36, 4096), relu(), nn.Linear(4096, 4096), relu(),
+        nn.Linear(4096, 1000),
+    )  # fmt: skip
+    return nn.Sequential(features, nn.AdaptiveAvgPool2d(6), head)
+
+
 # --- VGG (Simonyan and Zisserman, 2015) --------------------------------------------------
 def _vgg(cfg: tuple[int | str, ...]) -> nn.Module:
     layers: list[nn.Module] = []
@@ -130,6 +168,16 @@ def _vgg(cfg: tuple[int | str, ...]) -> nn.Module:
 def vgg11() -> nn.Module:
     """VGG-11 (configuration A): 7.6 GMACs at 224²."""
     return _vgg((64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"))
+
+
+def vgg13() -> nn.Module:
+    """VGG-13 (configuration B): 11.3 GMACs at 224²."""
+    return _vgg((64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"))
+
+
+def vgg19() -> nn.Module:
+    """VGG-19 (configuration E): 19.6 GMACs at 224²."""
+    return _vgg((64, 64, "M", 128, 128, "M", *(256,) * 4, "M", *(512,) * 4, "M", *(512,) * 4, "M"))
 
 
 def vgg16() -> nn.Module:
@@ -299,6 +347,43 @@ def efficientnet_b0() -> nn.Module:
     return _Classifier(nn.Sequential(*layers), nn.Linear(1280, 1000))
 
 
+# --- MNASNet (Tan et al., 2019), torchvision's variant --------------------------------------
+def _mnasnet(alpha: float) -> nn.Module:
+    d = [_divisible(c * alpha) for c in (32, 16, 24, 40, 80, 96, 192, 320)]
+    layers: list[nn.Module] = [
+        _cna(3, d[0], 3, 2), _cna(d[0], d[0], 3, 1, groups=d[0]), _cna(d[0], d[1], 1, act=None)
+    ]  # fmt: skip
+    cin = d[1]
+    # (kernel, stride, expansion, repeats) of the stacks whose outputs are d[2:]
+    stacks = ((3, 2, 3, 3), (5, 2, 3, 3), (5, 2, 6, 3), (3, 1, 6, 2), (5, 2, 6, 4), (3, 1, 6, 1))
+    for cout, (k, s, t, n) in zip(d[2:], stacks, strict=True):
+        for i in range(n):
+            layers.append(_Inverted(cin, k, cin * t, cout, s if i == 0 else 1, act=nn.ReLU))
+            cin = cout
+    layers.append(_cna(cin, 1280, 1))
+    return _Classifier(nn.Sequential(*layers), nn.Linear(1280, 1000))
+
+
+def mnasnet0_5() -> nn.Module:
+    """MNASNet 0.5: 0.10 GFLOPs (torchvision's count) at 224²."""
+    return _mnasnet(0.5)
+
+
+def mnasnet0_75() -> nn.Module:
+    """MNASNet 0.75: 0.21 GFLOPs (torchvision's count) at 224²."""
+    return _mnasnet(0.75)
+
+
+def mnasnet1_0() -> nn.Module:
+    """MNASNet 1.0: 0.31 GFLOPs (torchvision's count) at 224²."""
+    return _mnasnet(1.0)
+
+
+def mnasnet1_3() -> nn.Module:
+    """MNASNet 1.3: 0.53 GFLOPs (torchvision's count) at 224²."""
+    return _mnasnet(1.3)
+
+
 # --- ShuffleNet V2 (Ma et al., 2018) -------------------------------------------------------
 class _Shuffle(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
@@ -325,23 +410,43 @@ class _Shuffle(nn.Module):
         return out.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
-def shufflenet_v2_x1_0() -> nn.Module:
-    """ShuffleNet V2 1.0x: 0.15 GMACs at 224²."""
+def _shufflenet_v2(widths: tuple[int, int, int], last: int) -> nn.Module:
     layers: list[nn.Module] = [_cna(3, 24, 3, 2), nn.MaxPool2d(3, 2, 1)]
     cin = 24
-    for cout, n in ((116, 4), (232, 8), (464, 4)):
+    for cout, n in zip(widths, (4, 8, 4), strict=True):
         for i in range(n):
             layers.append(_Shuffle(cin, cout, 2 if i == 0 else 1))
             cin = cout
-    layers.append(_cna(cin, 1024, 1))
-    return _Classifier(nn.Sequential(*layers), nn.Linear(1024, 1000))
+    layers.append(_cna(cin, last, 1))
+    return _Classifier(nn.Sequential(*layers), nn.Linear(last, 1000))
+
+
+def shufflenet_v2_x0_5() -> nn.Module:
+    """ShuffleNet V2 0.5x: 0.04 GFLOPs (torchvision's count) at 224²."""
+    return _shufflenet_v2((48, 96, 192), 1024)
+
+
+def shufflenet_v2_x1_0() -> nn.Module:
+    """ShuffleNet V2 1.0x: 0.15 GMACs at 224²."""
+    return _shufflenet_v2((116, 232, 464), 1024)
+
+
+def shufflenet_v2_x1_5() -> nn.Module:
+    """ShuffleNet V2 1.5x: 0.30 GFLOPs (torchvision's count) at 224²."""
+    return _shufflenet_v2((176, 352, 704), 1024)
+
+
+def shufflenet_v2_x2_0() -> nn.Module:
+    """ShuffleNet V2 2.0x: 0.58 GFLOPs (torchvision's count) at 224²."""
+    return _shufflenet_v2((244, 488, 976), 2048)
 
 
 NETWORKS: dict[str, Callable[[], nn.Module]] = {
     f.__name__: f
     for f in (
-        efficientnet_b0, mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small,
-        resnet18, resnet34, resnet50, shufflenet_v2_x1_0, squeezenet1_0, squeezenet1_1, vgg11,
-        vgg16,
+        alexnet, efficientnet_b0, mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3, mobilenet_v1,
+        mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small, resnet18, resnet34, resnet50,
+        resnet101, resnet152, shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5,
+        shufflenet_v2_x2_0, squeezenet1_0, squeezenet1_1, vgg11, vgg13, vgg16, vgg19,
     )
 }  # fmt: skip

@@ -185,6 +185,27 @@ def test_calibrate_with_a_target_missing_from_the_file_is_one_line(tmp_path: Pat
         calibrate_from_table(table, "rpi4:cpu-fp32-xnnpack")
 
 
+# torchvision's published parameter counts (its model pages), 1000 classes
+TORCHVISION_PARAMS = {
+    "alexnet": 61_100_840, "resnet101": 44_549_160, "resnet152": 60_192_808,
+    "vgg13": 133_047_848, "vgg19": 143_667_240, "shufflenet_v2_x0_5": 1_366_792,
+    "shufflenet_v2_x1_0": 2_278_604, "shufflenet_v2_x1_5": 3_503_624,
+    "shufflenet_v2_x2_0": 7_393_996, "mnasnet0_5": 2_218_512, "mnasnet0_75": 3_170_208,
+    "mnasnet1_0": 4_383_312, "mnasnet1_3": 6_282_256,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
+def test_zoo_networks_have_torchvisions_parameter_counts(name: str) -> None:
+    import torch
+
+    from explorer.zoo import NETWORKS
+
+    with torch.device("meta"):  # shapes only: VGG-19's 143 M weights are never allocated
+        model = NETWORKS[name]()
+    assert sum(p.numel() for p in model.parameters()) == TORCHVISION_PARAMS[name]
+
+
 def test_standard_networks_profile_through_module_function_and_input_shape(capsys) -> None:
     from explorer.cli import main
     from explorer.zoo import NETWORKS
