@@ -5,6 +5,11 @@ efficiencies and fixed costs (``explorer.board_fit``), predicts each network wit
 without it, and prints the number of points and the shares of predictions within ±10/±25/±50 %
 of the published measurement, beside the same shares for the uncalibrated roofline.
 
+A built-in board's default target without rows of its own gets a prior from the other boards'
+measured targets of its kind (``board_fit.fit_transfer``: their fixed costs, its own roofs),
+and the table's last rows give that transfer's error, leave-one-board-out: each measured board
+predicted by a fit on the others only.
+
     python benchmarks/board_priors.py                # the table (markdown)
     python benchmarks/board_priors.py --write        # also store the fits in the device TOMLs
     python benchmarks/board_priors.py --format json  # every row
