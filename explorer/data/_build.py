@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,23 +15,68 @@ from search_spaces import InputSpec
 
 from . import cache as _cache
 from ._types import Dataset, FeatureSet, MediaRequest, SkippedFile
-from .features import fit_length, logmel, mfcc, segment_audio, standardise_audio
+from .features import (
+    fit_length,
+    logmel,
+    mel_filters,
+    mfcc_from_mel,
+    power_spectrogram,
+    segment_audio,
+    standardise_audio,
+)
 
 __all__ = ["build_features"]
 
 
-def _audio_features(y: np.ndarray, spec: InputSpec, *, standardise: bool) -> np.ndarray:
+# Mel power spectrograms of the MFCC kinds by (data set, clip, piece, sample rate, length,
+# n_fft, hop, FRFT order, mels), least recently used first. A search builds features for a new
+# input shape at nearly every trial; shapes that differ only in their video, their MFCC count
+# or their frames share these, and a fractional Fourier transform is ~0.1 s per clip.
+_MEL_MEMO: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+_MEL_MEMO_BYTES = 160 * 2**20
+
+
+def _memo_mel(key: tuple[Any, ...] | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    if key is None:
+        return compute()
+    hit = _MEL_MEMO.get(key)
+    if hit is not None:
+        _MEL_MEMO.move_to_end(key)
+        return hit
+    mel = compute()
+    mel.setflags(write=False)
+    _MEL_MEMO[key] = mel
+    total = sum(v.nbytes for v in _MEL_MEMO.values())
+    while total > _MEL_MEMO_BYTES and len(_MEL_MEMO) > 1:
+        total -= _MEL_MEMO.popitem(last=False)[1].nbytes
+    return mel
+
+
+def _mfcc(
+    y: np.ndarray, spec: InputSpec, *, n_mfcc: int, order: float, key: tuple[Any, ...] | None
+) -> np.ndarray:
+    """``features.mfcc`` of ``y`` (the same operations), through the mel memo."""
+    sr, n_fft, n_mels = spec.sample_rate_hz, spec.n_fft, max(128, n_mfcc)
+
+    def compute() -> np.ndarray:
+        power = power_spectrogram(y, n_fft=n_fft, hop_length=spec.hop_length, frft_order=order)
+        return mel_filters(sr, n_fft, n_mels) @ power
+
+    full = None if key is None else (*key, sr, n_fft, spec.hop_length, order, n_mels)
+    return mfcc_from_mel(_memo_mel(full, compute), n_mfcc=n_mfcc)
+
+
+def _audio_features(
+    y: np.ndarray, spec: InputSpec, *, standardise: bool, key: tuple[Any, ...] | None = None
+) -> np.ndarray:
+    """``spec``'s audio features of the waveform ``y``; ``key`` names ``y`` (data set, clip,
+    piece) for the mel memo, None to bypass it."""
     sr = spec.sample_rate_hz
     kind = spec.audio_kind
     if kind == "mfcc_mean":
         # Ding et al.: 40 MFCCs of the (segment of the) clip, averaged over time
-        return mfcc(
-            y,
-            sample_rate_hz=sr,
-            n_mfcc=spec.audio_shape[0],
-            n_fft=spec.n_fft,
-            hop_length=spec.hop_length,
-        ).mean(axis=1)
+        key = None if key is None else (*key, None)
+        return _mfcc(y, spec, n_mfcc=spec.audio_shape[0], order=1.0, key=key).mean(axis=1)
     if standardise:
         y = standardise_audio(y, sample_rate_hz=sr, clip_seconds=spec.clip_seconds)
     rows, steps = spec.audio_shape
@@ -38,14 +86,8 @@ def _audio_features(y: np.ndarray, spec: InputSpec, *, standardise: bool) -> np.
         )
     else:
         order = spec.frft_order if kind == "frft_mfcc_seq" else 1.0
-        feat = mfcc(
-            y,
-            sample_rate_hz=sr,
-            n_mfcc=rows,
-            n_fft=spec.n_fft,
-            hop_length=spec.hop_length,
-            frft_order=order,
-        )
+        key = None if key is None else (*key, spec.clip_seconds if standardise else None)
+        feat = _mfcc(y, spec, n_mfcc=rows, order=order, key=key)
     return fit_length(feat, steps, axis=1)
 
 
@@ -130,7 +172,10 @@ def build_features(
             frames = np.transpose(media.video, (0, 3, 1, 2))  # (F, C, H, W)
             pieces = segment_audio(media.audio, s) if s > 1 else [media.audio]
             feats = [
-                _audio_features(p, spec, standardise=s == 1).astype(np.float32) for p in pieces
+                _audio_features(
+                    p, spec, standardise=s == 1, key=(dataset.fingerprint, i, s, j)
+                ).astype(np.float32)
+                for j, p in enumerate(pieces)
             ]
             if not all(np.isfinite(f).all() for f in feats):  # would train to a NaN loss
                 skipped.append(

@@ -27,6 +27,7 @@ class TrialKey:
     BUDGET_USAGE: Final = "budget_usage"  # budget label -> used / limit
     CONSTRAINT: Final = "constraint"  # the samplers' constraint values (<= 0: feasible)
     PROFILE_SECONDS: Final = "profile_seconds"
+    FEATURES_SECONDS: Final = "features_seconds"  # building (or reading) its input features
     MACRO_F1: Final = "macro_f1"
     ACCURACY: Final = "accuracy"
     F1_CURVE: Final = "f1_curve"  # validation macro-F1 after each epoch

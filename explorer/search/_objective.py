@@ -267,7 +267,10 @@ class Objective:
     def _train(
         self, trial: optuna.Trial, model: Any, config: Any, cost: float | None = None
     ) -> float:
+        start = time.perf_counter()
         features, split = self.features_for(model.input_spec)
+        # a new input shape on a cold cache can cost more than the training itself
+        trial.set_user_attr(TrialKey.FEATURES_SECONDS, time.perf_counter() - start)
         train = self._train_fn or _default_train()
         settings = self._settings(self.config.seed + trial.number)
         curve: list[float] = []
