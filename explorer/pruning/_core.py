@@ -359,13 +359,51 @@ def _prune_once(
     """
     import warnings
 
+    names = {id(m): n for n, m in model.named_modules()}
+    model.eval()
+    with warnings.catch_warnings(), torch.enable_grad():
+        warnings.simplefilter("ignore")
+        dg, custom = _dependency_graph(model, inputs, protected)
+        if importance == "taylor":
+            if loss_fn is None:
+                raise UsageError("--importance taylor needs data for the gradients: pass --dataset")
+            model.zero_grad(set_to_none=True)
+            loss_fn(model).backward()
+        plans, skipped = _plans(
+            model,
+            dg,
+            custom,
+            names=names,
+            ratio=ratio,
+            importance=importance,
+            protected=protected,
+            bad_roots=bad_roots,
+            partitions=partitions,
+            round_to=round_to,
+        )
+        pruned = 0
+        for root, fn, idxs in plans:
+            group = dg.get_pruning_group(root, fn, idxs)
+            if not dg.check_pruning_group(group):
+                skipped += 1
+            elif _prune_group(group, model, check=check):
+                pruned += 1
+            else:
+                if id(root) in names:
+                    bad_roots.add(names[id(root)])
+                skipped += 1
+    model.zero_grad(set_to_none=True)
+    return pruned, skipped
+
+
+def _dependency_graph(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], protected: Mapping[str, str]
+) -> tuple[Any, dict[type, Any]]:
+    """Torch-Pruning's dependency graph of ``model`` with our fixes (feature concatenations,
+    flattens, broadcasts), and the custom handlers it was built with: protected modules are
+    opaque, ``prune_passthrough`` modules pass channels through."""
     import torch_pruning as tp
 
-    inner, heads = _modules_of(model, protected)
-    names = {id(m): n for n, m in model.named_modules()}
-    ignored = [
-        sub for n in (*protected, *sorted(bad_roots)) for sub in model.get_submodule(n).modules()
-    ]
     seen_channels: dict[int, int] = {}
     opaque, passthrough = opaque_handlers(seen_channels)
     custom: dict[type, Any] = {}
@@ -377,80 +415,85 @@ def _prune_once(
         if getattr(type(m), "prune_passthrough", False):
             custom[type(m)] = passthrough
     one_node = [m for m in model.modules() if type(m) in custom]
+    with traced_as_one_node(one_node, seen_channels):
+        dg = tp.DependencyGraph().build_dependency(
+            model, inputs, customized_pruners=custom or None, verbose=False
+        )
+    map_feature_concats(dg)
+    map_flattens(dg)
+    size_concats(dg)
+    cut_broadcast_edges(dg)
+    return dg, custom
+
+
+def _plans(
+    model: nn.Module,
+    dg: Any,
+    custom: Mapping[type, Any],
+    *,
+    names: Mapping[int, str],
+    ratio: float,
+    importance: str,
+    protected: Mapping[str, str],
+    bad_roots: set[str],
+    partitions: dict[tuple, list[list[int]]],
+    round_to: int,
+) -> tuple[list[tuple[Any, Any, list[int]]], int]:
+    """(root, handler, channels to remove) for every allowed group, ranked on the unpruned
+    model, and the number of groups skipped (they touch protected parts)."""
+    import torch_pruning as tp
+
+    inner, heads = _modules_of(model, protected)
+    ignored = [
+        sub for n in (*protected, *sorted(bad_roots)) for sub in model.get_submodule(n).modules()
+    ]
     imp = _importance(importance)
-    model.eval()
-    with warnings.catch_warnings(), torch.enable_grad():
-        warnings.simplefilter("ignore")
-        with traced_as_one_node(one_node, seen_channels):
-            dg = tp.DependencyGraph().build_dependency(
-                model, inputs, customized_pruners=custom or None, verbose=False
-            )
-        map_feature_concats(dg)
-        map_flattens(dg)
-        size_concats(dg)
-        cut_broadcast_edges(dg)
-        if importance == "taylor":
-            if loss_fn is None:
-                raise UsageError("--importance taylor needs data for the gradients: pass --dataset")
-            model.zero_grad(set_to_none=True)
-            loss_fn(model).backward()
-        plans = []
-        skipped = 0
-        for group in dg.get_all_groups(
-            ignored_layers=ignored, root_module_types=(tp.ops.TORCH_CONV, tp.ops.TORCH_LINEAR)
-        ):
-            if not _group_ok(group, inner, heads, dg, custom):
-                skipped += 1
-                continue
-            root, fn = group[0].dep.target.module, group[0].dep.handler
-            scores = imp(group)
-            if scores is None or len(scores) != dg.get_out_channels(root):
-                continue
-            key = (names.get(id(root)), len(scores))
-            idxs = choose_channels(
-                dg,
-                root,
-                fn,
-                scores,
-                ratio=ratio,
-                key=key,
-                partitions=partitions,
-                round_to=round_to,
-            )
-            if idxs:
-                plans.append((root, fn, idxs))
-        pruned = 0
-        for root, fn, idxs in plans:
-            group = dg.get_pruning_group(root, fn, idxs)
-            if not dg.check_pruning_group(group):
-                skipped += 1
-                continue
-            if check is None:
-                group.prune()
-                pruned += 1
-                continue
-            targets = {id(item.dep.target.module): item.dep.target.module for item in group}
-            saved = {k: copy.copy(m.__dict__) for k, m in targets.items()}
-            saved_params = {
-                k: (dict(m._parameters), dict(m._buffers))
-                for k, m in targets.items()
-                if isinstance(m, nn.Module)
-            }
-            group.prune()
-            if check(model):
-                pruned += 1
-                continue
-            for k, m in targets.items():  # undo: TP replaces attributes, it does not mutate
-                m.__dict__.clear()
-                m.__dict__.update(saved[k])
-                if k in saved_params:
-                    m._parameters = dict(saved_params[k][0])
-                    m._buffers = dict(saved_params[k][1])
-            if id(root) in names:
-                bad_roots.add(names[id(root)])
+    plans = []
+    skipped = 0
+    for group in dg.get_all_groups(
+        ignored_layers=ignored, root_module_types=(tp.ops.TORCH_CONV, tp.ops.TORCH_LINEAR)
+    ):
+        if not _group_ok(group, inner, heads, dg, custom):
             skipped += 1
-    model.zero_grad(set_to_none=True)
-    return pruned, skipped
+            continue
+        root, fn = group[0].dep.target.module, group[0].dep.handler
+        scores = imp(group)
+        if scores is None or len(scores) != dg.get_out_channels(root):
+            continue
+        key = (names.get(id(root)), len(scores))
+        idxs = choose_channels(
+            dg, root, fn, scores, ratio=ratio, key=key, partitions=partitions, round_to=round_to
+        )
+        if idxs:
+            plans.append((root, fn, idxs))
+    return plans, skipped
+
+
+def _prune_group(
+    group: Any, model: nn.Module, *, check: Callable[[nn.Module], bool] | None
+) -> bool:
+    """Prune one group; with ``check``, undo it when the model fails the check afterwards.
+    True when the group stays pruned."""
+    if check is None:
+        group.prune()
+        return True
+    targets = {id(item.dep.target.module): item.dep.target.module for item in group}
+    saved = {k: copy.copy(m.__dict__) for k, m in targets.items()}
+    saved_params = {
+        k: (dict(m._parameters), dict(m._buffers))
+        for k, m in targets.items()
+        if isinstance(m, nn.Module)
+    }
+    group.prune()
+    if check(model):
+        return True
+    for k, m in targets.items():  # undo: TP replaces attributes, it does not mutate
+        m.__dict__.clear()
+        m.__dict__.update(saved[k])
+        if k in saved_params:
+            m._parameters = dict(saved_params[k][0])
+            m._buffers = dict(saved_params[k][1])
+    return False
 
 
 # --- the budget loop -----------------------------------------------------------------------
@@ -488,38 +531,16 @@ def prune_to_budget(
         ExplorerError: the budget cannot be met by pruning the prunable parts, or pruning
             broke the model (a dependency Torch-Pruning did not see).
     """
-    if importance not in IMPORTANCES:
-        raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
-    if not (isinstance(steps, int) and 1 <= steps <= 50):
-        raise UsageError(f"--steps {steps!r} is invalid: use an integer in 1..50")
-    if not (isinstance(round_to, int) and 1 <= round_to <= 64):
-        raise UsageError(f"--round-to {round_to!r} is invalid: use an integer in 1..64, e.g. 8")
-    if budget.metric == "latency_ms" and device is None:
-        raise UsageError(f"budget {budget.text!r} is a latency: pass --device")
-    if budget.metric == "latency_ms" and budget.device is not None:
-        import device_profiles
-
-        device = device_profiles.get(budget.device)
+    device = _check_arguments(
+        budget=budget, device=device, importance=importance, steps=steps, round_to=round_to
+    )
     inputs = tuple(example_inputs)
     model = copy.deepcopy(model).eval()
     protected = protected_layers(model, inputs)
     reference = _shape_probe(model, protected, inputs)
-
-    start = model_costs(model, inputs, device=device)[budget.metric]
-    # torch's counter has no rule for fused RNN ops; those layers are kept intact, so their
-    # cost is a constant offset between the two counts
-    offset = (
-        0.0 if budget.metric == "latency_ms" else start - _fast_costs(model, inputs)[budget.metric]
-    )
-
-    def value(m: nn.Module) -> float:
-        if budget.metric == "latency_ms":
-            return model_costs(m, inputs, device=device)["latency_ms"]
-        return _fast_costs(m, inputs)[budget.metric] + offset
-
+    start, value = _meter(model, inputs, budget=budget, device=device)
     current = start
     done: list[PruneStep] = []
-    total_skipped = 0
     bad_roots: set[str] = set()
     for step in range(1, steps + 1):
         if current <= budget.limit:
@@ -564,7 +585,6 @@ def prune_to_budget(
                 groups_skipped=counts[1],
             )
         )
-        total_skipped += counts[1]
         if finetune is not None:
             finetune(model, step)
     model.eval()
@@ -578,8 +598,52 @@ def prune_to_budget(
         met=current <= budget.limit,
         steps=tuple(done),
         kept_intact=kept,
-        skipped_groups=total_skipped,
+        skipped_groups=sum(s.groups_skipped for s in done),
     )
+
+
+def _check_arguments(
+    *, budget: Budget, device: DeviceProfile | None, importance: str, steps: int, round_to: int
+) -> DeviceProfile | None:
+    """Refuse bad arguments; the device that prices a latency budget (the budget's own
+    ``@device`` when it names one)."""
+    if importance not in IMPORTANCES:
+        raise UsageError(f"--importance {importance!r} is unknown: use {' or '.join(IMPORTANCES)}")
+    if not (isinstance(steps, int) and 1 <= steps <= 50):
+        raise UsageError(f"--steps {steps!r} is invalid: use an integer in 1..50")
+    if not (isinstance(round_to, int) and 1 <= round_to <= 64):
+        raise UsageError(f"--round-to {round_to!r} is invalid: use an integer in 1..64, e.g. 8")
+    if budget.metric == "latency_ms" and device is None:
+        raise UsageError(f"budget {budget.text!r} is a latency: pass --device")
+    if budget.metric == "latency_ms" and budget.device is not None:
+        import device_profiles
+
+        device = device_profiles.get(budget.device)
+    return device
+
+
+def _meter(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    budget: Budget,
+    device: DeviceProfile | None,
+) -> tuple[float, Callable[[nn.Module], float]]:
+    """The budgeted quantity of the unpruned model, and a fast way to measure it on a
+    candidate (torch's FLOP counter plus a constant offset, or the predicted latency)."""
+    start = model_costs(model, inputs, device=device)[budget.metric]
+    # torch's counter has no rule for fused RNN ops; those layers are kept intact, so their
+    # cost is a constant offset between the two counts
+    offset = (
+        0.0 if budget.metric == "latency_ms" else start - _fast_costs(model, inputs)[budget.metric]
+    )
+
+    def value(m: nn.Module) -> float:
+        if budget.metric == "latency_ms":
+            return model_costs(m, inputs, device=device)["latency_ms"]
+        return _fast_costs(m, inputs)[budget.metric] + offset
+
+    return start, value
 
 
 def _search_ratio(
