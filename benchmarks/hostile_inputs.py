@@ -1276,6 +1276,33 @@ def _print(table: dict[str, dict[str, int]]) -> None:
     print(f"{'all':<12}" + "".join(f"{total[c]:>13}" for c in cols))
 
 
+def combine(paths: list[Path], out: Path) -> None:
+    """One table from runs of different groups (each group must come from one run)."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    table: dict[str, dict[str, int]] = {}
+    for run in runs:
+        for g, row in run["table"].items():
+            if g in table:
+                raise SystemExit(f"group {g} is in more than one of {[str(p) for p in paths]}")
+            table[g] = row
+    table = {g: table[g] for g in GROUPS if g in table}
+    _print(table)
+    doc = {
+        "combined": [
+            {k: r[k] for k in ("groups", "jobs", "timeout_s", "memory_gb", "seconds") if k in r}
+            for r in runs
+        ],
+        "seed": runs[0]["seed"],
+        "mode": runs[0]["mode"],
+        "generated": runs[0]["generated"],
+        "seconds": round(sum(r["seconds"] for r in runs), 1),
+        "table": table,
+        "failures": [f for r in runs for f in r["failures"]],
+    }
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="run a stratified subset of N cases")
@@ -1295,7 +1322,17 @@ def main() -> None:
         default=ROOT / "benchmarks" / "results" / "hostile_inputs.json",
         help="JSON file to write (one per group when groups are run one at a time)",
     )
+    ap.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="print and write (--out) one table from the JSON files of runs of other groups",
+    )
     args = ap.parse_args()
+    if args.combine:
+        combine(args.combine, args.out)
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     fixtures = Path(tempfile.mkdtemp(prefix="hostile-fixtures-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
