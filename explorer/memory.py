@@ -24,6 +24,7 @@ from explorer.errors import UsageError
 __all__ = [
     "DEFAULT_MAX_MEMORY",
     "ENV_VAR",
+    "MAX_BATCH",
     "check_model_memory",
     "estimate_memory",
     "max_memory",
@@ -33,6 +34,7 @@ __all__ = [
 
 DEFAULT_MAX_MEMORY = 2 * 10**9  # bytes: every preset at batch 32 fits with room to spare
 ENV_VAR = "EXPLORER_MAX_MEMORY"
+MAX_BATCH = 2**63 - 1  # PyTorch sizes are int64
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
 _UNIT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -102,8 +104,12 @@ def estimate_memory(
 
     import search_spaces as ss
 
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise UsageError(f"batch size {batch_size!r} is invalid: use an integer >= 1")
+    # the bound keeps the estimate a float (a 400-digit batch overflowed it); no tensor
+    # dimension is larger anyway
+    if not (isinstance(batch_size, int) and 1 <= batch_size <= MAX_BATCH):
+        raise UsageError(
+            f"batch size {str(batch_size)[:24]} is invalid: use an integer from 1 to {MAX_BATCH:,}"
+        )
     with torch.device("meta"):
         model = ss.build(config)
     weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))

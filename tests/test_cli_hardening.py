@@ -90,6 +90,12 @@ def test_weight_decay_must_be_finite(value: float) -> None:
         (["train", "ding2025", "--weight-decay", "nan"], "weight_decay"),
         (["train", "ding2025", "--weight-decay", "inf"], "weight_decay"),
         (["train", "ding2025", "--weight-decay", "1e308"], "weight_decay"),
+        (["profile", "ding2025", "--batch-size", "9" * 400], "batch size"),
+        (["train", "ding2025", "--batch-size", "9" * 400], "batch size"),
+        (
+            ["search", "--device", "rpi4", "--budget", "1e9flops", "--heartbeat", "9" * 400],
+            "--heartbeat",
+        ),
         (["bench", "ding2025", "--threads", "-1"], "--threads"),
         (["search", "--device", "rpi4", "--budget", "1e9flops", "--threads", "0"], "--threads"),
         (

@@ -146,6 +146,10 @@ class SearchConfig:
                 raise UsageError(
                     f"--{name.replace('_', '-')}={value!r} must be an integer >= {low}"
                 )
+        if self.heartbeat_s > 86_400:  # a trial is failed after 3 silent heartbeats
+            raise UsageError(
+                f"--heartbeat={str(self.heartbeat_s)[:20]} must be at most 86,400 s (a day)"
+            )
         for name in ("max_frames", "max_image_px"):
             value = getattr(self, name)
             if value is not None and value < 1:
