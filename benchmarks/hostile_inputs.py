@@ -1298,6 +1298,9 @@ def combine(paths: list[Path], out: Path) -> None:
         "seconds": round(sum(r["seconds"] for r in runs), 1),
         "table": table,
         "failures": [f for r in runs for f in r["failures"]],
+        "slowest": sorted(
+            (x for r in runs for x in r.get("slowest", [])), key=lambda x: -x["seconds"]
+        )[:15],
     }
     out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {out}")
@@ -1402,6 +1405,11 @@ def main() -> None:
                 "generated": n_generated,
                 "table": table,
                 "failures": [asdict(o) for o in failures],
+                # the longest cases, to tell slow-by-design or by-load from stuck
+                "slowest": [
+                    {"group": o.group, "name": o.name, "seconds": o.seconds, "verdict": o.verdict}
+                    for o in sorted(outcomes, key=lambda o: -o.seconds)[:15]
+                ],
             },
             indent=2,
         )
