@@ -310,32 +310,10 @@ def train(
     start = time.perf_counter()
     try:
         for epoch in range(1, s.epochs + 1):
-            model.train()
             order = rng.permutation(split.train_idx)
-            seen, total = 0, 0.0
-            for b0 in range(0, order.size, s.batch_size):
-                idx = order[b0 : b0 + s.batch_size]
-                if idx.size < 2 and order.size >= 2:
-                    continue  # a batch of one breaks BatchNorm; its sample comes next epoch
-                audio, video, labels = batches.get(idx)
-                if s.augment:
-                    audio, video = _augment(audio, video, gen, s)
-                logits = _forward(model, audio, video)
-                if logits.shape[-1] != num_classes:
-                    raise UsageError(
-                        f"the model outputs {logits.shape[-1]} classes but the data set has "
-                        f"{num_classes}: build it with num_classes={num_classes}"
-                    )
-                loss = F.cross_entropy(logits, labels)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(_non_finite_cause("training", epoch, audio, video, s))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if s.grad_clip_norm:
-                    nn.utils.clip_grad_norm_(params, s.grad_clip_norm)
-                optimizer.step()
-                seen += idx.size
-                total += float(loss.detach()) * idx.size
+            train_loss = _train_epoch(
+                model, batches, order, optimizer=optimizer, gen=gen, settings=s, epoch=epoch
+            )
             val = _evaluate(model, batches, split.val_idx, max(s.batch_size, 64), num_classes)
             if not math.isfinite(val.loss):
                 val_audio, val_video, _ = batches.get(split.val_idx)
@@ -346,7 +324,7 @@ def train(
             history.append(
                 {
                     "epoch": epoch,
-                    "train_loss": total / max(seen, 1),
+                    "train_loss": train_loss,
                     "val_loss": val.loss,
                     "val_accuracy": val.accuracy,
                     "val_macro_f1": val.macro_f1,
@@ -385,6 +363,53 @@ def train(
         normalization={"mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist()},
         settings=s,
     )
+
+
+def _train_epoch(
+    model: nn.Module,
+    batches: _Batches,
+    order: np.ndarray,
+    *,
+    optimizer: torch.optim.Optimizer,
+    gen: torch.Generator,
+    settings: TrainSettings,
+    epoch: int,
+) -> float:
+    """One pass over the training samples in ``order``; the mean training loss.
+
+    Raises:
+        UsageError: the model's output size is not the data set's class count.
+        NonFiniteLossError: the loss became NaN or infinite.
+    """
+    s = settings
+    num_classes = len(batches.features.class_names)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    model.train()
+    seen, total = 0, 0.0
+    for b0 in range(0, order.size, s.batch_size):
+        idx = order[b0 : b0 + s.batch_size]
+        if idx.size < 2 and order.size >= 2:
+            continue  # a batch of one breaks BatchNorm; its sample comes next epoch
+        audio, video, labels = batches.get(idx)
+        if s.augment:
+            audio, video = _augment(audio, video, gen, s)
+        logits = _forward(model, audio, video)
+        if logits.shape[-1] != num_classes:
+            raise UsageError(
+                f"the model outputs {logits.shape[-1]} classes but the data set has "
+                f"{num_classes}: build it with num_classes={num_classes}"
+            )
+        loss = F.cross_entropy(logits, labels)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(_non_finite_cause("training", epoch, audio, video, s))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.grad_clip_norm:
+            nn.utils.clip_grad_norm_(params, s.grad_clip_norm)
+        optimizer.step()
+        seen += idx.size
+        total += float(loss.detach()) * idx.size
+    return total / max(seen, 1)
 
 
 class _Progress:
