@@ -480,47 +480,15 @@ def train_model(
     CREMA-D's six classes) is rebuilt with the data set's class count. A checkpoint MODEL is
     fine-tuned from its weights.
     """
-    import dataclasses
-
     import search_spaces as ss
-    from explorer.checkpoints import load_checkpoint, save_checkpoint
+    from explorer.checkpoints import save_checkpoint
     from explorer.data import build_features, load_dataset, make_split
-    from explorer.memory import check_model_memory
-    from explorer.models import resolve_model
     from explorer.quantize import check_deployment, check_precision
 
     s = settings or TrainSettings()
     precision = check_precision(precision)
     ds = load_dataset(dataset)
-    resolved = resolve_model(model)
-    net, config = resolved.model, resolved.config
-    if config is None:
-        raise UsageError(
-            f"MODEL {model!r} is not a search_spaces model: train a preset, family:key=value "
-            "or an explorer checkpoint"
-        )
-    classes = len(ds.class_names)
-    from_ckpt = not (
-        model.partition(":")[0].strip() in ss.presets()
-        or model.partition(":")[0].strip() in ss.list_families()
-    )
-    if getattr(config, "num_classes", classes) != classes:
-        if from_ckpt:
-            raise UsageError(
-                f"checkpoint {model!r} predicts {config.num_classes} classes but {ds.name} has "
-                f"{classes}: train a new model on it instead"
-            )
-        config = dataclasses.replace(config, num_classes=classes)
-    # a training step holds gradients, Adam moments and the forward's activations at the batch
-    # size: refuse before the data set is featurised if that is over the memory limit
-    check_model_memory(
-        config, batch_size=s.batch_size, what=f"training MODEL {model!r}", training=True
-    )
-    if not from_ckpt:  # initial weights from the seed, so the same command trains the same model
-        torch.manual_seed(s.seed)
-        net = ss.build(config)
-    if from_ckpt:
-        net = load_checkpoint(model).build_model()
+    net = _model_to_train(model, num_classes=len(ds.class_names), dataset=ds.name, settings=s)
     feats = build_features(
         ds,
         net.input_spec,
@@ -568,3 +536,46 @@ def train_model(
         )
         report["checkpoint"] = str(path)
     return report
+
+
+def _model_to_train(
+    model: str, *, num_classes: int, dataset: str, settings: TrainSettings
+) -> nn.Module:
+    """The network ``train_model`` trains: a preset or family spec built from the seed with
+    the data set's class count, or a checkpoint's network with its weights.
+
+    Raises:
+        UsageError: MODEL is not a ``search_spaces`` model, a checkpoint predicts another
+            class count, or a training step would exceed the memory limit.
+    """
+    import dataclasses
+
+    import search_spaces as ss
+    from explorer.checkpoints import load_checkpoint
+    from explorer.memory import check_model_memory
+    from explorer.models import resolve_model
+
+    config = resolve_model(model).config
+    if config is None:
+        raise UsageError(
+            f"MODEL {model!r} is not a search_spaces model: train a preset, family:key=value "
+            "or an explorer checkpoint"
+        )
+    name = model.partition(":")[0].strip()
+    from_ckpt = not (name in ss.presets() or name in ss.list_families())
+    if getattr(config, "num_classes", num_classes) != num_classes:
+        if from_ckpt:
+            raise UsageError(
+                f"checkpoint {model!r} predicts {config.num_classes} classes but {dataset} has "
+                f"{num_classes}: train a new model on it instead"
+            )
+        config = dataclasses.replace(config, num_classes=num_classes)
+    # a training step holds gradients, Adam moments and the forward's activations at the batch
+    # size: refuse before the data set is featurised if that is over the memory limit
+    check_model_memory(
+        config, batch_size=settings.batch_size, what=f"training MODEL {model!r}", training=True
+    )
+    if from_ckpt:
+        return load_checkpoint(model).build_model()
+    torch.manual_seed(settings.seed)  # initial weights from the seed: the same command trains
+    return ss.build(config)  # the same model
