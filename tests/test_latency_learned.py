@@ -175,6 +175,7 @@ def test_a_non_default_target_uses_the_kernel_file_only_where_it_runs_what_was_m
         "cpu-fp32-ncnn": True,
         "cpu1-fp32-ncnn": False,
         "cpu-fp32-xnnpack": False,
+        "cpu-fp32-ort": False,  # ONNX Runtime, but on 4 threads
         "cpu1-fp32-ort": True,
     }, uses
     model, inputs = _small_model()
