@@ -148,6 +148,32 @@ def build_features(
                 dataset, spec, arrays, start, from_cache=True, skipped=skipped_before
             )
 
+    arrays, skipped = _decode_all(
+        dataset, spec, samples_per_clip=samples_per_clip, progress=progress
+    )
+    if use_cache:
+        _cache.save_entry(
+            cache_dir,
+            key,
+            arrays,
+            {
+                "dataset": dataset.name,
+                "spec": spec.to_dict(),
+                "skipped": [x.to_dict() for x in skipped],
+            },
+        )
+    return _feature_set(dataset, spec, arrays, start, from_cache=False, skipped=tuple(skipped))
+
+
+def _decode_all(
+    dataset: Dataset, spec: InputSpec, *, samples_per_clip: int, progress: bool
+) -> tuple[dict[str, np.ndarray], list[SkippedFile]]:
+    """Decode every clip and compute its features: the arrays of a ``FeatureSet`` and the
+    clips left out (undecodable, or with non-finite audio features).
+
+    Raises:
+        DataError: no clip could be decoded.
+    """
     s = samples_per_clip
     request = MediaRequest(
         sample_rate_hz=spec.sample_rate_hz,
@@ -209,18 +235,7 @@ def build_features(
         "actors": np.asarray(actors, dtype=np.int64),
         "clip_index": np.asarray(clip_index, dtype=np.int64),
     }
-    if use_cache:
-        _cache.save_entry(
-            cache_dir,
-            key,
-            arrays,
-            {
-                "dataset": dataset.name,
-                "spec": spec.to_dict(),
-                "skipped": [x.to_dict() for x in skipped],
-            },
-        )
-    return _feature_set(dataset, spec, arrays, start, from_cache=False, skipped=tuple(skipped))
+    return arrays, skipped
 
 
 def _cache_problem(arrays: dict[str, np.ndarray], dataset: Dataset, spec: InputSpec) -> str | None:
