@@ -131,3 +131,31 @@ def test_search_report_puts_the_breakdown_before_the_trials(tmp_path: Path) -> N
     assert "2 trials (2 complete)" in page.intro
     without = reports.search_report(run)
     assert len(without.sections) == len(page.sections) - 1
+
+
+def test_the_cli_assembles_no_report() -> None:
+    # the report commands call one assembly function of ``reports`` and write its page; no
+    # chart module (and no Section) is used in the CLI, so a new section goes in ``reports``
+    import ast
+
+    cli = Path(__file__).resolve().parents[1] / "explorer" / "cli"
+    charts = {"breakdown", "feasibility", "pareto", "roofline"}
+    for path in sorted(cli.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        used = {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "reports"
+        }
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "reports"
+            for alias in node.names
+        }
+        assert not (used | imported) & (charts | {"Section", "render_html"}), path.name
+    text = (cli / "roofline.py").read_text(encoding="utf-8")
+    assert "reports.roofline_report(" in text
+    assert "reports.search_report(" in (cli / "report.py").read_text(encoding="utf-8")

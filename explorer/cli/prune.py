@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +11,9 @@ from ._app import app
 from ._limits import MAX_MEMORY
 from ._output import Format, human, print_json, print_table
 from ._paths import check_writable
+
+if TYPE_CHECKING:
+    from explorer.pruning import PruneReport
 
 
 def _fmt(value, unit: str = "", digits: str = ".4f") -> str:
@@ -97,55 +101,7 @@ def prune_command(
     if format is Format.json:
         print_json(report.to_dict())
         return
-    b, a = report.before.to_dict(), report.after.to_dict()
-    rows = [
-        ("params", _fmt(b["params"]), _fmt(a["params"]), _change(b["params"], a["params"])),
-        ("MACs", _fmt(b["macs"]), _fmt(a["macs"]), _change(b["macs"], a["macs"])),
-        ("FLOPs", _fmt(b["flops"]), _fmt(a["flops"]), _change(b["flops"], a["flops"])),
-        (
-            f"predicted ms ({report.device})",
-            _fmt(b["predicted_ms"], "", ".3f"),
-            _fmt(a["predicted_ms"], "", ".3f"),
-            _change(b["predicted_ms"], a["predicted_ms"]),
-        ),
-        (
-            "ONNX Runtime ms (here, 1 thread)",
-            _fmt(b["ort_ms"], "", ".3f"),
-            _fmt(a["ort_ms"], "", ".3f"),
-            _change(b["ort_ms"], a["ort_ms"]),
-        ),
-        (
-            "accuracy",
-            _fmt(b["accuracy"]),
-            _fmt(a["accuracy"]),
-            "-" if b["accuracy"] is None else f"{a['accuracy'] - b['accuracy']:+.4f}",
-        ),
-        (
-            "macro-F1",
-            _fmt(b["macro_f1"]),
-            _fmt(a["macro_f1"]),
-            "-" if b["macro_f1"] is None else f"{a['macro_f1'] - b['macro_f1']:+.4f}",
-        ),
-    ]
-    dep = report.deployment.to_dict() if report.deployment is not None else None
-    if dep:
-        rows.append(
-            (
-                f"macro-F1 ONNX fp32 -> {dep['precision']}",
-                _fmt(dep["fp32_macro_f1"]),
-                _fmt(dep["macro_f1"]),
-                f"{dep['macro_f1_change']:+.4f}",
-            )
-        )
-        if dep.get("predicted_ms") is not None:
-            rows.append(
-                (
-                    f"predicted ms at {dep['precision']} ({dep['target']})",
-                    "",
-                    _fmt(dep["predicted_ms"], "", ".3f"),
-                    "",
-                )
-            )
+    rows = _rows(report)
     bud = report.pruning.to_dict()
     print_table(
         rows,
@@ -166,3 +122,52 @@ def prune_command(
         typer.echo(
             f"exported {report.onnx.path} (ONNX Runtime matches to {report.onnx.max_abs_diff:.2g})"
         )
+
+
+def _rows(report: PruneReport) -> list[tuple[str, str, str, str]]:
+    """The before/after table: costs, times, scores, and the lower precision when asked."""
+    b, a = report.before, report.after
+
+    def score(before: float | None, after: float | None) -> str:
+        return "-" if before is None or after is None else f"{after - before:+.4f}"
+
+    rows = [
+        ("params", _fmt(b.params), _fmt(a.params), _change(b.params, a.params)),
+        ("MACs", _fmt(b.macs), _fmt(a.macs), _change(b.macs, a.macs)),
+        ("FLOPs", _fmt(b.flops), _fmt(a.flops), _change(b.flops, a.flops)),
+        (
+            f"predicted ms ({report.device})",
+            _fmt(b.predicted_ms, "", ".3f"),
+            _fmt(a.predicted_ms, "", ".3f"),
+            _change(b.predicted_ms, a.predicted_ms),
+        ),
+        (
+            "ONNX Runtime ms (here, 1 thread)",
+            _fmt(b.ort_ms, "", ".3f"),
+            _fmt(a.ort_ms, "", ".3f"),
+            _change(b.ort_ms, a.ort_ms),
+        ),
+        ("accuracy", _fmt(b.accuracy), _fmt(a.accuracy), score(b.accuracy, a.accuracy)),
+        ("macro-F1", _fmt(b.macro_f1), _fmt(a.macro_f1), score(b.macro_f1, a.macro_f1)),
+    ]
+    dep = report.deployment
+    if dep is not None:
+        check = dep.check
+        rows.append(
+            (
+                f"macro-F1 ONNX fp32 -> {check.precision}",
+                _fmt(check.fp32_macro_f1),
+                _fmt(check.macro_f1),
+                f"{check.macro_f1 - check.fp32_macro_f1:+.4f}",
+            )
+        )
+        if dep.predicted_ms is not None:
+            rows.append(
+                (
+                    f"predicted ms at {check.precision} ({dep.target})",
+                    "",
+                    _fmt(dep.predicted_ms, "", ".3f"),
+                    "",
+                )
+            )
+    return rows
