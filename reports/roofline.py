@@ -133,13 +133,7 @@ def roofline_data(
     Raises:
         ValueError: unknown ``intensity``, no devices, duplicate names.
     """
-    if intensity not in INTENSITIES:
-        raise ValueError(f"intensity must be one of {', '.join(INTENSITIES)}, got {intensity!r}")
-    if not devices:
-        raise ValueError("a roofline needs at least one device")
-    for what, names in (("model", [m.name for m in models]), ("device", [d.key for d in devices])):
-        if len(set(names)) != len(names):
-            raise ValueError(f"{what} names must be unique, got {names}")
+    _check_arguments(models, devices, intensity)
     timings = timings or {}
     placements: list[ModelPlacement] = []
     ops: list[OpPlacement] = []
@@ -150,32 +144,9 @@ def roofline_data(
             what = "traffic bytes" if intensity == "traffic" else "weight bytes or FLOPs"
             notes.append(f"{model.name}: no {what} known (published totals only), not placed")
             continue
-        flops, nbytes = numbers
-        ai = flops / nbytes
         for device in devices:
             timing = timings.get((model.name, device.key))
-            roof = device.roof_gflop_s(ai)
-            if timing is not None and timing.ms > 0:
-                attained = flops / (timing.ms * 1e-3) / 1e9
-                latency, source = timing.ms, timing.source
-            else:
-                attained, latency, source = roof, None, "roof"
-            placements.append(
-                ModelPlacement(
-                    model=model.name,
-                    family=model.family,
-                    device=device.key,
-                    intensity=ai,
-                    attained_gflop_s=attained,
-                    roof_gflop_s=roof,
-                    bound="compute" if ai >= device.ridge_flops_per_byte else "memory",
-                    latency_ms=latency,
-                    source=source,
-                    flops=flops,
-                    bytes=nbytes,
-                    latency_range=timing.range_text() if timing is not None else "",
-                )
-            )
+            placements.append(_placement(model, device, timing, numbers))
             if per_layer:
                 ops.extend(_op_placements(model, device, timing, notes))
     return RooflineData(
@@ -195,6 +166,46 @@ def roofline_data(
             + [d.peak_gflop_s for d in devices],
             top_pad=3.0,
         ),
+    )
+
+
+def _check_arguments(
+    models: Sequence[ModelCost], devices: Sequence[DeviceRoof], intensity: str
+) -> None:
+    if intensity not in INTENSITIES:
+        raise ValueError(f"intensity must be one of {', '.join(INTENSITIES)}, got {intensity!r}")
+    if not devices:
+        raise ValueError("a roofline needs at least one device")
+    for what, names in (("model", [m.name for m in models]), ("device", [d.key for d in devices])):
+        if len(set(names)) != len(names):
+            raise ValueError(f"{what} names must be unique, got {names}")
+
+
+def _placement(
+    model: ModelCost, device: DeviceRoof, timing: Timing | None, numbers: tuple[int, int]
+) -> ModelPlacement:
+    """``model`` on ``device``: at its measured or predicted time, else on the roof."""
+    flops, nbytes = numbers
+    ai = flops / nbytes
+    roof = device.roof_gflop_s(ai)
+    if timing is not None and timing.ms > 0:
+        attained = flops / (timing.ms * 1e-3) / 1e9
+        latency, source = timing.ms, timing.source
+    else:
+        attained, latency, source = roof, None, "roof"
+    return ModelPlacement(
+        model=model.name,
+        family=model.family,
+        device=device.key,
+        intensity=ai,
+        attained_gflop_s=attained,
+        roof_gflop_s=roof,
+        bound="compute" if ai >= device.ridge_flops_per_byte else "memory",
+        latency_ms=latency,
+        source=source,
+        flops=flops,
+        bytes=nbytes,
+        latency_range=timing.range_text() if timing is not None else "",
     )
 
 
