@@ -226,3 +226,49 @@ def test_calibrate_refuses_a_bad_time_in_one_line(tmp_path, capsys):
         assert code == 2, (bad, err)
         assert "--time" in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "h.toml").exists()
+
+
+def test_the_profiler_overhead_per_node_is_recovered_from_whole_network_times():
+    from explorer.latency._kernels import KernelGraph
+    from explorer.latency._sampling import KernelSample, profiler_overhead_us
+
+    # networks of 5-400 nodes whose profiled node times each read 1.7 µs too much; their
+    # whole times (no profiler) are 6 µs per call plus the true node times, +-0.5 % noise
+    rng = np.random.default_rng(0)
+    nodes = _conv_nodes(400, seed=4)
+    samples = []
+    for i in range(40):
+        count = int(rng.integers(5, 400))
+        true_us = rng.uniform(0.5, 40.0, size=count)
+        chosen = tuple(nodes[:count])
+        graph = KernelGraph(nodes=chosen, level="all", block=8)
+        whole_ms = (6.0 + true_us.sum()) * rng.uniform(0.995, 1.005) / 1e3
+        samples.append(
+            KernelSample(
+                name=f"n{i}",
+                graph=graph,
+                nodes=tuple(zip(chosen, (true_us + 1.7).tolist(), strict=True)),
+                measured_ms=whole_ms,
+            )
+        )
+    assert profiler_overhead_us(samples) == pytest.approx(1.7, abs=0.3)
+    assert profiler_overhead_us(samples[:5]) == 0.0  # too few networks to tell
+
+
+def test_random_operators_cover_the_kinds_networks_run_beside_convolutions():
+    from explorer.latency._sampling import random_op
+
+    rng = np.random.default_rng(0)
+    names = []
+    with torch.inference_mode():
+        for _ in range(60):
+            name, module, shape = random_op(rng)
+            out = module.eval()(torch.randn(shape))
+            assert torch.isfinite(out).all(), name
+            names.append(name.removeprefix("op_"))
+    prefixes = {n.split("_")[0].rstrip("0123456789") for n in names}
+    for expected in ("gru", "linear", "mha", "layernorm", "permute", "reduce", "gate", "pool"):
+        assert any(expected in p for p in prefixes), (expected, sorted(prefixes))
+    others = ("gru", "lstm", "linear", "mha", "layernorm", "permute", "reduce", "gate", "pool")
+    activations = {p for p in prefixes if not any(o in p for o in others)}
+    assert len(activations) >= 4, activations  # Mish, Softplus, Tanh, GELU, ...

@@ -25,7 +25,7 @@ from ._calibrate import (
 )
 from ._kernels import nchwc_block
 from ._learned import KernelModel, fit_kernel_model
-from ._sampling import KernelSample, collect
+from ._sampling import KernelSample, collect, profiler_overhead_us
 
 __all__ = ["LearnedRun", "calibrate_host_learned"]
 
@@ -104,6 +104,7 @@ def calibrate_host_learned(
         level="all",
         block=nchwc_block(),
         threads=threads,
+        profiler_us=profiler_overhead_us(samples),
         source=f"explorer calibrate: {len(samples)} networks profiled per node with ONNX "
         f"Runtime on {time.strftime('%Y-%m-%d %H:%M')}",
         meta={

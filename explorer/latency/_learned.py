@@ -500,6 +500,7 @@ def fit_kernel_model(
     threads: int = 1,
     source: str = "",
     meta: dict[str, Any] | None = None,
+    profiler_us: float = 0.0,
 ) -> KernelModel:
     """Fit the per-kind regressors on profiled node times and the per-inference terms on
     whole-network times.
@@ -507,12 +508,14 @@ def fit_kernel_model(
     Args:
         nodes: (node, profiled µs) pairs from ONNX Runtime's profiler.
         networks: (graph, measured ms of one inference) pairs, timed without the profiler.
+        profiler_us: what the profiler adds to every node's time
+            (``_sampling.profiler_overhead_us``); taken off each node before the fit.
     """
     from scipy.optimize import least_squares
 
     if not nodes:
         raise UsageError("the kernel latency fit needs profiled nodes; none were measured")
-    us = np.array([max(t, 0.05) for _, t in nodes])
+    us = np.array([max(t - profiler_us, 0.1) for _, t in nodes])
     x = features([n for n, _ in nodes])
     y = np.log(us)
     specific = np.array([n.kind for n, _ in nodes])
@@ -533,7 +536,7 @@ def fit_kernel_model(
         block=block,
         threads=threads,
         source=source,
-        meta=dict(meta or {}),
+        meta={**(meta or {}), "profiler_us": round(profiler_us, 3)},
     )
     if networks:
         sums = np.array([model.predict_nodes_us(g).sum() for g, _ in networks])
