@@ -9,7 +9,8 @@ none. They exist because the PyPI torchvision wheel does not load beside a CPU-o
 build; with a matching torchvision installed, ``torchvision.models:NAME`` works as well.
 
 Each function returns an ``nn.Module`` taking ``1x3x224x224`` (SqueezeNet as published in
-Caffe: ``227``); give ``input_shape`` where a MODEL is resolved for it.
+Caffe: ``227``; the YOLO11 detectors of ``explorer.zoo_yolo``: ``640``); give ``input_shape``
+where a MODEL is resolved for it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from explorer.zoo_yolo import yolo11l, yolo11m, yolo11n, yolo11s, yolo11x
 
 __all__ = [
     "NETWORKS",
@@ -46,6 +49,11 @@ __all__ = [
     "vgg13",
     "vgg16",
     "vgg19",
+    "yolo11l",
+    "yolo11m",
+    "yolo11n",
+    "yolo11s",
+    "yolo11x",
 ]
 
 
@@ -448,5 +456,6 @@ NETWORKS: dict[str, Callable[[], nn.Module]] = {
         mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small, resnet18, resnet34, resnet50,
         resnet101, resnet152, shufflenet_v2_x0_5, shufflenet_v2_x1_0, shufflenet_v2_x1_5,
         shufflenet_v2_x2_0, squeezenet1_0, squeezenet1_1, vgg11, vgg13, vgg16, vgg19,
+        yolo11n, yolo11s, yolo11m, yolo11l, yolo11x,
     )
 }  # fmt: skip
