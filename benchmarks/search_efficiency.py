@@ -98,7 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--population", type=int, default=8)
     p.add_argument("--dataset", default=SEARCH_DATASET)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/search_efficiency.json"))
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="summarise the runs stored in these JSON files (e.g. one per sampler, run in "
+        "parallel) into --out, training nothing",
+    )
     args = p.parse_args(argv)
+    if args.merge:
+        return _merge(args)
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
@@ -151,6 +161,18 @@ def main(argv: list[str] | None = None) -> int:
                         return (
                             0 if _report(runs, args, samplers, fidelities, ats, final=True) else 1
                         )
+    return 0 if _report(runs, args, samplers, fidelities, ats, final=True) else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """Summarise the ``runs`` of earlier outputs under one cost reference."""
+    runs: list[dict[str, Any]] = []
+    for path in args.merge:
+        runs += json.loads(path.read_text())["runs"]
+    samplers = list(dict.fromkeys(r["sampler"] for r in runs))
+    fidelities = list(dict.fromkeys(r["fidelity"] for r in runs))
+    ats = [int(a) for a in args.at.split(",") if a.strip()]
+    args.merge = [str(path) for path in args.merge]
     return 0 if _report(runs, args, samplers, fidelities, ats, final=True) else 1
 
 

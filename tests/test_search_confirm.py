@@ -80,3 +80,43 @@ def test_interrupted_confirmation_resumes_without_repeating_evaluations(tmp_path
         assert float(r["predicted_low_ms_orin-nano"]) <= float(r["predicted_ms_orin-nano"])
         assert float(r["macro_f1_ci95"]) >= 0.0
         assert 0.0 <= float(r["macro_f1_mean"]) <= 1.0
+
+
+def test_confirmation_goes_breadth_first_and_skips_what_cannot_finish(tmp_path: Path) -> None:
+    """Every candidate gets its first extra seed before any gets its second, and an evaluation
+    whose first training took longer than the time left is not started (it would be cut)."""
+    import time
+    from types import SimpleNamespace
+
+    from explorer.search._confirm import confirm
+    from explorer.search._objective import Objective
+
+    config = tiny_config(tmp_path / "run", confirm_seeds=2)
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], storage=f"sqlite:///{tmp_path / 'study.db'}"
+    )
+    # a front of two: a quick cheap one and a slow better one (trained in 1000 s)
+    for f1, cost, seconds in ((0.4, 1.0, 0.5), (0.6, 2.0, 1000.0)):
+        attrs = {"family": "ding", "feasible": True, "macro_f1": f1, "f1_curve": [f1],
+                 "config": {"family": "ding"}, "train_seconds": seconds}  # fmt: skip
+        study.add_trial(optuna.trial.create_trial(values=[f1, cost], user_attrs=attrs))
+    objective = Objective(config, device=None, devices={})
+    trained: list[int] = []
+
+    def retrain(config, *, seed, deadline):
+        trained.append(seed)
+        return SimpleNamespace(macro_f1=0.5, accuracy=0.5)
+
+    objective.retrain = retrain  # the scheduling is under test, not the training
+    note = confirm(study, objective, deadline=time.monotonic() + 60.0)
+    # trial 0's seeds 1 and 2 ran, in that order; trial 1's two would not finish in 60 s
+    assert trained == [0 + STRIDE, 0 + 2 * STRIDE]
+    assert note.startswith("confirmation cut by the timeout: 2 of 4 planned")
+    keys = sorted(k for k in study.user_attrs if k.startswith(StudyKey.CONFIRM_PREFIX))
+    assert keys == [StudyKey.CONFIRM_PREFIX + f"trial:0:{k}" for k in (1, 2)]
+    # with time enough, both get their first extra seed before either gets its second
+    trained.clear()
+    fresh = optuna.create_study(directions=["maximize", "minimize"])
+    fresh.add_trials(study.trials)
+    assert confirm(fresh, objective, deadline=None) == ""
+    assert trained == [STRIDE, 1 + STRIDE, 2 * STRIDE, 1 + 2 * STRIDE]

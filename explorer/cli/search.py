@@ -15,6 +15,7 @@ from explorer.errors import UsageError
 from explorer.search import (  # light: Optuna and torch load on first use of the heavy names
     SEARCH_DATASET,
     SEARCH_EPOCHS,
+    SEARCH_MIN_EPOCHS,
     SearchConfig,
     default_workers,
     get_objective,
@@ -278,10 +279,11 @@ def search_command(
     ),
     population: int = typer.Option(8, "--population", help="NSGA-II population size."),
     min_epochs: int = typer.Option(
-        5,
+        SEARCH_MIN_EPOCHS,
         "--min-epochs",
         help="First rung of successive halving: every candidate trains this many epochs, "
-        "the top third (per family, or on the rung's front) goes on to --epochs.",
+        "the top third (per family, or on the rung's front) goes on to 3x as many, and so on "
+        "up to --epochs.",
     ),
     confirm_seeds: int = typer.Option(
         2,

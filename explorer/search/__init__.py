@@ -43,6 +43,7 @@ from ._settings import (
     SAMPLERS,
     SEARCH_DATASET,
     SEARCH_EPOCHS,
+    SEARCH_MIN_EPOCHS,
     SearchConfig,
     parse_duration,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "SCORE",
     "SEARCH_DATASET",
     "SEARCH_EPOCHS",
+    "SEARCH_MIN_EPOCHS",
     "CostInputs",
     "SearchConfig",
     "SearchObjective",

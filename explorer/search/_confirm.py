@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -60,6 +60,8 @@ def confirm(
         return ""
     direction = get_objective(cfg.objective).direction
     done: set[str] = set()
+    skipped: set[str] = set()
+    planned: set[str] = set()
     for _ in range(_ROUNDS):
         trials = study.get_trials(deepcopy=False)
         attrs = study.user_attrs
@@ -67,30 +69,40 @@ def confirm(
         evals = evaluations(attrs, trials, references)
         front = pareto_numbers(trials, means_of(evals), direction=direction)
         by_number = {t.number: t for t in trials}
-        todo: list[tuple[str, Mapping[str, Any], int]] = []  # key, config, seed
-        for n in front:
-            for k in seeds:
+        # key, config, seed, expected seconds (its first training's), breadth first: every
+        # candidate gets its first extra seed before any gets its second, so a stage cut
+        # short by the timeout still gives as many candidates as it can an interval
+        todo: list[tuple[str, Mapping[str, Any], int, float]] = []
+        for k in seeds:
+            for n in front:
+                a = by_number[n].user_attrs
                 seed = cfg.seed + n + k * _SEED_STRIDE
-                todo.append(
-                    (confirm_key("trial", n, k), by_number[n].user_attrs[TrialKey.CONFIG], seed)
-                )
-        for ref in references:
-            if ref.get("trained") and ref.get("config"):
-                for k in seeds:
+                expected = float(a.get(TrialKey.TRAIN_SECONDS) or 0.0)
+                todo.append((confirm_key("trial", n, k), a[TrialKey.CONFIG], seed, expected))
+            for ref in references:
+                if ref.get("trained") and ref.get("config"):
                     seed = cfg.seed + k * _SEED_STRIDE
-                    todo.append((confirm_key("preset", ref["name"], k), ref["config"], seed))
+                    expected = float(ref.get("train_seconds") or 0.0)
+                    todo.append(
+                        (confirm_key("preset", ref["name"], k), ref["config"], seed, expected)
+                    )
         todo = [
             item
             for item in todo
             if item[0] not in attrs
             and item[0] not in done
+            and item[0] not in skipped
             and (force or not _claimed(attrs, item[0]))
         ]
+        planned.update(item[0] for item in todo)
         if not todo:
-            return ""
-        for key, config, seed in todo:
-            if deadline is not None and time.monotonic() >= deadline:
-                return _left_out(study, [item[0] for item in todo])
+            break
+        for key, config, seed, expected in todo:
+            if deadline is not None and time.monotonic() + expected > deadline:
+                # it would not finish in the time left: a cut training is thrown away, so
+                # leave the time to shorter ones
+                skipped.add(key)
+                continue
             now = study.user_attrs
             if key in now or (not force and _claimed(now, key)):
                 continue  # another process took it meanwhile
@@ -99,8 +111,9 @@ def confirm(
             )
             start = time.perf_counter()
             metrics = objective.retrain(config, seed=seed, deadline=deadline)
-            if metrics is None:
-                return _left_out(study, [item[0] for item in todo])
+            if metrics is None:  # the deadline passed during it
+                skipped.update(item[0] for item in todo if item[0] not in done)
+                break
             value = {
                 "macro_f1": float(metrics.macro_f1),
                 "accuracy": float(metrics.accuracy),
@@ -111,13 +124,13 @@ def confirm(
                 value["error"] = metrics.error
             study.set_user_attr(key, value)
             done.add(key)
-    return ""
+    return _left_out(study, skipped, planned) if skipped else ""
 
 
-def _left_out(study: optuna.Study, keys: Sequence[str]) -> str:
+def _left_out(study: optuna.Study, skipped: set[str], planned: set[str]) -> str:
     attrs = study.user_attrs
-    missing = [k for k in keys if k not in attrs]
+    missing = [k for k in skipped if k not in attrs]
     return (
-        f"confirmation stopped by the timeout: {len(missing)} of {len(keys)} planned extra "
+        f"confirmation cut by the timeout: {len(missing)} of {len(planned)} planned extra "
         "evaluations left out (re-run the command to finish them)"
     )
