@@ -182,7 +182,7 @@ def test_a_borrowed_prior_names_the_boards_it_comes_from_and_their_error(capsys)
     code, out, err = _cli(capsys, "devices", "show", "orin-nano")
     assert code == 0, err
     text = " ".join(out.split())
-    assert "transferred from agx-xavier:gpu-fp16-trt" in text
+    assert "transferred from agx-orin-64gb:gpu-fp16-trt, agx-xavier:gpu-fp16-trt" in text
     assert "jetson-nano:gpu-fp16-trt" in text and "leave-one-board-out" in text
     cv = dp.get("orin-nano").target.cross_validation
     assert cv.points >= 10 and cv.low_ratio < 1 < cv.high_ratio
