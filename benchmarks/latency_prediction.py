@@ -4,6 +4,13 @@
     python benchmarks/latency_prediction.py --quick      # a smoke run of a few minutes
     taskset -c 1 python benchmarks/latency_prediction.py # pinned to one core (shared machines)
 
+On a shared Linux machine with session autogroups (/proc/sys/kernel/sched_autogroup_enabled
+is 1) ``nice`` only ranks processes within one session; to give the timing its core, start it
+in a session of its own and raise that session's priority (as root):
+``setsid sh -c 'echo -15 > /proc/$$/autogroup; exec taskset -c 1 nice -n -15 python ...'``.
+Without it, a one-thread run on a loaded 2-core machine read up to twice its CPU time in wall
+time and the profiled node times were too noisy to learn from.
+
 One command: it calibrates this machine the way ``explorer calibrate`` does (learned kernels,
 ``--calibrate-time``, with one search-space family, ``--leave-out``, kept out of the samples
 as a generalisation check) into a temporary profile, fits the previous model (the calibrated
