@@ -548,10 +548,13 @@ def prune_to_budget(
         remaining = steps - step + 1
         # geometric path from the current value to the limit; the last step aims at the limit
         target = current * (budget.limit / current) ** (1.0 / remaining)
-        candidate, ratio, counts = _search_ratio(
+        model, record = _step(
             model,
             inputs,
+            step=step,
             target=target,
+            budget=budget,
+            device=device,
             value=value,
             importance=importance,
             protected=protected,
@@ -561,30 +564,8 @@ def prune_to_budget(
             bad_roots=bad_roots,
             reference=reference,
         )
-        if candidate is None:
-            raise ExplorerError(
-                f"cannot meet budget {budget.describe()}: pruning {max_ratio:.0%} of every "
-                f"prunable layer's channels still leaves {budget.label}="
-                f"{counts[2]:.4g}; the parts kept intact "
-                f"({', '.join(sorted(protected)) or 'none'}) "
-                "cost too much: use a larger budget or a smaller model"
-            )
-        _verify(candidate, protected, inputs, reference)
-        model = candidate
-        costs = model_costs(model, inputs, device=device)
-        current = costs[budget.metric]
-        done.append(
-            PruneStep(
-                step=step,
-                channel_ratio=ratio,
-                target=target,
-                value=current,
-                params=int(costs["params"]),
-                flops=int(costs["flops"]),
-                groups_pruned=counts[0],
-                groups_skipped=counts[1],
-            )
-        )
+        current = record.value
+        done.append(record)
         if finetune is not None:
             finetune(model, step)
     model.eval()
@@ -599,6 +580,64 @@ def prune_to_budget(
         steps=tuple(done),
         kept_intact=kept,
         skipped_groups=sum(s.groups_skipped for s in done),
+    )
+
+
+def _step(
+    model: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    *,
+    step: int,
+    target: float,
+    budget: Budget,
+    device: DeviceProfile | None,
+    value: Callable[[nn.Module], float],
+    importance: str,
+    protected: Mapping[str, str],
+    loss_fn: Callable[[nn.Module], torch.Tensor] | None,
+    max_ratio: float,
+    round_to: int,
+    bad_roots: set[str],
+    reference: Mapping[str, Any],
+) -> tuple[nn.Module, PruneStep]:
+    """One pruning step: the smallest channel ratio that reaches ``target``, checked, and
+    its record (costs after it, before fine-tuning).
+
+    Raises:
+        ExplorerError: the largest ratio does not reach the target, or pruning broke the model.
+    """
+    candidate, ratio, counts = _search_ratio(
+        model,
+        inputs,
+        target=target,
+        value=value,
+        importance=importance,
+        protected=protected,
+        loss_fn=loss_fn,
+        max_ratio=max_ratio,
+        round_to=round_to,
+        bad_roots=bad_roots,
+        reference=reference,
+    )
+    if candidate is None:
+        raise ExplorerError(
+            f"cannot meet budget {budget.describe()}: pruning {max_ratio:.0%} of every "
+            f"prunable layer's channels still leaves {budget.label}="
+            f"{counts[2]:.4g}; the parts kept intact "
+            f"({', '.join(sorted(protected)) or 'none'}) "
+            "cost too much: use a larger budget or a smaller model"
+        )
+    _verify(candidate, protected, inputs, reference)
+    costs = model_costs(candidate, inputs, device=device)
+    return candidate, PruneStep(
+        step=step,
+        channel_ratio=ratio,
+        target=target,
+        value=costs[budget.metric],
+        params=int(costs["params"]),
+        flops=int(costs["flops"]),
+        groups_pruned=counts[0],
+        groups_skipped=counts[1],
     )
 
 
