@@ -477,7 +477,11 @@ def run_search(
                 study=config.study,
                 out_dir=config.out_dir,
                 seed=config.seed,
-                deadline=search_deadline,
+                # the whole run's deadline: a worker keeps the same last share of it for the
+                # confirmation stage, so it stops drawing trials when this process does (given
+                # only the search's part, it kept a share of that too and stopped searching
+                # a third of the way before this process, to confirm a front still moving)
+                deadline=deadline,
             )
         if main:  # the main process's job (workers leave the references to it)
             objective.references_note = ensure_references(study, objective)
