@@ -7,7 +7,7 @@ command, which resumes the study. Before each kill the finished trials are read 
 study; after it they are read again: a finished trial must never be lost. When the last run
 finishes, the run directory and the feature cache must hold no temporary file.
 
-Usage: python benchmarks/kill_resume.py [--kills 6] [--trials 24] [--seed 0]
+Usage: python benchmarks/kill_resume.py [--kills 6] [--trials 24] [--seed 0] [--delays 5 20]
 Prints a table per kill and writes benchmarks/results/kill_resume.json.
 """
 
@@ -80,7 +80,7 @@ def _temporaries(*dirs: Path) -> list[str]:
     return sorted(found)
 
 
-def run(kills: int, trials: int, seed: int) -> dict:
+def run(kills: int, trials: int, seed: int, delays: tuple[float, float] = (5.0, 20.0)) -> dict:
     rng = random.Random(seed)
     rows = []
     final = {}
@@ -99,7 +99,7 @@ def run(kills: int, trials: int, seed: int) -> dict:
                 proc = subprocess.Popen(
                     cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
-                delay = rng.uniform(5.0, 20.0)
+                delay = rng.uniform(*delays)
                 time.sleep(delay)
                 if proc.poll() is not None:  # finished before the kill: nothing to kill
                     rows.append({"workers": workers, "kill": k + 1, "delay_s": round(delay, 1),
@@ -158,9 +158,19 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=6, help="kills per worker count")
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--delays",
+        type=float,
+        nargs=2,
+        default=(5.0, 20.0),
+        metavar=("MIN", "MAX"),
+        help="seconds from each start to its kill, drawn uniformly (longer on a loaded machine, "
+        "where a search needs longer to finish its first trials)",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    result = run(args.kills, args.trials, args.seed)
+    result = run(args.kills, args.trials, args.seed, tuple(args.delays))
+    result["delays_s"] = list(args.delays)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     print(
         f"\n{result['kills']} SIGKILLs, {result['lost']} finished trials lost, "
