@@ -11,20 +11,66 @@ class with its audio map (coefficient by time step) and its video map (pixels), 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 __all__ = [
     "ExplainData",
+    "ExplanationLike",
     "ShareRow",
     "explain_data",
     "explain_page",
     "maps_figure",
     "shares_figure",
 ]
+
+
+class _ClassLike(Protocol):
+    """One class's attributions (``explorer.explain.ClassAttribution``)."""
+
+    @property
+    def class_name(self) -> str: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def audio_share(self) -> float: ...
+    @property
+    def video_share(self) -> float: ...
+    @property
+    def audio_total(self) -> float: ...
+    @property
+    def video_total(self) -> float: ...
+    @property
+    def audio_map(self) -> Sequence[Sequence[float]]: ...
+    @property
+    def video_map(self) -> Sequence[Sequence[float]]: ...
+    @property
+    def video_frames(self) -> Sequence[float]: ...
+
+
+class ExplanationLike(Protocol):
+    """What ``explain_data`` reads: an ``explorer.explain.Explanation`` (this package does
+    not import ``explorer``)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def audio_kind(self) -> str: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def classes(self) -> Sequence[_ClassLike]: ...
+    @property
+    def max_abs_delta(self) -> float: ...
+    @property
+    def max_abs_logit_change(self) -> float: ...
+
 
 AUDIO_COLOUR = "#1f77b4"
 VIDEO_COLOUR = "#d62728"
@@ -69,7 +115,7 @@ def _scaled(maps: list[Any]) -> tuple[tuple[tuple[float, ...], ...], ...]:
     return tuple(tuple(tuple(v / top for v in row) for row in m) for m in maps)
 
 
-def explain_data(explanation: Any) -> ExplainData:
+def explain_data(explanation: ExplanationLike) -> ExplainData:
     """The chart data of ``explanation`` (see the module docstring).
 
     Raises:
@@ -189,7 +235,7 @@ def maps_figure(data: ExplainData) -> go.Figure:
     return fig
 
 
-def explain_page(explanation: Any) -> str:
+def explain_page(explanation: ExplanationLike) -> str:
     """The standalone HTML page (plotly.js embedded) of ``explanation``.
 
     Raises:
