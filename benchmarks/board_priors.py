@@ -6,7 +6,8 @@ without it, and prints the number of points and the shares of predictions within
 of the published measurement, beside the same shares for the uncalibrated roofline.
 
 A built-in board's default target without rows of its own gets a prior from the other boards'
-measured targets of its kind (``board_fit.fit_transfer``: their fixed costs, its own roofs),
+measured targets of its kind (``board_fit.fit_transfer``: those of boards of its processor
+generation lend their efficiencies and fixed costs, any others only their fixed costs),
 and the table's last rows give that transfer's error, leave-one-board-out: each measured board
 predicted by a fit on the others only.
 
@@ -57,16 +58,35 @@ def fit_all() -> list[dict]:
     return out
 
 
-def transfer_pool(target, fits: list[dict]) -> list:
-    """The measured targets a target without measurements borrows from: those of its processor
-    whose runtime is its runtime (``tensorrt`` also in ONNX Runtime's TensorRT provider), at
-    any precision, since only fixed costs move and a launch costs the same at FP16 and FP32,
-    when they span two boards or more (so that the transfer has a leave-one-board-out error);
-    else every measured target of its processor."""
+def transfer_pool(target, fits: list[dict]) -> tuple[list, bool]:
+    """The measured targets a target without measurements borrows from, and whether they
+    share its processor generation. Measured targets of its runtime (``tensorrt`` also in ONNX
+    Runtime's TensorRT provider) at its precision on two or more boards of its architecture
+    (``architecture`` in the device files, e.g. the Ampere Jetsons): their efficiencies and
+    fixed costs move. Else those of its processor and runtime on any boards, when they span
+    two boards or more (so that the transfer has a leave-one-board-out error), else every
+    measured target of its processor: only their fixed costs move (a launch costs the same at
+    FP16 and FP32)."""
     same_kind = [f for f in fits if f["result"].target.processor == target.processor]
     runtime = [f for f in same_kind if target.runtime in f["result"].target.runtime]
+    arch = _architecture(target)
+    kin = [
+        f
+        for f in runtime
+        if arch
+        and _architecture(f["result"].target) == arch
+        and f["result"].target.precision == target.precision
+    ]
+    if len({f["result"].target.device for f in kin}) > 1:
+        return [(f["result"].target, f["samples"]) for f in kin], True
     chosen = runtime if len({f["result"].target.device for f in runtime}) > 1 else same_kind
-    return [(f["result"].target, f["samples"]) for f in chosen]
+    return [(f["result"].target, f["samples"]) for f in chosen], False
+
+
+def _architecture(target) -> str:
+    """The generation of the processor ``target`` runs on, where its board names one."""
+    profile = device_profiles.get(target.device)
+    return profile.architecture if profile.kind == target.processor else ""
 
 
 def transferred(fits: list[dict]) -> list[dict]:
@@ -85,7 +105,8 @@ def transferred(fits: list[dict]) -> list[dict]:
             continue
         if f"{profile.key}:{target.name}" in measured or profile.key in keep_roofline:
             continue
-        result = fit_transfer(target, transfer_pool(target, fits))
+        pool, same_architecture = transfer_pool(target, fits)
+        result = fit_transfer(target, pool, same_architecture=same_architecture)
         out.append(
             {
                 "address": profile.key,

@@ -42,7 +42,7 @@ _BUILTIN_DIR = Path(__file__).with_name("devices")
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _TOP_KEYS = {
     "key", "name", "kind", "aliases", "memory_gb", "notes", "peak_gflops", "bandwidth_gb_s",
-    "sources", "alternatives", "calibration", "default_target", "targets",
+    "sources", "alternatives", "calibration", "default_target", "targets", "architecture",
 }  # fmt: skip
 _TARGET_KEYS = {
     "processor", "runtime", "precision", "threads", "peak_gflops", "bandwidth_gb_s", "sources",
@@ -218,6 +218,12 @@ def profile_from_dict(data: Mapping[str, Any], *, origin: str, default_key: str)
     notes = data.get("notes", "")
     if not isinstance(notes, str):
         raise DeviceError(f"{where}: notes must be a string")
+    architecture = data.get("architecture", "")
+    if not isinstance(architecture, str) or (architecture and not _KEY_RE.match(architecture)):
+        raise DeviceError(
+            f'{where}: architecture must be a lower-case name such as "ampere", '
+            f"got {architecture!r}"
+        )
     cal = data.get("calibration")
     default_target = data.get("default_target", "")
     if not isinstance(default_target, str):
@@ -238,6 +244,7 @@ def profile_from_dict(data: Mapping[str, Any], *, origin: str, default_key: str)
         peak_gflops=dict(peak),
         bandwidth_gb_s=data["bandwidth_gb_s"],
         memory_gb=data.get("memory_gb"),
+        architecture=architecture,
         aliases=aliases,
         sources=_string_list(data.get("sources", []), "sources", where=where),
         notes=notes,
@@ -414,6 +421,8 @@ def to_toml(profile: DeviceProfile) -> str:
     if profile.memory_gb is not None:
         lines.append(f"memory_gb = {_toml_value(profile.memory_gb)}")
     lines.append(f"bandwidth_gb_s = {_toml_value(profile.bandwidth_gb_s)}")
+    if profile.architecture:
+        lines.append(f"architecture = {_toml_value(profile.architecture)}")
     if profile.notes:
         lines.append(f"notes = {_toml_value(profile.notes)}")
     lines.append(f"sources = {_toml_value(profile.sources)}")

@@ -193,6 +193,9 @@ class DeviceProfile:
     peak_gflops: Mapping[str, float]
     bandwidth_gb_s: float
     memory_gb: float | None = None
+    # The processor's generation (e.g. "ampere"): a board without measurements of its own
+    # borrows its efficiencies only from measured boards of the same architecture.
+    architecture: str = ""
     aliases: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     notes: str = ""
@@ -330,6 +333,7 @@ class DeviceProfile:
             "ridge_flops_per_byte": self.ridge_flops_per_byte,
             "peak_gflops": dict(self.peak_gflops),
             "memory_gb": self.memory_gb,
+            "architecture": self.architecture,
             "aliases": list(self.aliases),
             "sources": list(self.sources),
             "notes": self.notes,

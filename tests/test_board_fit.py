@@ -281,7 +281,7 @@ def test_transfer_to_a_board_without_measurements_is_validated_board_by_board() 
     new = replace(TARGET, device="c", peak_gflops=100.0, bandwidth_gb_s=20.0)
     result = fit_transfer(new, pool)
     cal, cv = result.target.calibration, result.target.cross_validation
-    assert cal.source.startswith("transferred from a:t, b:t (20 points)")
+    assert cal.source.startswith("transferred from a:t, b:t (20 points; fixed costs)")
     # only the fixed costs move: the new board's work is priced at its own roofs
     assert cal.compute_fraction == cal.bandwidth_fraction == 1.0
     assert not cal.kind_compute_fraction and cal.work_exponent == 0.0
@@ -292,6 +292,34 @@ def test_transfer_to_a_board_without_measurements_is_validated_board_by_board() 
     assert cv.fixed_ratio == pytest.approx(math.exp(1.2816 * math.log(2) / math.sqrt(2)), rel=0.1)
     with pytest.raises(UsageError, match="no measurements to transfer"):
         fit_transfer(new, [])
+
+
+def test_a_transfer_within_one_architecture_moves_the_efficiencies_too() -> None:
+    """Boards of one generation run their kernels at similar fractions of their roofs: a
+    board of that generation without measurements gets those fractions, not its bare roofs."""
+    slow = replace(TRUE, compute_fraction=0.4, bandwidth_fraction=0.5)
+    boards = [replace(TARGET, device=d, peak_gflops=p, bandwidth_gb_s=b)
+              for d, p, b in [("a", 50.0, 10.0), ("b", 200.0, 30.0)]]  # fmt: skip
+    pool = []
+    for board in boards:
+        samples = [
+            (n.model, n, predict_latency(n, replace(board, calibration=slow)).ms) for n in NETWORKS
+        ]
+        pool.append((fit_target(board, samples, source="own").target, samples))
+    new = replace(TARGET, device="c", peak_gflops=100.0, bandwidth_gb_s=20.0)
+    kin = fit_transfer(new, pool, same_architecture=True)
+    roofs = fit_transfer(new, pool)
+    assert "efficiencies and fixed costs" in kin.target.calibration.source
+    assert kin.target.calibration.compute_fraction < 1.0  # the boards' kernels are slow
+    truth = [predict_latency(n, replace(new, calibration=slow)).ms for n in NETWORKS]
+
+    def err(target: Target) -> float:
+        pairs = zip(NETWORKS, truth, strict=True)
+        return max(abs(predict_latency(n, target).ms / m - 1) for n, m in pairs)
+
+    # the new board runs at the generation's fractions: moving them predicts it, roofs do not
+    assert err(kin.target) < 0.1 < err(roofs.target)
+    assert all(abs(r.predicted_ms / r.measured_ms - 1) < 0.1 for r in kin.rows)
 
 
 def test_shipped_transfers_have_a_range_and_say_where_they_come_from(capsys) -> None:

@@ -121,6 +121,8 @@ def test_profile_by_path_and_key_defaults_to_file_stem(tmp_path: Path) -> None:
     [
         ("colour = 'red'", "unknown key 'colour'"),
         ("memory_gb = -1", "memory_gb must be a positive number"),
+        ("architecture = 'Ampere GPU'", "architecture must be a lower-case name"),
+        ("architecture = 3", "architecture must be a lower-case name"),
         (
             "[calibration]\ncompute_fraction = 17.0\nbandwidth_fraction = 0.5\noverhead_us = 1",
             "compute_fraction",
