@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 from device_profiles import WORK_REF_S
 
 if TYPE_CHECKING:  # types only: explorer.profiling imports this module to predict
+    from torch import nn
+
+    from device_profiles import DeviceProfile, Target
     from explorer.profiling import ModelProfile, OpRecord
 
 __all__ = [
@@ -278,7 +281,11 @@ def _target_of(device: Any) -> Any:
 
 
 def predict_latency(
-    profile: ModelProfile, device: Any, *, model: Any = None, inputs: Any = None
+    profile: ModelProfile,
+    device: DeviceProfile | Target,
+    *,
+    model: nn.Module | None = None,
+    inputs: Any = None,
 ) -> Prediction:
     """Predict ``profile``'s latency on ``device``.
 
@@ -339,7 +346,7 @@ def _learned_prediction(base: Prediction, model: Any, inputs: tuple[Any, ...], k
     )
 
 
-def _roofline_prediction(profile: ModelProfile, device: Any) -> Prediction:
+def _roofline_prediction(profile: ModelProfile, device: DeviceProfile | Target) -> Prediction:
     address = getattr(device, "address", None) or getattr(device, "key", None)
     target = _target_of(device)
     if address is None:  # a bare Target
