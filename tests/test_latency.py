@@ -227,3 +227,14 @@ def test_warm_up_of_a_slow_model_stops_after_its_time_budget() -> None:
     # so they stop once 2 s are spent, and the result says how many ran
     assert 1 <= r.warmup <= 4 and len(r.timings_ms) == 1
     assert time.perf_counter() - start < 4.5
+
+
+def test_torch_threads_restores_the_count_even_when_the_block_fails() -> None:
+    from explorer.latency._timing import torch_threads
+
+    before = torch.get_num_threads()
+    inner = 2 if before != 2 else 1
+    with pytest.raises(RuntimeError, match="measurement failed"), torch_threads(inner):
+        assert torch.get_num_threads() == inner
+        raise RuntimeError("measurement failed")
+    assert torch.get_num_threads() == before

@@ -19,7 +19,7 @@ from explorer.environment import environment
 from explorer.errors import MissingExtraError, UsageError
 
 from ._result import LatencyResult, summarise
-from ._timing import CLOCKS, auto_runs, time_runs, warm_up
+from ._timing import CLOCKS, auto_runs, time_runs, torch_threads, warm_up
 
 __all__ = [
     "BACKENDS",
@@ -206,18 +206,13 @@ class TorchBackend:
         model = model.eval().to(device)
         inputs = tuple(t.to(device) for t in inputs)
         extra: dict[str, Any] = {"torch": torch.__version__}
-        old_threads = torch.get_num_threads()
-        torch.set_num_threads(settings.threads)
         warmed = max(settings.warmup, 1)  # what _time_cuda runs
-        try:
-            with torch.inference_mode():
-                if device.type == "cuda":
-                    timings = _time_cuda(lambda: model(*inputs), settings)
-                    extra["gpu"] = torch.cuda.get_device_name(device)
-                else:
-                    timings, warmed = _time_cpu(lambda: model(*inputs), settings)
-        finally:
-            torch.set_num_threads(old_threads)
+        with torch_threads(settings.threads), torch.inference_mode():
+            if device.type == "cuda":
+                timings = _time_cuda(lambda: model(*inputs), settings)
+                extra["gpu"] = torch.cuda.get_device_name(device)
+            else:
+                timings, warmed = _time_cpu(lambda: model(*inputs), settings)
         return summarise(
             timings,
             model=name,

@@ -36,6 +36,7 @@ from explorer.profiling import ModelProfile, profile_model
 
 from ._backends import BenchSettings, OrtBackend, ort_feed, ort_session
 from ._fit import fit_calibration
+from ._timing import torch_threads
 
 __all__ = [
     "CalibrationRun",
@@ -447,9 +448,7 @@ def calibrate_host(
     if clock == "auto":
         clock = "cpu" if threads == 1 else "wall"
     start = time.perf_counter()
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         log("bandwidth (copies)")
         copies = measure_bandwidths(log)
         log(f"peak (matrix products, {threads} thread(s))")
@@ -458,8 +457,6 @@ def calibrate_host(
         samples = _measure_suite(
             threads, runs_target_s=runs_target_s, log=log, clock=clock, networks=networks
         )
-    finally:
-        torch.set_num_threads(old_threads)
     return host_calibration(
         samples, copies=copies, peak=peak, threads=threads, name=name, clock=clock, start=start
     )

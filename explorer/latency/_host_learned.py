@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
-
 from explorer.errors import UsageError
 
 from ._calibrate import (
@@ -26,6 +24,7 @@ from ._calibrate import (
 from ._kernels import nchwc_block
 from ._learned import KernelModel, fit_kernel_model
 from ._sampling import KernelSample, collect, profiler_overhead_us
+from ._timing import torch_threads
 
 __all__ = ["LearnedRun", "calibrate_host_learned"]
 
@@ -69,9 +68,7 @@ def calibrate_host_learned(
     if threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
     start = time.perf_counter()
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         log("roofs: copies and matrix products")
         copies = measure_bandwidths(log)
         peak = measure_peak_gflops(threads, log=log, clock="cpu")
@@ -85,8 +82,6 @@ def calibrate_host_learned(
             progress=progress,
             keep_small_modules=True,
         )
-    finally:
-        torch.set_num_threads(old_threads)
     log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
     roofline = host_calibration(
         _roofline_samples(samples),

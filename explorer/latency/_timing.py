@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-__all__ = ["CLOCKS", "WARMUP_BUDGET_S", "auto_runs", "time_runs", "warm_up"]
+__all__ = ["CLOCKS", "WARMUP_BUDGET_S", "auto_runs", "time_runs", "torch_threads", "warm_up"]
 
 # Warm-up pays first-call costs (allocator, runtime arenas, caches); one run of a model that
 # takes seconds already does, so ten of them would only multiply a big model's bench time.
 WARMUP_BUDGET_S = 2.0
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``threads`` inside the block, restored after it
+    (also on errors): a measurement must not leave the process at another count."""
+    import torch  # here, not at import: the ONNX Runtime backend uses this module without it
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def warm_up(fn: Callable[[], object], *, runs: int, budget_s: float = WARMUP_BUDGET_S) -> int:
