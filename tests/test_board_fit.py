@@ -141,7 +141,14 @@ def test_shipped_tables_are_valid_and_every_row_has_a_source() -> None:
     for key in ("rpi4", "rpi5", "orin-nano", "jetson-nano", "xavier-nx", "agx-orin-64gb"):
         assert device_profiles.get(key).target.calibrated, key
     cv = device_profiles.get("rpi4").target.cross_validation
-    assert cv.points == counts["rpi4:cpu-fp32-ncnn"] and cv.within_25 >= 0.8
+    assert cv.points == counts["rpi4:cpu-fp32-ncnn"]
+    # the acceptance bar: every default target with >= 5 points of its own predicts >= 80 %
+    # of them within ±25 % with the network left out of its fit
+    for address, n in counts.items():
+        profile = device_profiles.get(address)
+        if n >= 5 and profile.target.name == profile.default_target_name:
+            cv = profile.target.cross_validation
+            assert cv.points == n and cv.within_25 >= 0.8, (address, cv.within_25)
 
 
 def test_calibrate_cli_fits_a_target_and_cross_validates(tmp_path: Path, capsys) -> None:

@@ -184,8 +184,8 @@ def test_a_borrowed_prior_names_the_boards_it_comes_from_and_their_error(capsys)
     text = " ".join(out.split())
     # from the other Ampere boards' TensorRT FP16 tables (architecture = "ampere")
     assert (
-        "transferred from agx-orin-64gb:gpu-fp16-trt, orin-nano-super:gpu-fp16-trt, "
-        "orin-nx-16gb:gpu-fp16-trt" in text
+        "transferred from agx-orin-64gb:gpu-fp16-trt, orin-nano-super:gpu-fp16-trtexec, "
+        "orin-nano-super:gpu-fp16-trt, orin-nx-16gb:gpu-fp16-trt" in text
     )
     assert "efficiencies and fixed costs" in text and "leave-one-board-out" in text
     assert "agx-xavier" not in text.split("transferred from")[1].split(";")[0]
