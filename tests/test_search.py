@@ -286,3 +286,31 @@ def test_same_seed_same_trials_same_scores(tmp_path: Path) -> None:
     assert all(f1 is not None for _, f1, _, _, _ in scores[0])
     # the confirmation stage ran (a second evaluation of each front member), reproducibly
     assert {n for *_, n, on_front in scores[0] if on_front} == {2}
+
+
+def test_each_family_starts_from_its_paper_model_at_the_search_caps(tmp_path: Path) -> None:
+    # the family slots draw the papers' presets projected onto the capped space: ding2025's
+    # 64-px face becomes the 48-px cap, every other field is the paper's; a family without a
+    # paper (hybrid) is drawn by the sampler; --no-paper-starts gives a random first ding
+    from explorer.search._study import _sampler
+
+    for starts in (True, False):
+        config = tiny_config(
+            tmp_path,
+            families=("ding", "hybrid"),
+            paper_starts=starts,
+            max_frames=2,
+            max_image_px=48,
+        )
+        study = optuna.create_study(
+            directions=["maximize", "minimize"], sampler=_sampler(config, 0)
+        )
+        drawn = []
+        for _ in range(2):
+            trial = study.ask()
+            drawn.append(suggest_config(trial, config.families, max_frames=2, max_image_px=48))
+            study.tell(trial, [0.5, 1.0])
+        assert [family for family, _, _ in drawn] == ["ding", "hybrid"]
+        ding = ss.config_to_dict(drawn[0][2])
+        paper = {**ss.config_to_dict(ss.get_preset("ding2025")), "image_size_px": 48}
+        assert (ding == paper) is starts, ding

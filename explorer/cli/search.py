@@ -315,6 +315,11 @@ def search_command(
         "--references/--no-references",
         help="Train the papers' presets that fit the budget, for comparison.",
     ),
+    paper_starts: bool = typer.Option(
+        True,
+        "--paper-starts/--no-paper-starts",
+        help="Start each family from its paper's model at the search's input caps.",
+    ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
     max_memory: str | None = MAX_MEMORY,
 ) -> None:
@@ -343,6 +348,7 @@ def search_command(
         max_frames=max_frames or None,
         max_image_px=max_image_size or None,
         reference_presets=references,
+        paper_starts=paper_starts,
         heartbeat_s=heartbeat,
         threads=threads,
         workers=_workers(workers),

@@ -17,7 +17,7 @@ from typing import Any
 
 import search_spaces as ss
 
-__all__ = ["capped_space", "suggest_config"]
+__all__ = ["capped_space", "preset_params", "suggest_config"]
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 # Field names that carry the video input's frame count and image side in the families.
@@ -54,6 +54,47 @@ def capped_space(
         elif name in _IMAGE_FIELDS:
             space[name] = _cap(param, max_image_px)
     return space
+
+
+def _project(param: Any, value: Any) -> Any:
+    """``value`` as ``param`` would draw it (encoded): a number outside the space moves to the
+    nearest value in it (so a 64-px face becomes the 48-px cap); None when nothing is close."""
+    if isinstance(param, ss.Choice):
+        encoded = [_encode(v) for v in param.values]
+        if _encode(value) in encoded:
+            return _encode(value)
+        numeric = [v for v in param.values if isinstance(v, (int, float))]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and numeric:
+            return _encode(min(numeric, key=lambda v: (abs(v - value), v)))
+        return None
+    if isinstance(param, ss.IntRange):
+        clipped = min(max(int(value), param.low), param.high)
+        if not param.log:
+            clipped = param.low + round((clipped - param.low) / param.step) * param.step
+        return int(min(clipped, param.high))
+    if isinstance(param, ss.FloatRange):
+        return float(min(max(float(value), param.low), param.high))
+    return None
+
+
+def preset_params(
+    family: str, preset: Any, *, max_frames: int | None, max_image_px: int | None
+) -> dict[str, Any]:
+    """The trial parameters (``f"{family}.{field}"`` -> raw draw) that reproduce ``preset``
+    in ``family``'s capped space, each field projected onto the space where the preset lies
+    outside it (its frames and image size over the caps, most often); a field with no close
+    value is left out (the sampler draws it)."""
+    space = capped_space(family, max_frames=max_frames, max_image_px=max_image_px)
+    values = ss.config_to_dict(preset)
+    out = {}
+    for name, param in space.items():
+        if name not in values:
+            continue
+        value = values[name]
+        projected = _project(param, tuple(value) if isinstance(value, list) else value)
+        if projected is not None:
+            out[f"{family}.{name}"] = projected
+    return out
 
 
 def _suggest(trial: Any, name: str, param: Any) -> Any:

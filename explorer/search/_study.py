@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+import search_spaces as ss
 from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
 from ._keys import StudyKey, TrialKey
@@ -23,6 +24,7 @@ from ._objective import Objective, TrialFailure, constraints_of
 from ._objectives import SCORE, get_objective
 from ._results import SearchResult, count_trials
 from ._settings import SearchConfig
+from ._space import preset_params
 from ._settings import redact_url as _redact
 from ._workers import LocalWorkers, orphaned
 
@@ -98,35 +100,48 @@ def _sqlite_connector(path: Path) -> Callable[[], Any]:
 
 
 class _EachFamilyFirst(optuna.samplers.BaseSampler):
-    """Wraps a sampler so that trial ``i < len(families)`` draws family ``i``.
+    """Wraps a sampler so that trial ``i < len(families)`` draws family ``i``, starting from
+    that family's paper model where it has one.
 
     With six families and a small population, chance alone leaves some family untried in the
     first generation, and NSGA-II then rarely returns to it. Keyed on the trial number (unique
     in the storage), so concurrent workers never both take the same family slot, which
-    ``Study.enqueue_trial`` does not guarantee on SQLite. Every other draw is the base
+    ``Study.enqueue_trial`` does not guarantee on SQLite. ``starts`` maps a family to the
+    trial parameters of its paper preset projected onto the capped space (``preset_params``):
+    its slot draws those (a warm start: the search then mutates the papers' designs, and the
+    front holds each paper's model at the search's input size). Every other draw is the base
     sampler's.
     """
 
-    def __init__(self, base: optuna.samplers.BaseSampler, families: tuple[str, ...]) -> None:
-        self.base, self.families = base, families
+    def __init__(
+        self,
+        base: optuna.samplers.BaseSampler,
+        families: tuple[str, ...],
+        starts: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.base, self.families, self.starts = base, families, starts or {}
 
     def _forced(self, trial: optuna.trial.FrozenTrial) -> str | None:
         return self.families[trial.number] if trial.number < len(self.families) else None
+
+    def _fixed(self, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        forced = self._forced(trial)
+        if forced is None:
+            return {}
+        return {"family": forced, **self.starts.get(forced, {})}
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
         return self.base.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
         values = self.base.sample_relative(study, trial, search_space)
-        forced = self._forced(trial)
-        if forced is not None and "family" in values:
-            values = {**values, "family": forced}
-        return values
+        fixed = self._fixed(trial)
+        return {k: fixed.get(k, v) for k, v in values.items()}
 
     def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
-        forced = self._forced(trial)
-        if param_name == "family" and forced is not None:
-            return forced
+        fixed = self._fixed(trial)
+        if param_name in fixed:
+            return fixed[param_name]
         return self.base.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
@@ -139,8 +154,24 @@ class _EachFamilyFirst(optuna.samplers.BaseSampler):
         self.base.reseed_rng()
 
 
+def paper_starts(config: SearchConfig) -> dict[str, dict[str, Any]]:
+    """Each searched family's paper preset (``ding2025`` for ding, ...) as trial parameters
+    in the capped space: the first trial of that family (``_EachFamilyFirst``)."""
+    starts = {}
+    for name, family in sorted(ss.presets().items()):
+        if family in config.families and "_" not in name and family not in starts:
+            starts[family] = preset_params(
+                family,
+                ss.get_preset(name),
+                max_frames=config.max_frames,
+                max_image_px=config.max_image_px,
+            )
+    return starts
+
+
 def _sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
-    return _EachFamilyFirst(_base_sampler(config, seed), tuple(config.families))
+    starts = paper_starts(config) if config.paper_starts else {}
+    return _EachFamilyFirst(_base_sampler(config, seed), tuple(config.families), starts)
 
 
 def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
