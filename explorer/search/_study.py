@@ -24,8 +24,8 @@ from ._objective import Objective, TrialFailure, constraints_of
 from ._objectives import SCORE, get_objective
 from ._results import SearchResult, count_trials
 from ._settings import SearchConfig
-from ._space import preset_params
 from ._settings import redact_url as _redact
+from ._space import preset_params
 from ._workers import LocalWorkers, orphaned
 
 __all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
