@@ -314,3 +314,16 @@ def test_each_family_starts_from_its_paper_model_at_the_search_caps(tmp_path: Pa
         ding = ss.config_to_dict(drawn[0][2])
         paper = {**ss.config_to_dict(ss.get_preset("ding2025")), "image_size_px": 48}
         assert (ding == paper) is starts, ding
+
+
+def test_a_paper_model_still_over_the_budget_at_the_caps_is_not_a_start(tmp_path: Path) -> None:
+    # kumar2025 at 2 frames of 48 px is still 3.2 GFLOPs: under a 1 GFLOP budget its family's
+    # first trial is the sampler's (which may fit), not a certain rejection
+    from explorer.search._study import paper_start
+
+    caps = {"max_frames": 2, "max_image_px": 48}
+    tight = tiny_config(tmp_path, budgets=(parse_budget("1e9flops"),), **caps)
+    loose = tiny_config(tmp_path, budgets=(parse_budget("1e10flops"),), **caps)
+    assert paper_start(tight, "kumar") == {}
+    assert paper_start(loose, "kumar")["kumar.image_size_px"] == 48
+    assert paper_start(tight, "hybrid") == {}  # no paper of its own

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import signal
 import threading
@@ -106,20 +107,21 @@ class _EachFamilyFirst(optuna.samplers.BaseSampler):
     With six families and a small population, chance alone leaves some family untried in the
     first generation, and NSGA-II then rarely returns to it. Keyed on the trial number (unique
     in the storage), so concurrent workers never both take the same family slot, which
-    ``Study.enqueue_trial`` does not guarantee on SQLite. ``starts`` maps a family to the
-    trial parameters of its paper preset projected onto the capped space (``preset_params``):
-    its slot draws those (a warm start: the search then mutates the papers' designs, and the
-    front holds each paper's model at the search's input size). Every other draw is the base
-    sampler's.
+    ``Study.enqueue_trial`` does not guarantee on SQLite. ``start`` gives a family's trial
+    parameters of its paper preset projected onto the capped space (``paper_start``; empty:
+    none), asked once per family and process when its slot comes: the slot draws those (a
+    warm start: the search then mutates the papers' designs, and the front holds each paper's
+    model at the search's input size). Every other draw is the base sampler's.
     """
 
     def __init__(
         self,
         base: optuna.samplers.BaseSampler,
         families: tuple[str, ...],
-        starts: dict[str, dict[str, Any]] | None = None,
+        start: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
-        self.base, self.families, self.starts = base, families, starts or {}
+        self.base, self.families = base, families
+        self._start, self._starts = start, {}
 
     def _forced(self, trial: optuna.trial.FrozenTrial) -> str | None:
         return self.families[trial.number] if trial.number < len(self.families) else None
@@ -128,7 +130,9 @@ class _EachFamilyFirst(optuna.samplers.BaseSampler):
         forced = self._forced(trial)
         if forced is None:
             return {}
-        return {"family": forced, **self.starts.get(forced, {})}
+        if self._start is not None and forced not in self._starts:
+            self._starts[forced] = self._start(forced)
+        return {"family": forced, **self._starts.get(forced, {})}
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
         return self.base.infer_relative_search_space(study, trial)
@@ -154,24 +158,52 @@ class _EachFamilyFirst(optuna.samplers.BaseSampler):
         self.base.reseed_rng()
 
 
-def paper_starts(config: SearchConfig) -> dict[str, dict[str, Any]]:
-    """Each searched family's paper preset (``ding2025`` for ding, ...) as trial parameters
-    in the capped space: the first trial of that family (``_EachFamilyFirst``)."""
-    starts = {}
-    for name, family in sorted(ss.presets().items()):
-        if family in config.families and "_" not in name and family not in starts:
-            starts[family] = preset_params(
-                family,
-                ss.get_preset(name),
-                max_frames=config.max_frames,
-                max_image_px=config.max_image_px,
-            )
-    return starts
+def paper_start(config: SearchConfig, family: str) -> dict[str, Any]:
+    """``family``'s paper preset (``ding2025`` for ding, ...) as trial parameters in the
+    capped space: the first trial of that family (``_EachFamilyFirst``). Empty when the family
+    has no paper, or when its preset is still over a FLOPs, MACs, parameter or weight budget
+    at the caps (kumar2025: 3.2 GFLOPs), so that family's first trial is the sampler's and has
+    a chance to fit."""
+    for name, fam in sorted(ss.presets().items()):
+        if fam != family or "_" in name:
+            continue
+        params = preset_params(
+            family,
+            ss.get_preset(name),
+            max_frames=config.max_frames,
+            max_image_px=config.max_image_px,
+        )
+        return params if _start_fits(config, family, params) else {}
+    return {}
+
+
+def _start_fits(config: SearchConfig, family: str, params: dict[str, Any]) -> bool:
+    """Whether a start fits the budgets that need no latency prediction (the trial checks
+    the rest); a start that cannot be built is left out too."""
+    from explorer.budget import check_budgets
+    from explorer.profiling import profile_model
+
+    from ._objectives import profile_totals
+    from ._space import suggest_config
+
+    budgets = [b for b in config.budgets if b.metric != "latency_ms"]
+    try:
+        trial = optuna.trial.FixedTrial({"family": family, **params})
+        _, _, preset = suggest_config(
+            trial, (family,), max_frames=config.max_frames, max_image_px=config.max_image_px
+        )
+        if not budgets:
+            return True
+        model = ss.build(preset)
+        totals = profile_totals(profile_model(model, ss.example_inputs(model, 1)))
+    except (ValueError, ss.ConfigError):
+        return False
+    return check_budgets(budgets, totals=totals, latency_ms={}, device=config.device).feasible
 
 
 def _sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
-    starts = paper_starts(config) if config.paper_starts else {}
-    return _EachFamilyFirst(_base_sampler(config, seed), tuple(config.families), starts)
+    start = functools.partial(paper_start, config) if config.paper_starts else None
+    return _EachFamilyFirst(_base_sampler(config, seed), tuple(config.families), start)
 
 
 def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
