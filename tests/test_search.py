@@ -327,3 +327,28 @@ def test_a_paper_model_still_over_the_budget_at_the_caps_is_not_a_start(tmp_path
     assert paper_start(tight, "kumar") == {}
     assert paper_start(loose, "kumar")["kumar.image_size_px"] == 48
     assert paper_start(tight, "hybrid") == {}  # no paper of its own
+
+
+def test_cli_workers_1_with_a_seed_repeats_a_run_exactly(tmp_path: Path) -> None:
+    # `explorer search --workers 1 --seed S` twice, each in its own directory: the same trials,
+    # configs and scores in results.csv (only the measured times may differ); another seed
+    # draws other candidates
+    import subprocess
+
+    from tests._search_helpers import cli_args, subprocess_env
+
+    env = subprocess_env(tmp_path / "features")
+    timing = ("seconds", "_s", "host_ms")  # wall times, and the host latency measured
+
+    def rows(run: str, seed: str) -> list[dict[str, str]]:
+        args = cli_args(tmp_path / run, trials=3, extra=("--seed", seed, "--confirm-seeds", "1"))
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        with (tmp_path / run / "results.csv").open(encoding="utf-8") as f:
+            table = list(csv.DictReader(f))
+        return [{k: v for k, v in r.items() if not k.endswith(timing)} for r in table]
+
+    first, again, other = rows("a", "7"), rows("b", "7"), rows("c", "8")
+    assert len(first) >= 3 and first == again
+    assert [r["macro_f1"] for r in first if r["macro_f1"]]  # trained, so scores were compared
+    assert [r["config_json"] for r in first] != [r["config_json"] for r in other]
