@@ -58,3 +58,16 @@ def test_worker_on_a_missing_study_says_how_to_start_it(
     assert code == 2
     assert "does not exist" in err and "explorer search" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_trained_preset_the_front_does_not_dominate_is_named_so() -> None:
+    # the preset table must not leave the user guessing: "dominated by #N (...)" or, for a
+    # trained preset no front member dominates, "not dominated by the front"; an untrained one
+    # (over budget, input too big) has nothing to compare
+    from explorer.cli.search import _dominance_text
+
+    assert _dominance_text({"dominated_by": 4, "dominance": "significant"}) == (
+        "dominated by #4 (significant)"
+    )
+    assert _dominance_text({"dominated_by": None, "trained": True}) == "not dominated by the front"
+    assert _dominance_text({"dominated_by": None, "trained": False}) == ""

@@ -103,7 +103,8 @@ def _f1_text(row: dict[str, Any]) -> str:
 
 def _dominance_text(row: dict[str, Any]) -> str:
     if row.get("dominated_by") is None:
-        return ""
+        # a trained preset no front member dominates: say so, it beats the search there
+        return "not dominated by the front" if row.get("trained") else ""
     return f"dominated by #{row['dominated_by']} ({row['dominance']})"
 
 
