@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -39,10 +40,21 @@ from explorer.search import SearchConfig, TrialKey, run_search
 from explorer.search._settings import SEARCH_DATASET
 
 
-def hypervolume_2d(points: list[tuple[float, float]], *, cost_ref: float) -> float:
+def hypervolume_2d(
+    points: list[tuple[float, float]], *, cost_ref: float, cost_min: float | None = None
+) -> float:
     """Area dominated by ``points`` (macro-F1, cost) above F1 0 and below ``cost_ref``,
-    with cost divided by ``cost_ref`` (so the result lies in [0, 1])."""
-    pts = sorted((c / cost_ref, f) for f, c in points if c <= cost_ref and f > 0)
+    with cost divided by ``cost_ref`` (so the result lies in [0, 1]); with ``cost_min``, on a
+    log cost axis from ``cost_min`` (0) to ``cost_ref`` (1) instead, as the Pareto chart draws
+    it: latencies span decades, and on a linear axis the cheapest good point decides nearly
+    all of the area."""
+
+    def scaled(c: float) -> float:
+        if cost_min is None:
+            return c / cost_ref
+        return math.log(c / cost_min) / math.log(cost_ref / cost_min)
+
+    pts = sorted((scaled(c), f) for f, c in points if c <= cost_ref and f > 0)
     area, best_f = 0.0, 0.0
     # sweep by increasing cost: each point adds the strip between the best F1 so far and its own
     for c, f in pts:
@@ -72,11 +84,14 @@ def evaluated(study: optuna.Study) -> list[dict[str, Any]]:
     return out
 
 
-def hypervolume_at(run: list[dict[str, Any]], k: int, *, cost_ref: float) -> float | None:
+def hypervolume_at(
+    run: list[dict[str, Any]], k: int, *, cost_ref: float, cost_min: float | None = None
+) -> float | None:
     """Hypervolume of the fully trained among the first ``k`` candidates (None: fewer ran)."""
     if len(run) < k:
         return None
-    return hypervolume_2d([(e["f1"], e["cost"]) for e in run[:k] if e["full"]], cost_ref=cost_ref)
+    points = [(e["f1"], e["cost"]) for e in run[:k] if e["full"]]
+    return hypervolume_2d(points, cost_ref=cost_ref, cost_min=cost_min)
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
@@ -191,39 +206,47 @@ def _report(
     if not all_costs:
         print("no trial was trained: loosen the budget", file=sys.stderr)
         return False
-    cost_ref = max(all_costs)
+    cost_ref, cost_min = max(all_costs), min(all_costs)
     for r in runs:
         r["hypervolume_at"] = {k: hypervolume_at(r["evaluated"], k, cost_ref=cost_ref) for k in ats}
+        r["log_hypervolume_at"] = {
+            k: hypervolume_at(r["evaluated"], k, cost_ref=cost_ref, cost_min=cost_min) for k in ats
+        }
         r["train_seconds"] = sum(e["train_seconds"] for e in r["evaluated"])
         r["best_macro_f1"] = max((e["f1"] for e in r["evaluated"] if e["full"]), default=0.0)
     summary: dict[str, Any] = {}
     out = print if final else (lambda *a, **k: None)
-    out(f"\nhypervolume after k candidates (cost normalised by {cost_ref:.4g}; higher is better)")
-    head = " ".join(f"{'HV@' + str(k):>15}" for k in ats)
-    out(f"{'sampler':>8} {'fidelity':>8} {'seeds':>5} {head} {'best F1':>8} {'train s':>8}")
-    for fidelity in fidelities:
-        for sampler in samplers:
-            rs = [r for r in runs if r["sampler"] == sampler and r["fidelity"] == fidelity]
-            if not rs:
-                continue
-            row: dict[str, Any] = {"seeds": len(rs)}
-            cells = []
-            for k in ats:
-                hv = [r["hypervolume_at"][k] for r in rs if r["hypervolume_at"][k] is not None]
-                if hv:
-                    mean, sd = _mean_sd(hv)
-                    row[f"hv_at_{k}"] = {"mean": mean, "sd": sd, "runs": len(hv)}
-                    cells.append(f"{mean:.3f} ± {sd:.3f}".rjust(15))
-                else:
-                    cells.append(f"{'-':>15}")
-            row["best_macro_f1_mean"] = statistics.fmean(r["best_macro_f1"] for r in rs)
-            row["train_seconds_mean"] = statistics.fmean(r["train_seconds"] for r in rs)
-            row["seconds_mean"] = statistics.fmean(r["seconds"] for r in rs)
-            summary[f"{sampler}/{fidelity}"] = row
-            out(
-                f"{sampler:>8} {fidelity:>8} {len(rs):>5} {' '.join(cells)} "
-                f"{row['best_macro_f1_mean']:>8.3f} {row['train_seconds_mean']:>8.0f}"
-            )
+    titles = {
+        "hypervolume_at": f"cost normalised by {cost_ref:.4g}",
+        "log_hypervolume_at": f"log cost from {cost_min:.4g} to {cost_ref:.4g}",
+    }
+    for metric, title in titles.items():
+        prefix = "" if metric == "hypervolume_at" else "log_"
+        out(f"\nhypervolume after k candidates ({title}; higher is better)")
+        head = " ".join(f"{'HV@' + str(k):>15}" for k in ats)
+        out(f"{'sampler':>8} {'fidelity':>8} {'seeds':>5} {head} {'best F1':>8} {'train s':>8}")
+        for fidelity in fidelities:
+            for sampler in samplers:
+                rs = [r for r in runs if r["sampler"] == sampler and r["fidelity"] == fidelity]
+                if not rs:
+                    continue
+                row = summary.setdefault(f"{sampler}/{fidelity}", {"seeds": len(rs)})
+                cells = []
+                for k in ats:
+                    hv = [r[metric][k] for r in rs if r[metric][k] is not None]
+                    if hv:
+                        mean, sd = _mean_sd(hv)
+                        row[f"{prefix}hv_at_{k}"] = {"mean": mean, "sd": sd, "runs": len(hv)}
+                        cells.append(f"{mean:.3f} ± {sd:.3f}".rjust(15))
+                    else:
+                        cells.append(f"{'-':>15}")
+                row["best_macro_f1_mean"] = statistics.fmean(r["best_macro_f1"] for r in rs)
+                row["train_seconds_mean"] = statistics.fmean(r["train_seconds"] for r in rs)
+                row["seconds_mean"] = statistics.fmean(r["seconds"] for r in rs)
+                out(
+                    f"{sampler:>8} {fidelity:>8} {len(rs):>5} {' '.join(cells)} "
+                    f"{row['best_macro_f1_mean']:>8.3f} {row['train_seconds_mean']:>8.0f}"
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -233,6 +256,7 @@ def _report(
                     k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 },
                 "cost_reference": cost_ref,
+                "cost_minimum": cost_min,
                 "summary": summary,
                 "runs": runs,
                 "environment": environment(),
