@@ -265,7 +265,10 @@ def search_command(
     study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
     sampler: str = typer.Option(
-        "nsga2", "--sampler", help="nsga2, tpe, gp (Gaussian process) or random."
+        "random",
+        "--sampler",
+        help="random (measured best: benchmarks/search_efficiency.py), nsga2, tpe or gp "
+        "(Gaussian process).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Sampler and training seed."),
     objective: str = typer.Option(
@@ -278,7 +281,11 @@ def search_command(
     epochs: int = typer.Option(
         SEARCH_EPOCHS, "--epochs", help="Training epochs per trial (low fidelity)."
     ),
-    population: int = typer.Option(8, "--population", help="NSGA-II population size."),
+    population: int = typer.Option(
+        8,
+        "--population",
+        help="NSGA-II population size; TPE and GP draw this many at random first.",
+    ),
     min_epochs: int = typer.Option(
         SEARCH_MIN_EPOCHS,
         "--min-epochs",
