@@ -316,17 +316,20 @@ def test_each_family_starts_from_its_paper_model_at_the_search_caps(tmp_path: Pa
         assert (ding == paper) is starts, ding
 
 
-def test_a_paper_model_still_over_the_budget_at_the_caps_is_not_a_start(tmp_path: Path) -> None:
-    # kumar2025 at 2 frames of 48 px is still 3.2 GFLOPs: under a 1 GFLOP budget its family's
-    # first trial is the sampler's (which may fit), not a certain rejection
+def test_only_paper_models_within_the_budget_start_a_family(tmp_path: Path) -> None:
+    # under 1e9flops ding2025 (14 MFLOPs) and ishtiaq2025 (240 MFLOPs) fit and start their
+    # families; lu2025 (1.29 GFLOPs) does not, so lu's first trial is the sampler's, as is
+    # hybrid's (no paper); with a looser budget lu2025 starts too, shrunk to the caps
     from explorer.search._study import paper_start
 
     caps = {"max_frames": 2, "max_image_px": 48}
     tight = tiny_config(tmp_path, budgets=(parse_budget("1e9flops"),), **caps)
-    loose = tiny_config(tmp_path, budgets=(parse_budget("1e10flops"),), **caps)
-    assert paper_start(tight, "kumar") == {}
-    assert paper_start(loose, "kumar")["kumar.image_size_px"] == 48
-    assert paper_start(tight, "hybrid") == {}  # no paper of its own
+    loose = tiny_config(tmp_path, budgets=(parse_budget("2e9flops"),), **caps)
+    assert paper_start(tight, "ding")["ding.image_size_px"] == 48
+    assert paper_start(tight, "ishtiaq")["ishtiaq.frames"] == 2
+    assert paper_start(tight, "lu") == {}
+    assert paper_start(loose, "lu")["lu.frames"] == 2
+    assert paper_start(tight, "hybrid") == {}
 
 
 def test_cli_workers_1_with_a_seed_repeats_a_run_exactly(tmp_path: Path) -> None:

@@ -95,8 +95,8 @@ class SearchConfig:
     extra seeds retrain each front member and trained paper preset after the search
     (``explorer.search._confirm``); ``confirm_share`` is the part of ``timeout_s`` kept for
     that stage.
-    ``paper_starts``: each family's first trial is its paper's model projected onto the
-    capped space (``ding2025`` with a 48-px face), so the search starts from the papers.
+    ``paper_starts``: a family whose paper model fits the budget starts from it, projected
+    onto the capped space (``ding2025`` with a 48-px face), so the front holds the papers.
     ``max_frames`` / ``max_image_px`` cap the video inputs the space may draw, which bounds
     feature-extraction and training time on a laptop (``None``: no cap). ``threads`` is
     torch's intra-op thread count while the search runs: the candidates are small, and on two

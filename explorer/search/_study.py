@@ -160,26 +160,26 @@ class _EachFamilyFirst(optuna.samplers.BaseSampler):
 
 def paper_start(config: SearchConfig, family: str) -> dict[str, Any]:
     """``family``'s paper preset (``ding2025`` for ding, ...) as trial parameters in the
-    capped space: the first trial of that family (``_EachFamilyFirst``). Empty when the family
-    has no paper, or when its preset is still over a FLOPs, MACs, parameter or weight budget
-    at the caps (kumar2025: 3.2 GFLOPs), so that family's first trial is the sampler's and has
-    a chance to fit."""
+    capped space: the first trial of that family (``_EachFamilyFirst``). Only the papers'
+    models that fit the FLOPs, MACs, parameter and weight budgets at their own size start a
+    family (under 1e9flops: ding2025 and ishtiaq2025): those are the ones the front must beat,
+    and a paper model shrunk to the caps to fit (lu2025, yang2025) is another network that
+    costs a first trial more than a random draw does. Empty otherwise, or when the family has
+    no paper (hybrid); the sampler draws that family's first trial."""
     for name, fam in sorted(ss.presets().items()):
         if fam != family or "_" in name:
             continue
+        preset = ss.get_preset(name)
         params = preset_params(
-            family,
-            ss.get_preset(name),
-            max_frames=config.max_frames,
-            max_image_px=config.max_image_px,
+            family, preset, max_frames=config.max_frames, max_image_px=config.max_image_px
         )
-        return params if _start_fits(config, family, params) else {}
+        return params if _start_fits(config, family, preset, params) else {}
     return {}
 
 
-def _start_fits(config: SearchConfig, family: str, params: dict[str, Any]) -> bool:
-    """Whether a start fits the budgets that need no latency prediction (the trial checks
-    the rest); a start that cannot be built is left out too."""
+def _start_fits(config: SearchConfig, family: str, preset: Any, params: dict[str, Any]) -> bool:
+    """Whether ``preset`` fits the budgets that need no latency prediction (a latency budget
+    is the trial's to check) and its projection ``params`` builds."""
     from explorer.budget import check_budgets
     from explorer.profiling import profile_model
 
@@ -189,7 +189,7 @@ def _start_fits(config: SearchConfig, family: str, params: dict[str, Any]) -> bo
     budgets = [b for b in config.budgets if b.metric != "latency_ms"]
     try:
         trial = optuna.trial.FixedTrial({"family": family, **params})
-        _, _, preset = suggest_config(
+        suggest_config(
             trial, (family,), max_frames=config.max_frames, max_image_px=config.max_image_px
         )
         if not budgets:
