@@ -326,7 +326,8 @@ def search_command(
     paper_starts: bool = typer.Option(
         True,
         "--paper-starts/--no-paper-starts",
-        help="Start each family from its paper's model at the search's input caps.",
+        help="Start a family whose paper model fits the budget from that model, at the "
+        "search's input caps.",
     ),
     format: Format = typer.Option(Format.table, "--format", help="table or json."),
     max_memory: str | None = MAX_MEMORY,

@@ -35,16 +35,10 @@ from ._results import (
     write_json,
 )
 from ._settings import SearchConfig, redact_url
+from ._space import paper_presets
 from ._stats import dominated_by, estimate, evaluations, means_of
 
 __all__ = ["ensure_references", "finalize", "reference_rows"]
-
-
-def _main_presets(families: tuple[str, ...]) -> list[str]:
-    # The papers' own models: a preset name without a suffix (``ding2025``, not its ablations).
-    return [
-        name for name, fam in sorted(ss.presets().items()) if fam in families and "_" not in name
-    ]
 
 
 def reference_rows(objective: Objective, *, train: bool) -> list[dict[str, Any]]:
@@ -56,7 +50,7 @@ def reference_rows(objective: Objective, *, train: bool) -> list[dict[str, Any]]
 
     cfg = objective.config
     rows = []
-    for name in _main_presets(cfg.families):
+    for name in paper_presets(cfg.families):
         preset = ss.get_preset(name)
         fields = set(ss.get_family(ss.presets()[name]).field_names())
         values = {"num_classes": objective.num_classes} if "num_classes" in fields else {}

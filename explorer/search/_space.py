@@ -17,7 +17,7 @@ from typing import Any
 
 import search_spaces as ss
 
-__all__ = ["capped_space", "preset_params", "suggest_config"]
+__all__ = ["capped_space", "paper_presets", "preset_params", "suggest_config"]
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 # Field names that carry the video input's frame count and image side in the families.
@@ -54,6 +54,14 @@ def capped_space(
         elif name in _IMAGE_FIELDS:
             space[name] = _cap(param, max_image_px)
     return space
+
+
+def paper_presets(families: Sequence[str]) -> list[str]:
+    """The papers' own models of ``families``: a preset name without a suffix (``ding2025``,
+    not its ablations), sorted by name."""
+    return [
+        name for name, fam in sorted(ss.presets().items()) if fam in families and "_" not in name
+    ]
 
 
 def _project(param: Any, value: Any) -> Any:

@@ -22,11 +22,11 @@ from explorer.errors import ExplorerError, MissingExtraError, UsageError
 
 from ._keys import StudyKey, TrialKey
 from ._objective import Objective, TrialFailure, constraints_of
-from ._objectives import SCORE, get_objective
+from ._objectives import SCORE, get_objective, profile_totals
 from ._results import SearchResult, count_trials
 from ._settings import SearchConfig
 from ._settings import redact_url as _redact
-from ._space import preset_params
+from ._space import paper_presets, preset_params, suggest_config
 from ._workers import LocalWorkers, orphaned
 
 __all__ = ["SearchResult", "TrialEvent", "open_study", "run_search", "run_worker"]
@@ -166,9 +166,7 @@ def paper_start(config: SearchConfig, family: str) -> dict[str, Any]:
     and a paper model shrunk to the caps to fit (lu2025, yang2025) is another network that
     costs a first trial more than a random draw does. Empty otherwise, or when the family has
     no paper (hybrid); the sampler draws that family's first trial."""
-    for name, fam in sorted(ss.presets().items()):
-        if fam != family or "_" in name:
-            continue
+    for name in paper_presets((family,)):
         preset = ss.get_preset(name)
         params = preset_params(
             family, preset, max_frames=config.max_frames, max_image_px=config.max_image_px
@@ -182,9 +180,6 @@ def _start_fits(config: SearchConfig, family: str, preset: Any, params: dict[str
     is the trial's to check) and its projection ``params`` builds."""
     from explorer.budget import check_budgets
     from explorer.profiling import profile_model
-
-    from ._objectives import profile_totals
-    from ._space import suggest_config
 
     budgets = [b for b in config.budgets if b.metric != "latency_ms"]
     try:
