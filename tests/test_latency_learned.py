@@ -272,3 +272,41 @@ def test_random_operators_cover_the_kinds_networks_run_beside_convolutions():
     others = ("gru", "lstm", "linear", "mha", "layernorm", "permute", "reduce", "gate", "pool")
     activations = {p for p in prefixes if not any(o in p for o in others)}
     assert len(activations) >= 4, activations  # Mish, Softplus, Tanh, GELU, ...
+
+
+def test_weight_heavy_stacks_hold_more_weights_than_the_caches_within_the_work_cap():
+    from explorer.latency._sampling import random_heavy
+
+    rng = np.random.default_rng(0)
+    styles = set()
+    for _ in range(40):
+        name, module, shape = random_heavy(rng)
+        weights = 4 * sum(p.numel() for p in module.parameters() if p.dim() > 1)
+        assert 1e6 <= weights <= 1.2e8, (name, weights)
+        layers = [m for m in module if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+        assert len(layers) >= 2, name  # a stack: each layer's weights evict the last one's
+        macs = 0
+        for m in layers:
+            per_out = m.weight[0].numel()
+            out = (
+                (math.prod(shape) // shape[1] * m.out_channels)
+                if m.weight.dim() == 4
+                else (shape[0] * m.out_features)
+            )
+            macs += out * per_out
+        assert macs <= 3e8, (name, macs)
+        styles.add(name.split("_")[1][:5])  # conv3x9 -> conv3, linear2x512 -> linea
+    assert styles == {"conv1", "conv3", "linea"}, styles
+
+
+def test_sources_take_turns_and_every_family_gets_its_turn():
+    import itertools
+
+    from explorer.latency._sampling import sample_sources
+
+    names = [n for n, _m, _x in itertools.islice(sample_sources(seed=0), 60)]
+    assert sum(n.startswith("heavy_") for n in names) == 6  # one turn in ten
+    assert sum(n.startswith("op_") for n in names) == 12
+    assert sum(n.startswith("cnn_") for n in names) == 12
+    families = {n.split("#")[0] for n in names if "#" in n}
+    assert len([n for n in names if "#" in n]) == 12 and len(families) == 6, families

@@ -1,6 +1,6 @@
 """Sampling kernels for the learned latency model: what ``explorer calibrate`` measures.
 
-Within a time budget, networks are drawn in turns from five sources: the operator suite of
+Within a time budget, networks are drawn in turns from six sources: the operator suite of
 the roofline calibration (one operator class each), random single convolutions (dense,
 depthwise, grouped, 1-D; sizes from 1 px to 112 px, square or not, strides and fused
 activations drawn at random), random small CNNs of common blocks (inverted residuals with
@@ -8,13 +8,16 @@ squeeze-excitation, basic residual blocks, fire and channel-shuffle blocks), see
 every search-space family (seeds from 1000, disjoint from the benchmark's), and random single
 operators of the other kinds networks run (elementwise math such as Softplus and Tanh,
 GRU/LSTM, linear layers, attention, layer norms, reductions over any axis, broadcast gates,
-transposes, pools) at 1 K to 2 M elements, so every regressor interpolates. Each is
-exported, described as ONNX Runtime optimises it, profiled node by node with the runtime's
-profiler, and timed whole without the profiler.
+transposes, pools) at 1 K to 2 M elements, so every regressor interpolates, and stacks of
+weight-heavy layers (4-80 MB of weights, as in the deep stages of standard CNNs) whose
+weights stream from memory (one turn in ten). Each is exported, described as ONNX Runtime
+optimises it, profiled node by node with the runtime's profiler, and timed whole without
+the profiler.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -37,6 +40,7 @@ __all__ = [
     "profile_nodes",
     "profiler_overhead_us",
     "random_cnn",
+    "random_heavy",
     "random_op",
     "sample_sources",
 ]
@@ -453,10 +457,44 @@ def random_cnn(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...
     return f"cnn_{kind}_w{width}_{size}", nn.Sequential(*layers).eval(), (1, 3, size, size)
 
 
+def random_heavy(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...]]:
+    """A stack of weight-heavy layers, 4 to 80 MB of weights in all: the deep stages and
+    classifier heads of standard CNNs. Past the last-level cache the weights stream from
+    memory on every inference, and each layer runs slower than it does alone."""
+    style = str(rng.choice(["conv3", "conv3", "conv1", "linear"]))
+    target = 2 ** rng.uniform(math.log2(4e6), math.log2(8e7))  # bytes of weights
+    batch = int(rng.choice([1, 1, 2, 4]))
+    if style == "linear":
+        f = int(rng.choice([512, 1024, 1536, 2048]))
+        depth = int(np.clip(round(target / (4 * f * f)), 2, 12))
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [nn.Linear(f, f), nn.ReLU()]
+        return f"heavy_linear{depth}x{f}_{batch}", nn.Sequential(*layers).eval(), (batch, f)
+    c = int(rng.choice([128, 192, 256, 384, 512, 640]))
+    k = 3 if style == "conv3" else 1
+    hw = int(rng.choice([1, 2, 4, 7, 7, 14]))
+    depth = int(np.clip(round(target / (4 * c * c * k * k)), 2, 16))
+    while batch * hw * hw * c * c * k * k * depth > 3e8 and (hw > 1 or batch > 1):
+        hw, batch = (max(1, hw // 2), batch) if hw > 1 else (hw, batch // 2)
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Conv2d(c, c, k, 1, k // 2, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+    name = f"heavy_{style}x{depth}_{c}_{batch}x{hw}x{hw}"
+    return name, nn.Sequential(*layers).eval(), (batch, c, hw, hw)
+
+
+# The order the sources take turns in: weight-heavy stacks are slow to time, and one in ten
+# was enough to learn what streaming weights costs (ResNet-18 at 112 px went from 30 % under
+# to 10 % under; the same share of them again changed nothing more).
+_TURNS = ("suite", "conv", "cnn", "family", "op", "suite", "heavy", "cnn", "family", "op")
+
+
 def sample_sources(
     *, seed: int = 0, exclude_families: Sequence[str] = (), max_macs: float = 4e8
 ) -> Iterator[tuple[str, nn.Module, tuple[torch.Tensor, ...]]]:
-    """Calibration networks in turns from the five sources, without end."""
+    """Calibration networks in turns from the sources (``_TURNS``), without end; once the
+    operator suite is done, its turns go to random convolutions."""
     import search_spaces as ss
 
     from ._calibrate import _suite
@@ -464,26 +502,32 @@ def sample_sources(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     suite = _suite()
-    order = rng.permutation(len(suite))
+    order = iter(rng.permutation(len(suite)).tolist())
     families = [f for f in ss.list_families() if f not in set(exclude_families)]
     family_seed = {f: 1000 for f in families}
-    i = 0
-    while True:
-        turn = i % 5
-        if turn == 0 and i // 5 < len(suite):
-            name, module, shape = suite[order[i // 5]]
-            yield name, module.eval(), (torch.randn(shape),)
-        elif turn == 1 or (turn == 0):
+    family_turns = 0
+    for i in itertools.count():
+        turn = _TURNS[i % len(_TURNS)]
+        if turn == "suite":
+            index = next(order, None)
+            if index is not None:
+                name, module, shape = suite[index]
+                yield name, module.eval(), (torch.randn(shape),)
+                continue
+            turn = "conv"
+        if turn == "conv":
             name, module, shape = _random_conv(rng)
-            yield name, module, (torch.randn(shape),)
-        elif turn == 2:
+        elif turn == "cnn":
             name, module, shape = random_cnn(rng)
-            yield name, module, (torch.randn(shape),)
-        elif turn == 4:
+        elif turn == "op":
             name, module, shape = random_op(rng)
-            yield name, module.eval(), (torch.randn(shape),)
-        elif families:
-            family = families[(i // 5) % len(families)]
+        elif turn == "heavy":
+            name, module, shape = random_heavy(rng)
+        else:
+            if not families:
+                continue
+            family = families[family_turns % len(families)]
+            family_turns += 1
             while family_seed[family] < 1200:
                 s = family_seed[family]
                 family_seed[family] += 1
@@ -492,7 +536,8 @@ def sample_sources(
                 if _rough_macs(model, inputs) <= max_macs:
                     yield f"{family}#{s}", model, inputs
                     break
-        i += 1
+            continue
+        yield name, module.eval(), (torch.randn(shape),)
 
 
 def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
@@ -546,7 +591,8 @@ def collect(
         if elapsed >= budget_s:
             break
         try:
-            small = keep_small_modules and "#" not in name and not name.startswith(("cnn_", "op_"))
+            whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
+            small = keep_small_modules and not whole_network
             samples.append(
                 measure_kernels(
                     name, module, inputs, level=level, threads=threads, keep_module=small
