@@ -274,7 +274,7 @@ def test_random_operators_cover_the_kinds_networks_run_beside_convolutions():
     assert len(activations) >= 4, activations  # Mish, Softplus, Tanh, GELU, ...
 
 
-def test_weight_heavy_stacks_hold_more_weights_than_the_caches_within_the_work_cap():
+def test_weight_heavy_stacks_stay_within_their_weight_and_work_bounds():
     from explorer.latency._sampling import random_heavy
 
     rng = np.random.default_rng(0)
