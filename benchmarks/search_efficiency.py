@@ -5,14 +5,16 @@ front after the first k evaluated candidates (within or over budget; configs a f
 are not counted) is built from the fully trained ones, as the search's own front is, and
 scored by its 2-D hypervolume in (macro-F1 up, cost down), the cost normalised by a reference
 common to every run (the largest cost of any fully trained trial in any run), so the figures
-compare across samplers, fidelities and seeds. Samplers: nsga2, tpe (Optuna's multi-objective
-TPE), gp (Optuna's Gaussian-process sampler, several objectives and constraints), random.
+compare across samplers, fidelities and seeds. Samplers: screen (random candidates priced
+before training, the one with the largest expected hypervolume gain trained), nsga2, tpe
+(Optuna's multi-objective TPE), gp (Optuna's Gaussian-process sampler, several objectives and
+constraints), random.
 Fidelities: ``sh`` (successive halving, the search's default) and ``full`` (every candidate
 trains every epoch). The confirmation stage is off (it does not change which trials were
 drawn). Slow: it trains; every run shares one feature cache.
 
     .venv/bin/python benchmarks/search_efficiency.py --trials 40 --seeds 0,1,2 \
-        --samplers nsga2,tpe,gp,random --fidelities sh,full      # the full comparison
+        --samplers screen,random,nsga2,tpe,gp --fidelities sh,full      # the full comparison
     nice .venv/bin/python benchmarks/search_efficiency.py --trials 20 --seeds 0,1,2 \
         --epochs 3 --min-epochs 1 --dataset synthetic:actors=6,clips_per_class=2,clip_seconds=1
                                                                  # a cheap one
@@ -75,6 +77,7 @@ def evaluated(study: optuna.Study) -> list[dict[str, Any]]:
             continue
         out.append(
             {
+                "family": a.get(TrialKey.FAMILY, ""),
                 "f1": float(t.values[0]),
                 "cost": float(t.values[1]),
                 "full": a.get(TrialKey.MACRO_F1) is not None and not a.get(TrialKey.STOPPED_EARLY),
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=40, help="evaluated candidates per run")
     p.add_argument("--at", default="10,20,40", help="candidate counts the hypervolume is taken at")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--samplers", default="nsga2,tpe,gp,random")
+    p.add_argument("--samplers", default="screen,random,nsga2,tpe,gp")
     p.add_argument("--fidelities", default="sh", help="sh (successive halving), full, or both")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--min-epochs", type=int, default=5, help="first rung of successive halving")

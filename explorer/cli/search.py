@@ -265,10 +265,16 @@ def search_command(
     study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
     sampler: str = typer.Option(
-        "random",
+        "screen",
         "--sampler",
-        help="random (measured best: benchmarks/search_efficiency.py), nsga2, tpe or gp "
-        "(Gaussian process).",
+        help="screen (random candidates priced before training, the one with the largest "
+        "expected hypervolume gain trained), random, nsga2, tpe or gp (Gaussian process); "
+        "compared in benchmarks/search_efficiency.py.",
+    ),
+    screen: int = typer.Option(
+        8,
+        "--screen",
+        help="Candidates the screen sampler prices per trial (about 0.2 s each; none trains).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Sampler and training seed."),
     objective: str = typer.Option(
@@ -284,7 +290,7 @@ def search_command(
     population: int = typer.Option(
         8,
         "--population",
-        help="NSGA-II population size; TPE and GP draw this many at random first.",
+        help="NSGA-II population size; TPE, GP and screen draw this many at random first.",
     ),
     min_epochs: int = typer.Option(
         SEARCH_MIN_EPOCHS,
@@ -352,6 +358,7 @@ def search_command(
         objective=objective,
         epochs=epochs,
         population=population,
+        screen=screen,
         min_epochs=min_epochs,
         confirm_seeds=confirm_seeds,
         max_frames=max_frames or None,

@@ -181,6 +181,49 @@ class Objective:
         return 0.0, worst
 
     # --- cost ---------------------------------------------------------------------------
+    def price(self, params: Mapping[str, Any]) -> tuple[str, float] | None:
+        """``(family, cost)`` of the candidate the trial parameters ``params`` describe, its
+        cost lower-is-better, without training it: built, profiled and predicted as a trial
+        is, on the target and the budgets' devices only (the screen sampler's ``price``).
+        None when its family rejects it, it is over the memory limit or a budget, it fails to
+        build, or its cost is not positive."""
+        from explorer.prediction import predict_latency
+        from explorer.profiling import profile_model
+
+        cfg = self.config
+        try:
+            family, _, config = suggest_config(
+                optuna.trial.FixedTrial(dict(params)),
+                cfg.families,
+                max_frames=cfg.max_frames,
+                max_image_px=cfg.max_image_px,
+                fixed={"num_classes": self.num_classes},
+            )
+            check_model_memory(config, batch_size=cfg.batch_size, activations=False)
+            model = ss.build(config)
+            inputs = ss.example_inputs(model, 1)
+            profile = profile_model(model, inputs, name=family)
+            totals = profile_totals(profile)
+            keys = {self.device.address} | {b.device for b in cfg.budgets if b.device}
+            latency = {
+                key: predict_latency(profile, self.devices[key], model=model, inputs=inputs).ms
+                for key in keys
+                if key in self.devices
+            }
+        except Exception:  # rejected, too large, or broken: the screen passes it over
+            return None
+        check = check_budgets(
+            cfg.budgets, totals=totals, latency_ms=latency, device=self.device.address
+        )
+        if not check.feasible:
+            return None
+        objective = get_objective(cfg.objective)
+        inputs_ = CostInputs(
+            model=model, totals=totals, latency_ms=latency, device=self.device.address
+        )
+        cost = objective.minimised(float(objective.compute(inputs_)))  # type: ignore[misc]
+        return (family, cost) if cost > 0 else None
+
     def _profile(
         self, trial: optuna.Trial, model: torch.nn.Module
     ) -> tuple[dict[str, float], dict[str, float]]:

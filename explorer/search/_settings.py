@@ -25,7 +25,7 @@ __all__ = [
     "parse_duration",
 ]
 
-SAMPLERS = ("nsga2", "tpe", "gp", "random")
+SAMPLERS = ("screen", "random", "nsga2", "tpe", "gp")
 # The default data of a search: 10 synthetic actors x 8 classes x 3 clips = 240 clips, of which
 # SEARCH_VAL_FRACTION's actors (4) are held out: 144 training clips as before (8 actors with 2
 # held out), and 96 validation clips from 4 actors instead of 48 from 2, so one candidate's
@@ -114,6 +114,7 @@ class SearchConfig:
     # (benchmarks/search_efficiency.py; the warm start and halving do the rest)
     sampler: str = "random"
     population: int = 8
+    screen: int = 8
     seed: int = 0
     objective: str = "latency"
     dataset: str = SEARCH_DATASET
@@ -148,6 +149,7 @@ class SearchConfig:
             ("epochs", 1),
             ("batch_size", 1),
             ("population", 2),
+            ("screen", 1),
             ("workers", 1),
             ("heartbeat_s", 1),
             ("min_epochs", 1),

@@ -196,16 +196,38 @@ def _start_fits(config: SearchConfig, family: str, preset: Any, params: dict[str
     return check_budgets(budgets, totals=totals, latency_ms={}, device=config.device).feasible
 
 
-def _sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
+def _sampler(
+    config: SearchConfig, seed: int | None, price: Callable[..., Any] | None = None
+) -> optuna.samplers.BaseSampler:
     start = functools.partial(paper_start, config) if config.paper_starts else None
-    return _EachFamilyFirst(_base_sampler(config, seed), tuple(config.families), start)
+    return _EachFamilyFirst(_base_sampler(config, seed, price), tuple(config.families), start)
 
 
-def _base_sampler(config: SearchConfig, seed: int | None) -> optuna.samplers.BaseSampler:
+def _base_sampler(
+    config: SearchConfig, seed: int | None, price: Callable[..., Any] | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler ``config.sampler`` names; ``price`` is ``Objective.price`` (the screen
+    sampler prices candidates with it; without it, it draws at random)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if config.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
+        if config.sampler == "screen":
+            from ._screen import ScreenSampler
+
+            return ScreenSampler(
+                draw=functools.partial(
+                    suggest_config,
+                    families=config.families,
+                    max_frames=config.max_frames,
+                    max_image_px=config.max_image_px,
+                ),
+                price=price,
+                lower=get_objective(config.objective).minimised,
+                screen=config.screen,
+                startup=config.population,
+                seed=seed,
+            )
         # Optuna >= 5 reads constraints the trial sets itself (Trial.set_constraint).
         extra = (
             {} if hasattr(optuna.Trial, "set_constraint") else {"constraints_func": constraints_of}
@@ -225,8 +247,12 @@ def metric_names(config: SearchConfig) -> list[str]:
     return [SCORE.title(config.device), get_objective(config.objective).title(config.device)]
 
 
-def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study:
+def open_study(
+    config: SearchConfig, *, seed: int | None = None, price: Callable[..., Any] | None = None
+) -> optuna.Study:
     """Create the study named ``config.study`` in its storage, or load it to resume.
+
+    ``price`` is ``Objective.price``, for the screen sampler.
 
     A new study stores ``config`` as its user attribute ``explorer.search``. An existing one
     must have been created with the same problem (device, budgets, families, objective, data,
@@ -238,7 +264,7 @@ def open_study(config: SearchConfig, *, seed: int | None = None) -> optuna.Study
         storage=storage,
         study_name=config.study,
         directions=[SCORE.direction, get_objective(config.objective).direction],
-        sampler=_sampler(config, config.seed if seed is None else seed),
+        sampler=_sampler(config, config.seed if seed is None else seed, price),
         load_if_exists=True,
     )
     stored = study.user_attrs.get(StudyKey.SETTINGS)
@@ -520,7 +546,7 @@ def run_search(
     # created by a failed start would hold settings that refuse the corrected command
     objective.load_data()
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    study = open_study(config, seed=worker_seed)
+    study = open_study(config, seed=worker_seed, price=objective.price)
     stopped = "interrupted"
     import torch
 
