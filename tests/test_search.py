@@ -355,3 +355,24 @@ def test_cli_workers_1_with_a_seed_repeats_a_run_exactly(tmp_path: Path) -> None
     assert len(first) >= 3 and first == again
     assert [r["macro_f1"] for r in first if r["macro_f1"]]  # trained, so scores were compared
     assert [r["config_json"] for r in first] != [r["config_json"] for r in other]
+
+
+def test_a_preset_over_the_caps_is_compared_through_its_start_at_the_caps(tmp_path: Path) -> None:
+    # ding2025's 64-px face is over 4x the 24-px cap, so the preset is profiled, not trained;
+    # the search started ding from it at the caps (trial 0), and the preset's row points there
+    config = tiny_config(
+        tmp_path / "run", trials=2, max_image_px=24, reference_presets=True, population=2
+    )
+    result = run_search(config, write_report=False)
+    (ref,) = [r for r in result.references if r["name"] == "ding2025"]
+    assert ref["feasible"] and not ref["trained"]
+    assert ref["at_caps"] == 0
+    row = next(r for r in result.rows if r["number"] == 0)
+    assert json.loads(row["config_json"])["image_size_px"] < 64  # the smallest ding face
+    assert (
+        f"at the search's input caps it is trial #0: macro-F1 {row['macro_f1']:.3f}"
+        in (ref["note"])
+    )
+    assert ref["note"].startswith("not trained: its video input is over 4x")
+    stored = json.loads((tmp_path / "run" / "search.json").read_text())["references"]
+    assert [r.get("at_caps") for r in stored if r["name"] == "ding2025"] == [0]

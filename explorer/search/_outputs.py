@@ -14,7 +14,7 @@ import search_spaces as ss
 from explorer.budget import check_budgets
 from explorer.files import write_text_atomic
 
-from ._keys import StudyKey
+from ._keys import StudyKey, TrialKey
 from ._objective import Objective
 from ._objectives import (
     SCORE,
@@ -35,7 +35,7 @@ from ._results import (
     write_json,
 )
 from ._settings import SearchConfig, redact_url
-from ._space import paper_presets
+from ._space import paper_presets, preset_params
 from ._stats import dominated_by, estimate, evaluations, means_of
 
 __all__ = ["ensure_references", "finalize", "reference_rows"]
@@ -152,6 +152,7 @@ def finalize(
         own_columns=own_columns(),
     )
     references = _annotate_references(references, rows, evals, cost.column_for(target), cost)
+    references = _at_caps(references, rows, trials, config)
     results_csv = out / "results.csv"
     write_csv(results_csv, rows, columns_for(devices, labels, own_columns()))
     ref_note = "; ".join(
@@ -243,6 +244,62 @@ def _annotate_references(
         value = ref.get(cost_column)
         if est is not None and value is not None:
             ref["dominated_by"], ref["dominance"] = dominated_by(est, cost.minimised(value), front)
+        out.append(ref)
+    return out
+
+
+def _at_caps(
+    references: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    trials: list[optuna.trial.FrozenTrial],
+    config: SearchConfig,
+) -> list[dict[str, Any]]:
+    """A preset within the budget but not trained (its input is over the caps) is compared
+    through the trial that holds it projected onto the caps, when the search started its
+    family from it (``paper_start``): ``at_caps`` names that trial, and the note gives its
+    macro-F1 and whether the front dominates it."""
+    by_number = {r["number"]: r for r in rows}
+    stopped = {t.number: t.user_attrs.get(TrialKey.STOPPED_EARLY) for t in trials}
+    out = []
+    for ref in references:
+        if ref.get("trained") or not ref.get("feasible"):
+            out.append(ref)
+            continue
+        family = ref["family"]
+        params = preset_params(
+            family,
+            ss.get_preset(ref["name"]),
+            max_frames=config.max_frames,
+            max_image_px=config.max_image_px,
+        )
+        match = next(
+            (
+                t.number
+                for t in sorted(trials, key=lambda t: t.number)
+                if t.params.get("family") == family
+                and all(t.params.get(k) == v for k, v in params.items())
+                and t.number in by_number
+            ),
+            None,
+        )
+        row = by_number.get(match) if match is not None else None
+        if row is None or row.get("macro_f1") is None:
+            out.append(ref)
+            continue
+        mean = row.get("macro_f1_mean")
+        mean = row["macro_f1"] if mean is None else mean
+        ci = row.get("macro_f1_ci95")
+        f1 = f"{mean:.3f}" + (f" ± {ci:.3f}" if ci is not None else "")
+        if row.get("pareto"):
+            status = "on the front"
+        elif stopped.get(match):
+            status = "stopped early by successive halving"
+        elif row.get("dominated_by") is not None:
+            status = f"dominated by #{row['dominated_by']} ({row['dominance']})"
+        else:
+            status = "not on the front"
+        note = f"at the search's input caps it is trial #{match}: macro-F1 {f1}, {status}"
+        ref = dict(ref, at_caps=match, note="; ".join(n for n in (ref.get("note"), note) if n))
         out.append(ref)
     return out
 
