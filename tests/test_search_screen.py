@@ -165,3 +165,26 @@ def test_a_screened_search_trains_only_candidates_within_the_budget(tmp_path: Pa
         assert t.user_attrs["feasible"], t.user_attrs.get("reason")
         assert t.user_attrs["flops"] <= 5e6
         assert t.user_attrs.get(TrialKey.MACRO_F1) is not None  # trained
+
+
+def test_the_screen_draws_on_until_enough_candidates_fit_the_budget() -> None:
+    # a budget that admits one draw in four: the screen keeps drawing (up to 4x --screen)
+    # until --screen candidates fit, rather than stopping after --screen draws with one
+    priced = []
+
+    def one_in_four(params):  # type: ignore[no-untyped-def]
+        priced.append(params)
+        return (params["family"], params["cost"]) if len(priced) % 4 == 0 else None
+
+    sampler = ScreenSampler(draw=_toy_draw, price=one_in_four, screen=3, startup=0, seed=0)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    trial = study.ask()
+    trial.suggest_categorical("family", ["a", "b"])
+    assert len(sampler.last_screen) == 3 and len(priced) == 12
+    # a budget nothing fits: 4x --screen draws, then a plain random draw
+    priced.clear()
+    sampler = ScreenSampler(draw=_toy_draw, price=lambda p: priced.append(p), screen=3, seed=0)
+    sampler.startup = 0
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.ask().suggest_categorical("family", ["a", "b"])
+    assert len(priced) == 12 and sampler.last_screen == []

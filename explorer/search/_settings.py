@@ -25,7 +25,7 @@ __all__ = [
     "parse_duration",
 ]
 
-SAMPLERS = ("screen", "random", "nsga2", "tpe", "gp")
+SAMPLERS = ("random", "screen", "nsga2", "tpe", "gp")
 # The default data of a search: 10 synthetic actors x 8 classes x 3 clips = 240 clips, of which
 # SEARCH_VAL_FRACTION's actors (4) are held out: 144 training clips as before (8 actors with 2
 # held out), and 96 validation clips from 4 actors instead of 48 from 2, so one candidate's
