@@ -265,11 +265,11 @@ def search_command(
     study: str = typer.Option(None, "--study", help="Study name (default: device_budgets)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<study>)."),
     sampler: str = typer.Option(
-        "random",
+        "screen",
         "--sampler",
-        help="random (measured best: benchmarks/search_efficiency.py), screen (random "
-        "candidates priced before training, the one with the largest expected hypervolume "
-        "gain trained: no trial is spent over the budget), nsga2, tpe or gp (Gaussian process).",
+        help="screen (random candidates priced before training, the one with the largest "
+        "expected hypervolume gain trained: no trial is spent over the budget), random, nsga2, "
+        "tpe or gp (Gaussian process); compared in benchmarks/search_efficiency.py.",
     ),
     screen: int = typer.Option(
         8,
