@@ -113,7 +113,7 @@ class SearchConfig:
     # screen (benchmarks/search_efficiency.py, 3 seeds): under 1e9flops level with random
     # (hypervolume 0.021 lower at 40 trials, within one sd; no sampler beat random there),
     # under a 0.2-ms budget 2.2x random's at 20 trials (random spent 49 of 60 trials on
-    # candidates over the budget, the screen 19, nearly all in its random start)
+    # candidates over the budget, the screen 19, all in its random start)
     sampler: str = "screen"
     population: int = 8
     screen: int = 8
