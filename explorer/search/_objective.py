@@ -120,13 +120,7 @@ class Objective:
         cfg = self.config
         n_budgets = len(cfg.budgets)
         try:
-            family, _, config = suggest_config(
-                trial,
-                cfg.families,
-                max_frames=cfg.max_frames,
-                max_image_px=cfg.max_image_px,
-                fixed={"num_classes": self.num_classes},
-            )
+            family, config = self._draw(trial)
         except ss.ConfigError as exc:
             return self._invalid(trial, str(exc), n_budgets)
         trial.set_user_attr(TrialKey.FAMILY, family)
@@ -180,6 +174,19 @@ class Objective:
         worst = get_objective(self.config.objective).minimised(INVALID_COST)
         return 0.0, worst
 
+    def _draw(self, trial: Any) -> tuple[str, Any]:
+        """The family and Config ``trial`` (an ``optuna.Trial`` or ``FixedTrial``) draws, with
+        the data set's class count; raises ``ConfigError`` for a combination it rejects."""
+        cfg = self.config
+        family, _, config = suggest_config(
+            trial,
+            cfg.families,
+            max_frames=cfg.max_frames,
+            max_image_px=cfg.max_image_px,
+            fixed={"num_classes": self.num_classes},
+        )
+        return family, config
+
     # --- cost ---------------------------------------------------------------------------
     def price(self, params: Mapping[str, Any]) -> tuple[str, float] | None:
         """``(family, cost)`` of the candidate the trial parameters ``params`` describe, its
@@ -187,57 +194,45 @@ class Objective:
         is, on the target and the budgets' devices only (the screen sampler's ``price``).
         None when its family rejects it, it is over the memory limit or a budget, it fails to
         build, or its cost is not positive."""
-        from explorer.prediction import predict_latency
-        from explorer.profiling import profile_model
-
         cfg = self.config
+        keys = {self.device.address} | {b.device for b in cfg.budgets if b.device}
+        devices = {key: dev for key, dev in self.devices.items() if key in keys}
         try:
-            family, _, config = suggest_config(
-                optuna.trial.FixedTrial(dict(params)),
-                cfg.families,
-                max_frames=cfg.max_frames,
-                max_image_px=cfg.max_image_px,
-                fixed={"num_classes": self.num_classes},
-            )
+            family, config = self._draw(optuna.trial.FixedTrial(dict(params)))
             check_model_memory(config, batch_size=cfg.batch_size, activations=False)
             model = ss.build(config)
-            inputs = ss.example_inputs(model, 1)
-            profile = profile_model(model, inputs, name=family)
-            totals = profile_totals(profile)
-            keys = {self.device.address} | {b.device for b in cfg.budgets if b.device}
-            latency = {
-                key: predict_latency(profile, self.devices[key], model=model, inputs=inputs).ms
-                for key in keys
-                if key in self.devices
-            }
+            totals, predictions = self._predict(model, family, devices)
         except Exception:  # rejected, too large, or broken: the screen passes it over
             return None
+        latency = {key: p.ms for key, p in predictions.items()}
         check = check_budgets(
             cfg.budgets, totals=totals, latency_ms=latency, device=self.device.address
         )
         if not check.feasible:
             return None
-        objective = get_objective(cfg.objective)
-        inputs_ = CostInputs(
-            model=model, totals=totals, latency_ms=latency, device=self.device.address
-        )
-        cost = objective.minimised(float(objective.compute(inputs_)))  # type: ignore[misc]
+        cost = get_objective(cfg.objective).minimised(self._cost_value(model, totals, latency))
         return (family, cost) if cost > 0 else None
+
+    def _predict(
+        self, model: torch.nn.Module, family: str, devices: Mapping[str, DeviceProfile]
+    ) -> tuple[dict[str, int], dict[str, Any]]:
+        """``model``'s profile totals and its latency prediction on each of ``devices``."""
+        from explorer.prediction import predict_latency
+        from explorer.profiling import profile_model
+
+        inputs = ss.example_inputs(model, 1)
+        profile = profile_model(model, inputs, name=family)
+        predictions = {
+            key: predict_latency(profile, dev, model=model, inputs=inputs)
+            for key, dev in devices.items()
+        }
+        return profile_totals(profile), predictions
 
     def _profile(
         self, trial: optuna.Trial, model: torch.nn.Module
     ) -> tuple[dict[str, float], dict[str, float]]:
-        from explorer.prediction import predict_latency
-        from explorer.profiling import profile_model
-
         start = time.perf_counter()
-        inputs = ss.example_inputs(model, 1)
-        profile = profile_model(model, inputs, name=trial.user_attrs[TrialKey.FAMILY])
-        totals = profile_totals(profile)
-        predictions = {
-            key: predict_latency(profile, dev, model=model, inputs=inputs)
-            for key, dev in self.devices.items()
-        }
+        totals, predictions = self._predict(model, trial.user_attrs[TrialKey.FAMILY], self.devices)
         latency = {key: p.ms for key, p in predictions.items()}
         # the range the target's cross-validated error gives (high None: no upper bound)
         trial.set_user_attr(
@@ -257,12 +252,19 @@ class Objective:
         latency: Mapping[str, float],
     ) -> float:
         objective = get_objective(self.config.objective)
+        value = self._cost_value(model, totals, latency)
+        if objective.own_column:  # results.csv reads it from the trial
+            trial.set_user_attr(objective.column_for(self.device.address), value)
+        return value
+
+    def _cost_value(
+        self, model: torch.nn.Module, totals: Mapping[str, float], latency: Mapping[str, float]
+    ) -> float:
+        """The search's cost of ``model`` from its totals and predicted latencies."""
+        objective = get_objective(self.config.objective)
         device = self.device.address
         inputs = CostInputs(model=model, totals=totals, latency_ms=latency, device=device)
-        value = float(objective.compute(inputs))  # type: ignore[misc]
-        if objective.own_column:  # results.csv reads it from the trial
-            trial.set_user_attr(objective.column_for(device), value)
-        return value
+        return float(objective.compute(inputs))  # type: ignore[misc]
 
     # --- training -----------------------------------------------------------------------
     def _settings(self, seed: int) -> TrainSettings:
