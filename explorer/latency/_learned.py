@@ -88,7 +88,7 @@ _MIN_KIND = 6  # fewer samples of a kind: priced by the pooled model of all kind
 
 def features(nodes: Sequence[KernelNode]) -> np.ndarray:
     """The feature matrix (log1p of ``FEATURES``) of ``nodes``, one row per node."""
-    rows = [[n.features()[f] for f in FEATURES] for n in nodes]
+    rows = [[d[f] for f in FEATURES] for d in (n.features() for n in nodes)]
     return np.log1p(np.array(rows, dtype=float).reshape(-1, len(FEATURES)))
 
 
@@ -103,22 +103,39 @@ class Trees:
     value: tuple[tuple[float, ...], ...]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(x))
-        rows = np.arange(len(x))
-        for f, t, lo, hi, v in zip(
-            self.feature, self.threshold, self.left, self.right, self.value, strict=True
-        ):
-            f, t, lo, hi, v = map(np.asarray, (f, t, lo, hi, v))
-            idx = np.zeros(len(x), dtype=int)
-            for _ in range(len(f)):
-                feat = f[idx]
-                inner = feat >= 0
-                if not inner.any():
-                    break
-                go_left = x[rows, np.maximum(feat, 0)] <= t[idx]
-                idx = np.where(inner, np.where(go_left, lo[idx], hi[idx]), idx)
-            out += v[idx]
-        return out
+        """The sum of the trees' leaves for every row of ``x``: all trees walked at once,
+        one level per step (a search prices each candidate with a few hundred trees)."""
+        feature, threshold, left, right, value = self._padded
+        trees = np.arange(len(feature))[:, None]
+        rows = np.arange(len(x))[None, :]
+        idx = np.zeros((len(feature), len(x)), dtype=int)  # every tree starts at its root
+        while True:
+            feat = feature[trees, idx]
+            inner = feat >= 0
+            if not inner.any():
+                break
+            go_left = x[rows, np.maximum(feat, 0)] <= threshold[trees, idx]
+            idx = np.where(inner, np.where(go_left, left[trees, idx], right[trees, idx]), idx)
+        return value[trees, idx].sum(axis=0)
+
+    @functools.cached_property
+    def _padded(self) -> tuple[np.ndarray, ...]:
+        """The trees as (tree, node) arrays, shorter trees padded with leaves of value 0."""
+        width = max((len(f) for f in self.feature), default=1)
+
+        def pad(arrays: tuple[tuple[Any, ...], ...], fill: Any, dtype: Any) -> np.ndarray:
+            out = np.full((len(arrays), width), fill, dtype=dtype)
+            for i, a in enumerate(arrays):
+                out[i, : len(a)] = a
+            return out
+
+        return (
+            pad(self.feature, -1, int),
+            pad(self.threshold, 0.0, float),
+            pad(self.left, 0, int),
+            pad(self.right, 0, int),
+            pad(self.value, 0.0, float),
+        )
 
     @classmethod
     def from_lightgbm(cls, booster: Any) -> Trees:
