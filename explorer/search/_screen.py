@@ -43,6 +43,7 @@ __all__ = [
     "expected_improvement",
     "f1_estimate",
     "hypervolume_improvement",
+    "screen_gains",
 ]
 
 # Seed-to-seed spread (sd) of one candidate's validation macro-F1 in the search's training
@@ -149,6 +150,26 @@ def expected_improvement(
     )
 
 
+def screen_gains(
+    candidates: Sequence[tuple[str, float]], observed: Sequence[Observation]
+) -> list[float]:
+    """The expected hypervolume improvement of each ``(family, cost)`` candidate over the
+    fully trained candidates among ``observed`` (the screen trains the largest)."""
+    # a dominated trained candidate adds no area, so no front is needed
+    front = [(c, f) for _, c, f, full in observed if full]
+    # The reference: half again the dearest candidate trained so far. A candidate dearer
+    # than that adds nothing; a reference taken from the candidates themselves (twice
+    # the dearest) let the dearest of them claim the whole strip to its right, and the
+    # screen trained an 11-ms lu where the front ended at 2 ms.
+    known = [c for _, c, _, _ in observed] or [c for _, c in candidates]
+    cost_ref = 1.5 * max(known)
+    gains = []
+    for family, cost in candidates:
+        mean, sd = f1_estimate(family, cost, observed)
+        gains.append(expected_improvement(front, cost, mean, sd, cost_ref=cost_ref))
+    return gains
+
+
 def _observations(study: optuna.Study, lower: Callable[[float], float]) -> list[Observation]:
     out = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -225,8 +246,6 @@ class ScreenSampler(optuna.samplers.BaseSampler):
             self.last_screen = []
             return self._random()
         observed = _observations(study, self._lower)
-        # the fully trained candidates; a dominated one adds no area, so no front is needed
-        front = [(c, f) for _, c, f, full in observed if full]
         # ``screen`` admitted candidates, from at most 4x as many draws: under a tight budget
         # (a 0.2-ms Orin Nano budget admits 16 % of random draws) eight draws often held none
         candidates = []
@@ -240,16 +259,10 @@ class ScreenSampler(optuna.samplers.BaseSampler):
         if not candidates:  # nothing admitted: a random draw, which the trial will reject
             self.last_screen = []
             return self._random()
-        # The reference: half again the dearest candidate trained so far. A candidate dearer
-        # than that adds nothing; a reference taken from the candidates themselves (twice
-        # the dearest) let the dearest of them claim the whole strip to its right, and the
-        # screen trained an 11-ms lu where the front ended at 2 ms.
-        known = [c for _, c, _, _ in observed] or [c for _, _, c in candidates]
-        cost_ref = 1.5 * max(known)
-        scored = []
-        for params, family, cost in candidates:
-            mean, sd = f1_estimate(family, cost, observed)
-            gain = expected_improvement(front, cost, mean, sd, cost_ref=cost_ref)
-            scored.append({"params": params, "family": family, "cost": cost, "gain": gain})
+        gains = screen_gains([(family, cost) for _, family, cost in candidates], observed)
+        scored = [
+            {"params": params, "family": family, "cost": cost, "gain": gain}
+            for (params, family, cost), gain in zip(candidates, gains, strict=True)
+        ]
         self.last_screen = scored
         return max(scored, key=lambda s: s["gain"])["params"]
