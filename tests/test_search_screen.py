@@ -15,6 +15,8 @@ from explorer.search import run_search
 from explorer.search._keys import TrialKey
 from explorer.search._screen import (
     F1_NOISE,
+    Candidate,
+    Observation,
     ScreenSampler,
     _Draw,
     expected_improvement,
@@ -50,16 +52,18 @@ def test_hypervolume_improvement_is_the_area_a_point_adds_on_a_log_cost_axis() -
     assert expected_improvement(front, E, 0.5, 0.1, cost_ref=E**2) > 0.02
 
 
-def test_f1_estimate_follows_its_family_near_the_cost_and_shrinks_to_the_mean() -> None:
-    observed = [("ding", 0.1, 0.6, True)] * 3 + [("ding", 1.0, 0.2, True)] * 3
-    observed += [("lu", 0.1, 0.1, True)] * 3
-    near, _ = f1_estimate("ding", 0.1, observed)
-    far, _ = f1_estimate("ding", 1.0, observed)
-    overall = np.mean([f for *_, f, _ in observed])
+def test_f1_estimate_follows_its_family_near_the_size_and_shrinks_to_the_mean() -> None:
+    # ding at 1e7 FLOPs scores 0.6, at 1e8 FLOPs 0.2; their costs (0.5 ms) are alike
+    observed = [Observation("ding", 0.5, 0.6, True, 1e7)] * 3
+    observed += [Observation("ding", 0.5, 0.2, True, 1e8)] * 3
+    observed += [Observation("lu", 0.1, 0.1, True, 1e7)] * 3
+    near, _ = f1_estimate("ding", 1e7, observed)
+    far, _ = f1_estimate("ding", 1e8, observed)
+    overall = np.mean([o.f1 for o in observed])
     assert 0.5 < near < 0.6 and 0.2 < far < 0.3  # its family's scores, shrunk to the mean
-    new_mean, new_sd = f1_estimate("yang", 0.1, observed)  # no yang trained yet
+    new_mean, new_sd = f1_estimate("yang", 1e7, observed)  # no yang trained yet
     assert new_mean == pytest.approx(overall)
-    _, known_sd = f1_estimate("ding", 0.1, observed)
+    _, known_sd = f1_estimate("ding", 1e7, observed)
     assert new_sd > known_sd >= F1_NOISE
 
 
@@ -69,7 +73,9 @@ def _toy_draw(trial) -> None:  # type: ignore[no-untyped-def]
 
 
 def _toy_price(params):  # type: ignore[no-untyped-def]
-    return None if params["cost"] > 2.0 else (params["family"], params["cost"])  # budget 2
+    if params["cost"] > 2.0:  # budget 2
+        return None
+    return Candidate(params["family"], params["cost"], flops=1e6 * params["cost"])
 
 
 def _run_toy(seed: int, trials: int = 14) -> tuple[list[dict], list[list[dict]]]:
@@ -85,6 +91,7 @@ def _run_toy(seed: int, trials: int = 14) -> tuple[list[dict], list[list[dict]]]
         trial.set_user_attr(TrialKey.FAMILY, family)
         trial.set_user_attr(TrialKey.FEASIBLE, feasible)
         trial.set_user_attr(TrialKey.MACRO_F1, f1 if feasible else None)
+        trial.set_user_attr("flops", 1e6 * cost)  # as a search stores its profile's FLOPs
         study.tell(trial, [f1 if feasible else 0.0, cost])
         drawn.append(dict(trial.params))
         screens.append(list(sampler.last_screen))
@@ -142,7 +149,7 @@ def test_the_screen_prices_a_candidate_as_its_trial_would(tmp_path: Path) -> Non
             refused += 1
         else:
             expected = predict_latency(profile, target, model=model, inputs=inputs).ms
-            assert priced == ("ding", pytest.approx(expected))
+            assert priced == ("ding", pytest.approx(expected), profile.flops)
             admitted += 1
     assert admitted >= 2 and refused >= 2
 
@@ -174,7 +181,9 @@ def test_the_screen_draws_on_until_enough_candidates_fit_the_budget() -> None:
 
     def one_in_four(params):  # type: ignore[no-untyped-def]
         priced.append(params)
-        return (params["family"], params["cost"]) if len(priced) % 4 == 0 else None
+        if len(priced) % 4:
+            return None
+        return Candidate(params["family"], params["cost"], flops=1e6 * params["cost"])
 
     sampler = ScreenSampler(draw=_toy_draw, price=one_in_four, screen=3, startup=0, seed=0)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)

@@ -290,7 +290,8 @@ def search_command(
     population: int = typer.Option(
         8,
         "--population",
-        help="NSGA-II population size; TPE, GP and screen draw this many at random first.",
+        help="NSGA-II population size; TPE and GP draw this many at random first, the screen at "
+        "most 4.",
     ),
     min_epochs: int = typer.Option(
         SEARCH_MIN_EPOCHS,

@@ -39,6 +39,7 @@ from explorer.memory import check_model_memory
 
 from ._keys import TrialKey
 from ._objectives import CostInputs, get_objective, profile_totals
+from ._screen import Candidate
 from ._settings import SearchConfig
 from ._space import suggest_config
 
@@ -188,9 +189,9 @@ class Objective:
         return family, config
 
     # --- cost ---------------------------------------------------------------------------
-    def price(self, params: Mapping[str, Any]) -> tuple[str, float] | None:
-        """``(family, cost)`` of the candidate the trial parameters ``params`` describe, its
-        cost lower-is-better, without training it: built, profiled and predicted as a trial
+    def price(self, params: Mapping[str, Any]) -> Candidate | None:
+        """Family, cost (lower-is-better) and FLOPs of the candidate the trial parameters
+        ``params`` describe, without training it: built, profiled and predicted as a trial
         is, on the target and the budgets' devices only (the screen sampler's ``price``).
         None when its family rejects it, it is over the memory limit or a budget, it fails to
         build, or its cost is not positive."""
@@ -211,7 +212,7 @@ class Objective:
         if not check.feasible:
             return None
         cost = get_objective(cfg.objective).minimised(self._cost_value(model, totals, latency))
-        return (family, cost) if cost > 0 else None
+        return Candidate(family, cost, max(float(totals["flops"]), 1.0)) if cost > 0 else None
 
     def _predict(
         self, model: torch.nn.Module, family: str, devices: Mapping[str, DeviceProfile]

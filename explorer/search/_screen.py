@@ -9,10 +9,13 @@ family rejects or the budget does not admit are dropped), and trains the one
 with the largest expected improvement of the front's hypervolume (macro-F1 up, cost down, the
 cost on a log axis as the Pareto chart draws it). The improvement a candidate can bring is
 exact in its cost and uncertain in its macro-F1, which ``f1_estimate`` guesses from the
-trained candidates of its family at nearby costs: a kernel average along log cost, shrunk to
-the mean of every trained candidate, with a spread that never falls below the seed-to-seed
-noise of one training (``F1_NOISE``). So the screen fills the front where it is thin or low,
-and it spends no trial on a candidate the budget refuses (unless none of its draws fit).
+trained candidates of its family of nearby size (dense FLOPs): a kernel average along log
+FLOPs, shrunk to the mean of every trained candidate, with a spread that never falls below the
+seed-to-seed noise of one training (``F1_NOISE``). FLOPs, not the cost, because within a family
+macro-F1 follows the network's size more than its latency (Kendall tau 0.12 against -0.01 on
+108 trained random candidates; benchmarks/zero_cost_proxies.py, which also found no zero-cost
+proxy that ranks them better). So the screen fills the front where it is thin or low, and it
+spends no trial on a candidate the budget refuses (unless none of its draws fit).
 
 Measured (benchmarks/search_efficiency.py, README): under 1e9flops, where 97 % of random draws
 fit, it is level with random sampling (hypervolume within the spread of 3 seeds, slightly
@@ -30,7 +33,7 @@ import contextlib
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -39,6 +42,9 @@ from ._keys import TrialKey
 
 __all__ = [
     "F1_NOISE",
+    "STARTUP",
+    "Candidate",
+    "Observation",
     "ScreenSampler",
     "expected_improvement",
     "f1_estimate",
@@ -51,16 +57,34 @@ __all__ = [
 F1_NOISE = 0.08
 # Draws per trial: up to MAX_DRAWS x ``screen`` until ``screen`` of them fit the budget.
 MAX_DRAWS = 4
-# Kernel width along the natural log of the cost: candidates within a factor ~2 inform each other.
+# Kernel width along the natural log of FLOPs: candidates within a factor ~2 inform each other.
 BANDWIDTH = 0.7
+# Random trials before the screen starts (fewer if the population is smaller): replayed on 108
+# trained candidates (benchmarks/screen_replay.py), starting after 4 rather than 8 raised the
+# hypervolume at 20 trials by 0.01; the screen's estimate starts wide for untried families.
+STARTUP = 4
 # Standard-normal quantiles (midpoints of 16 equal-probability bins) the expectation is taken over.
 _QUANTILES = np.array(
     [statistics.NormalDist().inv_cdf((i + 0.5) / 16) for i in range(16)], dtype=float
 )
 
-# A trained candidate, as the screen sees it: family, cost (lower is better), macro-F1, and
-# whether it trained at full fidelity (only those make the front, as in the search's own).
-Observation = tuple[str, float, float, bool]
+
+class Observation(NamedTuple):
+    """A trained candidate, as the screen sees it."""
+
+    family: str
+    cost: float  # lower is better, > 0
+    f1: float  # validation macro-F1
+    full: bool  # trained at full fidelity (only those make the front, as in the search's own)
+    flops: float  # its size: where it lies along its family's axis
+
+
+class Candidate(NamedTuple):
+    """A priced candidate: what ``price`` returns for one that the budget admits."""
+
+    family: str
+    cost: float  # lower is better, > 0
+    flops: float
 
 
 class _Draw:
@@ -116,18 +140,18 @@ def hypervolume_improvement(
     return gain + max(0.0, f1 - best) * (_axis(cost_ref) - left)
 
 
-def f1_estimate(family: str, cost: float, observed: Sequence[Observation]) -> tuple[float, float]:
-    """Mean and spread (sd) of the macro-F1 a ``family`` candidate of cost ``cost`` may reach,
-    from the trained candidates ``observed``: a Gaussian-kernel average of its family's scores
-    along log cost (width ``BANDWIDTH``), with the mean of all trained candidates as one more
-    observation (a family yet untried gets that mean, with the spread of all scores)."""
-    scores = [f for _, _, f, _ in observed]
+def f1_estimate(family: str, flops: float, observed: Sequence[Observation]) -> tuple[float, float]:
+    """Mean and spread (sd) of the macro-F1 a ``family`` candidate of ``flops`` FLOPs may
+    reach, from the trained candidates ``observed``: a Gaussian-kernel average of its family's
+    scores along log FLOPs (width ``BANDWIDTH``), with the mean of all trained candidates as one
+    more observation (a family yet untried gets that mean, with the spread of all scores)."""
+    scores = [o.f1 for o in observed]
     prior = statistics.fmean(scores) if scores else 0.3
     spread = max(statistics.pstdev(scores) if len(scores) > 1 else 0.2, F1_NOISE)
     weights = [
-        (math.exp(-0.5 * ((_axis(c) - _axis(cost)) / BANDWIDTH) ** 2), f)
-        for fam, c, f, _ in observed
-        if fam == family
+        (math.exp(-0.5 * ((math.log(o.flops) - math.log(flops)) / BANDWIDTH) ** 2), o.f1)
+        for o in observed
+        if o.family == family
     ]
     mass = 1.0 + sum(w for w, _ in weights)
     mean = (prior + sum(w * f for w, f in weights)) / mass
@@ -150,23 +174,20 @@ def expected_improvement(
     )
 
 
-def screen_gains(
-    candidates: Sequence[tuple[str, float]], observed: Sequence[Observation]
-) -> list[float]:
-    """The expected hypervolume improvement of each ``(family, cost)`` candidate over the
-    fully trained candidates among ``observed`` (the screen trains the largest)."""
+def screen_gains(candidates: Sequence[Candidate], observed: Sequence[Observation]) -> list[float]:
+    """The expected hypervolume improvement of each candidate over the fully trained
+    candidates among ``observed`` (the screen trains the largest)."""
     # a dominated trained candidate adds no area, so no front is needed
-    front = [(c, f) for _, c, f, full in observed if full]
+    front = [(o.cost, o.f1) for o in observed if o.full]
     # The reference: half again the dearest candidate trained so far. A candidate dearer
     # than that adds nothing; a reference taken from the candidates themselves (twice
     # the dearest) let the dearest of them claim the whole strip to its right, and the
     # screen trained an 11-ms lu where the front ended at 2 ms.
-    known = [c for _, c, _, _ in observed] or [c for _, c in candidates]
-    cost_ref = 1.5 * max(known)
+    cost_ref = 1.5 * max(x.cost for x in (observed or candidates))
     gains = []
-    for family, cost in candidates:
-        mean, sd = f1_estimate(family, cost, observed)
-        gains.append(expected_improvement(front, cost, mean, sd, cost_ref=cost_ref))
+    for c in candidates:
+        mean, sd = f1_estimate(c.family, c.flops, observed)
+        gains.append(expected_improvement(front, c.cost, mean, sd, cost_ref=cost_ref))
     return gains
 
 
@@ -180,7 +201,8 @@ def _observations(study: optuna.Study, lower: Callable[[float], float]) -> list[
         cost = lower(t.values[1])
         if cost > 0:
             full = not a.get(TrialKey.STOPPED_EARLY)
-            out.append((a.get(TrialKey.FAMILY, ""), cost, float(f1), full))
+            flops = max(float(a.get("flops") or 0.0), 1.0)  # the trial's profile total
+            out.append(Observation(a.get(TrialKey.FAMILY, ""), cost, float(f1), full, flops))
     return out
 
 
@@ -190,8 +212,8 @@ class ScreenSampler(optuna.samplers.BaseSampler):
     docstring).
 
     ``draw(trial_like)`` draws one candidate's parameters on a ``_Draw`` (the search's
-    ``suggest_config``); ``price(params)`` returns ``(family, cost)`` with the cost lower-is-
-    better and > 0, or None for a candidate its family rejects or the budget refuses;
+    ``suggest_config``); ``price(params)`` returns a ``Candidate`` (family, cost lower-is-
+    better and > 0, FLOPs), or None for a candidate its family rejects or the budget refuses;
     ``lower`` turns a stored cost value into lower-is-better. The first ``startup`` trials,
     and every trial when ``price`` is None, are plain random draws.
     """
@@ -200,10 +222,10 @@ class ScreenSampler(optuna.samplers.BaseSampler):
         self,
         *,
         draw: Callable[[Any], Any],
-        price: Callable[[Mapping[str, Any]], tuple[str, float] | None] | None,
+        price: Callable[[Mapping[str, Any]], Candidate | None] | None,
         lower: Callable[[float], float] = lambda v: v,
         screen: int = 8,
-        startup: int = 8,
+        startup: int = STARTUP,
         seed: int | None = None,
     ) -> None:
         self._draw, self._price, self._lower = draw, price, lower
@@ -253,16 +275,16 @@ class ScreenSampler(optuna.samplers.BaseSampler):
             params = self._random()
             priced = self._price(params)
             if priced is not None:
-                candidates.append((params, *priced))
+                candidates.append((params, priced))
                 if len(candidates) == self.screen:
                     break
         if not candidates:  # nothing admitted: a random draw, which the trial will reject
             self.last_screen = []
             return self._random()
-        gains = screen_gains([(family, cost) for _, family, cost in candidates], observed)
+        gains = screen_gains([c for _, c in candidates], observed)
         scored = [
-            {"params": params, "family": family, "cost": cost, "gain": gain}
-            for (params, family, cost), gain in zip(candidates, gains, strict=True)
+            {"params": params, "family": c.family, "cost": c.cost, "gain": gain}
+            for (params, c), gain in zip(candidates, gains, strict=True)
         ]
         self.last_screen = scored
         return max(scored, key=lambda s: s["gain"])["params"]

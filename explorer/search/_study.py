@@ -213,7 +213,7 @@ def _base_sampler(
         if config.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if config.sampler == "screen":
-            from ._screen import ScreenSampler
+            from ._screen import STARTUP, ScreenSampler
 
             return ScreenSampler(
                 draw=functools.partial(
@@ -225,7 +225,7 @@ def _base_sampler(
                 price=price,
                 lower=get_objective(config.objective).minimised,
                 screen=config.screen,
-                startup=config.population,
+                startup=min(config.population, STARTUP),
                 seed=seed,
             )
         # Optuna >= 5 reads constraints the trial sets itself (Trial.set_constraint).

@@ -1,0 +1,157 @@
+"""Replay the screen sampler's choices on a pool of trained candidates, a thousand times.
+
+``benchmarks/search_efficiency.py`` trains every candidate it measures, so three seeds are all
+it can afford, and one training's macro-F1 moves by about 0.1 between seeds: its hypervolumes
+have a spread of 0.02-0.12 and cannot tell samplers 0.02 apart. Here the candidates are
+trained once, as a pool (the rows of ``benchmarks/zero_cost_proxies.py``: ~110 fully trained
+random candidates of the main command's space, budget and data), and each replay draws from it
+without replacement: random takes the pool in a random order; the screen takes ``startup`` at
+random, then each trial draws ``screen`` candidates from the rest and takes the one with the
+largest ``screen_gains`` (the search's own code) given the pool's scores of those taken so far.
+Hypervolume as in search_efficiency.py (log latency axis between the pool's cheapest and
+dearest), after 10, 20 and 40 trials, mean ± standard error over the replays.
+
+What a pool does not have: noise between two trainings of one candidate, successive halving
+(every pooled candidate trained in full), and candidates beyond the pool's (a screen in the
+real space sees fresh draws each time; here the good ones run out).
+
+    .venv/bin/python benchmarks/screen_replay.py benchmarks/results/zero_cost_proxies.json
+
+Writes JSON (``--out``, default benchmarks/results/screen_replay.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.environment import environment
+from explorer.search._screen import STARTUP, Candidate, Observation, screen_gains
+
+ATS = (10, 20, 40)
+
+
+def hypervolume(points: list[tuple[float, float]], cost_min: float, cost_ref: float) -> float:
+    """Area dominated by ``points`` (macro-F1, cost) on a log cost axis from ``cost_min`` (0)
+    to ``cost_ref`` (1), above macro-F1 0 (search_efficiency.py's ``hypervolume_2d``)."""
+    span = math.log(cost_ref / cost_min)
+    pts = sorted((math.log(c / cost_min) / span, f) for f, c in points if c <= cost_ref)
+    area, best = 0.0, 0.0
+    for c, f in pts:
+        if f > best:
+            area, best = area + (1.0 - c) * (f - best), f
+    return area
+
+
+def replay_random(pool: list[dict[str, Any]], n: int, rng: np.random.Generator, **_: Any):  # type: ignore[no-untyped-def]
+    return [int(i) for i in rng.permutation(len(pool))[:n]]
+
+
+def replay_screen(
+    pool: list[dict[str, Any]],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    startup: int = STARTUP,
+    screen: int = 8,
+    axis: str = "flops",
+) -> list[int]:
+    """The pool indices the screen takes, in order; ``axis`` is the pool column the F1
+    estimate's kernel runs along (``flops``, the search's; ``latency_ms``, the earlier one)."""
+    order = [int(i) for i in rng.permutation(len(pool))]
+    taken, left = order[:startup], order[startup:]
+
+    def candidate(i: int) -> Candidate:
+        return Candidate(pool[i]["family"], pool[i]["latency_ms"], pool[i][axis])
+
+    while len(taken) < n and left:
+        drawn = [int(i) for i in rng.choice(left, size=min(screen, len(left)), replace=False)]
+        observed = [
+            Observation(
+                pool[i]["family"], pool[i]["latency_ms"], pool[i]["macro_f1"], True, pool[i][axis]
+            )
+            for i in taken
+        ]
+        gains = screen_gains([candidate(i) for i in drawn], observed)
+        pick = drawn[int(np.argmax(gains))]
+        taken.append(pick)
+        left.remove(pick)
+    return taken
+
+
+VARIANTS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "random": (replay_random, {}),
+    "screen (FLOPs axis, start after 4: the default)": (replay_screen, {}),
+    "screen (latency axis, start after 8: before)": (
+        replay_screen,
+        {"axis": "latency_ms", "startup": 8},
+    ),
+    "screen (FLOPs axis, start after 8)": (replay_screen, {"startup": 8}),
+    "screen (latency axis, start after 4)": (replay_screen, {"axis": "latency_ms"}),
+    "screen (FLOPs axis, start after 4, 16 priced)": (replay_screen, {"screen": 16}),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("pool", type=Path, help="zero_cost_proxies.py's JSON (its rows)")
+    p.add_argument("--replays", type=int, default=1000)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/screen_replay.json"))
+    args = p.parse_args(argv)
+    pool = json.loads(args.pool.read_text())["rows"]
+    costs = [r["latency_ms"] for r in pool]
+    cost_min, cost_ref = min(costs), max(costs)
+    everything = hypervolume([(r["macro_f1"], r["latency_ms"]) for r in pool], cost_min, cost_ref)
+    print(f"{len(pool)} pooled candidates; the whole pool's hypervolume {everything:.3f}")
+    print(f"{'sampler':>48} " + " ".join(f"{'HV@' + str(k):>15}" for k in ATS))
+    results = {}
+    for name, (replay, kw) in VARIANTS.items():
+        at: dict[int, list[float]] = {k: [] for k in ATS}
+        for r in range(args.replays):
+            taken = replay(pool, max(ATS), np.random.default_rng(r), **kw)
+            for k in ATS:
+                pts = [(pool[i]["macro_f1"], pool[i]["latency_ms"]) for i in taken[:k]]
+                at[k].append(hypervolume(pts, cost_min, cost_ref))
+        results[name] = {
+            f"hv_at_{k}": {
+                "mean": statistics.fmean(v),
+                "sd": statistics.stdev(v),
+                "se": statistics.stdev(v) / math.sqrt(len(v)),
+            }
+            for k, v in at.items()
+        }
+        cells = [
+            f"{results[name][f'hv_at_{k}']['mean']:.3f} ± {results[name][f'hv_at_{k}']['se']:.3f}"
+            for k in ATS
+        ]
+        print(f"{name:>48} " + " ".join(f"{c:>15}" for c in cells), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "screen_replay",
+                "pool": str(args.pool),
+                "candidates": len(pool),
+                "replays": args.replays,
+                "cost_min": cost_min,
+                "cost_ref": cost_ref,
+                "pool_hypervolume": everything,
+                "results": results,
+                "environment": environment(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
