@@ -5,9 +5,11 @@ it can afford, and one training's macro-F1 moves by about 0.1 between seeds: its
 have a spread of 0.02-0.12 and cannot tell samplers 0.02 apart. Here the candidates are
 trained once, as a pool (the rows of ``benchmarks/zero_cost_proxies.py``: ~110 fully trained
 random candidates of the main command's space, budget and data), and each replay draws from it
-without replacement: random takes the pool in a random order; the screen takes ``startup`` at
-random, then each trial draws ``screen`` candidates from the rest and takes the one with the
-largest ``screen_gains`` (the search's own code) given the pool's scores of those taken so far.
+without replacement. As in a search, the first trials take one candidate of each family
+(``_EachFamilyFirst``); then random takes the rest of the pool in a random order, and the
+screen, once ``startup`` trials are done, draws ``screen`` candidates from the rest each trial
+and takes the one with the largest ``screen_gains`` (the search's own code) given the pool's
+scores of those taken so far.
 Hypervolume as in search_efficiency.py (log latency axis between the pool's cheapest and
 dearest), after 10, 20 and 40 trials, mean ± standard error over the replays.
 
@@ -49,8 +51,18 @@ def hypervolume(points: list[tuple[float, float]], cost_min: float, cost_ref: fl
     return area
 
 
+def _each_family_first(pool: list[dict[str, Any]], rng: np.random.Generator) -> list[int]:
+    """One random candidate of each family, the families in random order, then the rest of
+    the pool in random order."""
+    order = [int(i) for i in rng.permutation(len(pool))]
+    first: dict[str, int] = {}
+    for i in order:
+        first.setdefault(pool[i]["family"], i)
+    return list(first.values()) + [i for i in order if i not in set(first.values())]
+
+
 def replay_random(pool: list[dict[str, Any]], n: int, rng: np.random.Generator, **_: Any):  # type: ignore[no-untyped-def]
-    return [int(i) for i in rng.permutation(len(pool))[:n]]
+    return _each_family_first(pool, rng)[:n]
 
 
 def replay_screen(
@@ -64,8 +76,10 @@ def replay_screen(
 ) -> list[int]:
     """The pool indices the screen takes, in order; ``axis`` is the pool column the F1
     estimate's kernel runs along (``flops``, the search's; ``latency_ms``, the earlier one)."""
-    order = [int(i) for i in rng.permutation(len(pool))]
-    taken, left = order[:startup], order[startup:]
+    order = _each_family_first(pool, rng)
+    families = len({r["family"] for r in pool})
+    start = max(startup, families)  # the search's first trials are one per family
+    taken, left = order[:start], order[start:]
 
     def candidate(i: int) -> Candidate:
         return Candidate(pool[i]["family"], pool[i]["latency_ms"], pool[i][axis])
@@ -87,14 +101,14 @@ def replay_screen(
 
 VARIANTS: dict[str, tuple[Any, dict[str, Any]]] = {
     "random": (replay_random, {}),
-    "screen (FLOPs axis, start after 4: the default)": (replay_screen, {}),
-    "screen (latency axis, start after 8: before)": (
+    "screen (FLOPs axis, after the family round)": (replay_screen, {}),
+    "screen (latency axis, after 8 trials: before)": (
         replay_screen,
         {"axis": "latency_ms", "startup": 8},
     ),
-    "screen (FLOPs axis, start after 8)": (replay_screen, {"startup": 8}),
-    "screen (latency axis, start after 4)": (replay_screen, {"axis": "latency_ms"}),
-    "screen (FLOPs axis, start after 4, 16 priced)": (replay_screen, {"screen": 16}),
+    "screen (FLOPs axis, after 8 trials)": (replay_screen, {"startup": 8}),
+    "screen (latency axis, after the family round)": (replay_screen, {"axis": "latency_ms"}),
+    "screen (FLOPs axis, after the family round, 16 priced)": (replay_screen, {"screen": 16}),
 }
 
 
@@ -109,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     cost_min, cost_ref = min(costs), max(costs)
     everything = hypervolume([(r["macro_f1"], r["latency_ms"]) for r in pool], cost_min, cost_ref)
     print(f"{len(pool)} pooled candidates; the whole pool's hypervolume {everything:.3f}")
-    print(f"{'sampler':>48} " + " ".join(f"{'HV@' + str(k):>15}" for k in ATS))
+    print(f"{'sampler':>55} " + " ".join(f"{'HV@' + str(k):>15}" for k in ATS))
     results = {}
     for name, (replay, kw) in VARIANTS.items():
         at: dict[int, list[float]] = {k: [] for k in ATS}
@@ -130,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{results[name][f'hv_at_{k}']['mean']:.3f} ± {results[name][f'hv_at_{k}']['se']:.3f}"
             for k in ATS
         ]
-        print(f"{name:>48} " + " ".join(f"{c:>15}" for c in cells), flush=True)
+        print(f"{name:>55} " + " ".join(f"{c:>15}" for c in cells), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(

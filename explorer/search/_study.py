@@ -225,7 +225,8 @@ def _base_sampler(
                 price=price,
                 lower=get_objective(config.objective).minimised,
                 screen=config.screen,
-                startup=min(config.population, STARTUP),
+                # after the family round (``_EachFamilyFirst``), whose draws it cannot steer
+                startup=max(len(config.families), min(config.population, STARTUP)),
                 seed=seed,
             )
         # Optuna >= 5 reads constraints the trial sets itself (Trial.set_constraint).
