@@ -290,8 +290,8 @@ def search_command(
     population: int = typer.Option(
         8,
         "--population",
-        help="NSGA-II population size; TPE and GP draw this many at random first, the screen at "
-        "most 4.",
+        help="NSGA-II population size; TPE and GP draw this many at random first (the screen "
+        "starts after the first round of one trial per family).",
     ),
     min_epochs: int = typer.Option(
         SEARCH_MIN_EPOCHS,
