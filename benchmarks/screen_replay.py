@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +37,10 @@ import numpy as np
 from explorer.environment import environment
 from explorer.search._screen import STARTUP, Candidate, Observation, screen_gains
 
+sys.path.insert(0, str(Path(__file__).parent))
+from search_efficiency import hypervolume_2d  # a script beside this one
+
 ATS = (10, 20, 40)
-
-
-def hypervolume(points: list[tuple[float, float]], cost_min: float, cost_ref: float) -> float:
-    """Area dominated by ``points`` (macro-F1, cost) on a log cost axis from ``cost_min`` (0)
-    to ``cost_ref`` (1), above macro-F1 0 (search_efficiency.py's ``hypervolume_2d``)."""
-    span = math.log(cost_ref / cost_min)
-    pts = sorted((math.log(c / cost_min) / span, f) for f, c in points if c <= cost_ref)
-    area, best = 0.0, 0.0
-    for c, f in pts:
-        if f > best:
-            area, best = area + (1.0 - c) * (f - best), f
-    return area
 
 
 def _each_family_first(pool: list[dict[str, Any]], rng: np.random.Generator) -> list[int]:
@@ -121,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     pool = json.loads(args.pool.read_text())["rows"]
     costs = [r["latency_ms"] for r in pool]
     cost_min, cost_ref = min(costs), max(costs)
-    everything = hypervolume([(r["macro_f1"], r["latency_ms"]) for r in pool], cost_min, cost_ref)
+    everything = hypervolume_2d(
+        [(r["macro_f1"], r["latency_ms"]) for r in pool], cost_ref=cost_ref, cost_min=cost_min
+    )
     print(f"{len(pool)} pooled candidates; the whole pool's hypervolume {everything:.3f}")
     print(f"{'sampler':>55} " + " ".join(f"{'HV@' + str(k):>15}" for k in ATS))
     results = {}
@@ -131,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             taken = replay(pool, max(ATS), np.random.default_rng(r), **kw)
             for k in ATS:
                 pts = [(pool[i]["macro_f1"], pool[i]["latency_ms"]) for i in taken[:k]]
-                at[k].append(hypervolume(pts, cost_min, cost_ref))
+                at[k].append(hypervolume_2d(pts, cost_ref=cost_ref, cost_min=cost_min))
         results[name] = {
             f"hv_at_{k}": {
                 "mean": statistics.fmean(v),
