@@ -378,3 +378,27 @@ def test_a_preset_over_the_caps_is_compared_through_its_start_at_the_caps(tmp_pa
     assert ref["note"].startswith("not trained: its video input is over 4x")
     stored = json.loads((tmp_path / "run" / "search.json").read_text())["references"]
     assert [r.get("at_caps") for r in stored if r["name"] == "ding2025"] == [0]
+
+
+def test_the_search_limits_numpy_blas_threads_as_it_does_torch_threads(tmp_path: Path) -> None:
+    """numpy's BLAS threads (feature extraction) follow ``threads`` while trials run, and
+    are restored after: at two BLAS threads per worker they spin-wait against each other."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from explorer.training import train as real_train
+
+    def blas_threads() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+
+    def recording(model, features, split, *, settings, on_epoch=None):
+        seen.append(blas_threads())
+        return real_train(model, features, split, settings=settings, on_epoch=on_epoch)
+
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        assert before == {2}
+        run_search(tiny_config(tmp_path, trials=2, threads=1), train_fn=recording)
+        assert blas_threads() == before
+    assert seen and all(s == {1} for s in seen)

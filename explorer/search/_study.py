@@ -550,9 +550,14 @@ def run_search(
     study = open_study(config, seed=worker_seed, price=objective.price)
     stopped = "interrupted"
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    # numpy's BLAS as well (the features' matrix products): its threads spin-wait against the
+    # other worker's on two cores (a yang spec's FrFT features, 240 clips: 10 s on an idle
+    # machine, 26 s with the other core busy at 2 BLAS threads, 13 s at 1)
+    blas = threadpool_limits(config.threads, user_api="blas")
     workers: LocalWorkers | None = None
     try:
         if config.workers > 1:  # workers run trials while this process trains the references
@@ -594,6 +599,7 @@ def run_search(
             stopped = _confirm_stage(study, objective, deadline, force=True) or stopped
     finally:
         torch.set_num_threads(threads)
+        blas.restore_original_limits()
         if workers is not None:  # this process is being aborted (second Ctrl-C, an error)
             workers.kill()
         result = finalize(
