@@ -16,6 +16,7 @@ from explorer.search import (  # light: Optuna and torch load on first use of th
     SEARCH_DATASET,
     SEARCH_EPOCHS,
     SEARCH_MIN_EPOCHS,
+    SEARCH_SCREEN,
     SearchConfig,
     default_workers,
     get_objective,
@@ -272,9 +273,9 @@ def search_command(
         "tpe or gp (Gaussian process); compared in benchmarks/search_efficiency.py.",
     ),
     screen: int = typer.Option(
-        8,
+        SEARCH_SCREEN,
         "--screen",
-        help="Candidates the screen sampler prices per trial (about 0.2 s each; none trains).",
+        help="Candidates the screen sampler prices per trial (about 0.3 s each; none trains).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, max=2**31 - 1, help="Sampler and training seed."),
     objective: str = typer.Option(

@@ -44,6 +44,7 @@ from ._settings import (
     SEARCH_DATASET,
     SEARCH_EPOCHS,
     SEARCH_MIN_EPOCHS,
+    SEARCH_SCREEN,
     SearchConfig,
     parse_duration,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "SEARCH_DATASET",
     "SEARCH_EPOCHS",
     "SEARCH_MIN_EPOCHS",
+    "SEARCH_SCREEN",
     "CostInputs",
     "SearchConfig",
     "SearchObjective",
