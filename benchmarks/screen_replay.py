@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from explorer.environment import environment
 from explorer.search._screen import STARTUP, Candidate, Observation, screen_gains
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_efficiency import hypervolume_2d  # a script beside this one
+from _results import write_results  # scripts beside this one
+from search_efficiency import hypervolume_2d
 
 ATS = (10, 20, 40)
 
@@ -141,23 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         }
         cells = [f"{c['mean']:.3f} ± {c['se']:.3f}" for c in results[name].values()]
         print(f"{name:>55} " + " ".join(f"{c:>15}" for c in cells), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "screen_replay",
-                "pool": str(args.pool),
-                "candidates": len(pool),
-                "replays": args.replays,
-                "cost_min": cost_min,
-                "cost_ref": cost_ref,
-                "pool_hypervolume": everything,
-                "results": results,
-                "environment": environment(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        args.out,
+        {
+            "benchmark": "screen_replay",
+            "pool": str(args.pool),
+            "candidates": len(pool),
+            "replays": args.replays,
+            "cost_min": cost_min,
+            "cost_ref": cost_ref,
+            "pool_hypervolume": everything,
+            "results": results,
+        },
     )
     print(f"wrote {args.out}")
     return 0

@@ -37,9 +37,11 @@ from typing import Any
 import optuna
 
 from explorer.budget import parse_budget
-from explorer.environment import environment
 from explorer.search import SearchConfig, TrialKey, run_search
 from explorer.search._settings import SEARCH_DATASET
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_results  # a script beside this one
 
 
 def hypervolume_2d(
@@ -250,23 +252,16 @@ def _report(
                     f"{sampler:>8} {fidelity:>8} {len(rs):>5} {' '.join(cells)} "
                     f"{row['best_macro_f1_mean']:>8.3f} {row['train_seconds_mean']:>8.0f}"
                 )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "search_efficiency",
-                "settings": {
-                    k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                },
-                "cost_reference": cost_ref,
-                "cost_minimum": cost_min,
-                "summary": summary,
-                "runs": runs,
-                "environment": environment(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        args.out,
+        {
+            "benchmark": "search_efficiency",
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "cost_reference": cost_ref,
+            "cost_minimum": cost_min,
+            "summary": summary,
+            "runs": runs,
+        },
     )
     if final:
         print(f"\nwrote {args.out}")

@@ -31,7 +31,6 @@ Prints a table and writes JSON (``--out``, default benchmarks/results/zero_cost_
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -47,8 +46,10 @@ from scipy.stats import kendalltau
 from torch import nn
 
 import search_spaces as ss
-from explorer.environment import environment
 from explorer.search import StudyKey, TrialKey
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_results  # a script beside this one
 
 # NASWOT's codes are taken where a ReLU would cut: the sign of every convolution's and linear
 # layer's output (several families call their activations as functions, not modules).
@@ -261,22 +262,17 @@ def main(argv: list[str] | None = None) -> int:
         f"families: {counts}; proxy time per candidate median "
         f"{statistics.median(r['proxy_seconds'] for r in rows):.2f} s"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "zero_cost_proxies",
-                "run": str(args.run),
-                "settings": settings,
-                "batch": args.batch,
-                "families": counts,
-                "kendall_tau": table,
-                "rows": rows,
-                "environment": environment(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        args.out,
+        {
+            "benchmark": "zero_cost_proxies",
+            "run": str(args.run),
+            "settings": settings,
+            "batch": args.batch,
+            "families": counts,
+            "kendall_tau": table,
+            "rows": rows,
+        },
     )
     print(f"wrote {args.out}")
     return 0
