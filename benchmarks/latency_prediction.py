@@ -219,7 +219,7 @@ def main() -> int:
                 "kernels": {k: m.to_dict() | {"trees": None} for k, m in run.kernels.kinds.items()},
                 "call_us": run.kernels.call_us,
                 "scale": run.kernels.scale,
-                "power": run.kernels.power,
+                "per_node_us": run.kernels.per_node_us,
             }
         log("sampling held-out candidates")
         cands = candidates(n_cands, args.max_macs, log)

@@ -318,7 +318,7 @@ def predict_latency(
 
 def _learned_prediction(base: Prediction, model: Any, inputs: tuple[Any, ...], kernels: Any):
     """``base`` (the roofline prediction) with the learned time, its range and one ``OpTime``
-    per node of the optimised graph (each node's share of the per-inference scale included)."""
+    per node of the optimised graph (its share of the network's time without the profiler)."""
     from dataclasses import replace
 
     from explorer.latency.learned import predict_graph
@@ -326,7 +326,7 @@ def _learned_prediction(base: Prediction, model: Any, inputs: tuple[Any, ...], k
     graph = predict_graph(model, inputs, kernels)
     node_us = kernels.predict_nodes_us(graph)
     total = float(node_us.sum())
-    node_us = node_us * ((kernels.network_us(total) - kernels.call_us) / max(total, 1e-9))
+    node_us = node_us * ((kernels.network_us(node_us) - kernels.call_us) / max(total, 1e-9))
     ops = tuple(
         OpTime(
             module=n.name,

@@ -228,31 +228,27 @@ def test_calibrate_refuses_a_bad_time_in_one_line(tmp_path, capsys):
         assert not (tmp_path / "h.toml").exists()
 
 
-def test_the_profiler_overhead_per_node_is_recovered_from_whole_network_times():
+def test_the_profiler_cost_per_node_is_recovered_from_whole_network_times():
     from explorer.latency._kernels import KernelGraph
-    from explorer.latency._sampling import KernelSample, profiler_overhead_us
 
-    # networks of 5-400 nodes whose profiled node times each read 1.7 µs too much; their
-    # whole times (no profiler) are 6 µs per call plus the true node times, +-0.5 % noise
+    # networks of 5-400 small nodes (3-40 µs) whose profiled times each read 1.7 µs too much;
+    # their whole times (no profiler) are 6 µs per call plus the true node times, +-0.5 % noise
     rng = np.random.default_rng(0)
-    nodes = _conv_nodes(400, seed=4)
-    samples = []
-    for i in range(40):
+    nodes = sorted((n for n in _conv_nodes(3000, seed=4) if _law_us(n) < 40), key=_law_us)
+    profiled = [(n, _law_us(n) + 1.7) for n in nodes]
+    networks = []
+    for _ in range(40):  # runs of neighbours: networks of small nodes and of larger ones
         count = int(rng.integers(5, 400))
-        true_us = rng.uniform(0.5, 40.0, size=count)
-        chosen = tuple(nodes[:count])
-        graph = KernelGraph(nodes=chosen, level="all", block=8)
-        whole_ms = (6.0 + true_us.sum()) * rng.uniform(0.995, 1.005) / 1e3
-        samples.append(
-            KernelSample(
-                name=f"n{i}",
-                graph=graph,
-                nodes=tuple(zip(chosen, (true_us + 1.7).tolist(), strict=True)),
-                measured_ms=whole_ms,
-            )
-        )
-    assert profiler_overhead_us(samples) == pytest.approx(1.7, abs=0.3)
-    assert profiler_overhead_us(samples[:5]) == 0.0  # too few networks to tell
+        start = int(rng.integers(0, len(nodes) - count))
+        chosen = nodes[start : start + count]
+        whole_us = (6.0 + sum(_law_us(n) for n in chosen)) * rng.uniform(0.995, 1.005)
+        networks.append((KernelGraph(nodes=tuple(chosen), level="all", block=8), whole_us / 1e3))
+    kernels = fit_kernel_model(profiled, networks, level="all", block=8)
+    assert kernels.per_node_us == pytest.approx(1.7, abs=0.3)
+    assert kernels.scale == pytest.approx(1.0, abs=0.02)
+    assert kernels.call_us == pytest.approx(6.0, abs=5.0)
+    graph, measured_ms = networks[0]
+    assert kernels.predict_ms(graph) == pytest.approx(measured_ms, rel=0.02)
 
 
 def test_random_operators_cover_the_kinds_networks_run_beside_convolutions():

@@ -23,7 +23,7 @@ from ._calibrate import (
 )
 from ._kernels import nchwc_block
 from ._learned import KernelModel, fit_kernel_model
-from ._sampling import KernelSample, collect, profiler_overhead_us
+from ._sampling import KernelSample, collect
 from ._timing import torch_threads
 
 __all__ = ["LearnedRun", "calibrate_host_learned"]
@@ -99,7 +99,6 @@ def calibrate_host_learned(
         level="all",
         block=nchwc_block(),
         threads=threads,
-        profiler_us=profiler_overhead_us(samples),
         source=f"explorer calibrate: {len(samples)} networks profiled per node with ONNX "
         f"Runtime on {time.strftime('%Y-%m-%d %H:%M')}",
         meta={

@@ -38,7 +38,6 @@ __all__ = [
     "KernelSample",
     "measure_kernels",
     "profile_nodes",
-    "profiler_overhead_us",
     "random_cnn",
     "random_heavy",
     "random_op",
@@ -140,31 +139,6 @@ def profile_nodes(
         elif name in by_name:
             out.append((by_name[name], typical))
     return out
-
-
-def profiler_overhead_us(samples: Sequence[KernelSample]) -> float:
-    """What ONNX Runtime's profiler adds to each node's time, in µs (0 if it cannot tell).
-
-    The profiler times each node with its own clock reads and event records, ~1.5 µs on an
-    x86 server: for a network of 400 small nodes that is a third of its time, so node
-    times are fitted less this. Found from the networks whose every node was profiled:
-    measured = a + b x (sum of profiled node times) - c x (nodes), solved for relative error;
-    the overhead is c / b.
-    """
-    rows = [
-        (s.measured_ms * 1e3, sum(t for _, t in s.nodes), len(s.nodes))
-        for s in samples
-        if s.nodes and len(s.nodes) == len(s.graph.nodes) and s.measured_ms > 0
-    ]
-    if len(rows) < 10:
-        return 0.0
-    measured, summed, count = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
-    design = np.stack([np.ones_like(measured), summed, -count], 1) / measured[:, None]
-    _call, b, c = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)[0]
-    if b <= 0:
-        return 0.0
-    fastest = min(t for s in samples for _, t in s.nodes)
-    return float(np.clip(c / b, 0.0, max(fastest - 0.1, 0.0)))
 
 
 def time_whole(path: Path, graph: KernelGraph, *, target_s: float, threads: int = 1) -> float:
