@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -175,6 +176,12 @@ def main() -> int:
     ap.add_argument("--leave-out", default="kumar", help="family kept out of the calibration")
     ap.add_argument("--device", default=None, help="score this calibrated profile instead")
     ap.add_argument(
+        "--keep",
+        default=None,
+        help="copy the fresh calibration (bench-host.toml and its kernel file) into this folder, "
+        "to score it again later with --device (drift between calibrating and measuring)",
+    )
+    ap.add_argument(
         "--old",
         choices=("fit", "same"),
         default=None,
@@ -221,6 +228,12 @@ def main() -> int:
                 "scale": run.kernels.scale,
                 "per_node_us": run.kernels.per_node_us,
             }
+            if args.keep:
+                keep = Path(args.keep)
+                keep.mkdir(parents=True, exist_ok=True)
+                for f in tmp.glob("bench-host*"):
+                    shutil.copy2(f, keep / f.name)
+                log(f"kept the calibration: --device {keep / 'bench-host.toml'}")
         log("sampling held-out candidates")
         cands = candidates(n_cands, args.max_macs, log)
         if not args.no_standard:

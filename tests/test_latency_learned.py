@@ -295,13 +295,30 @@ def test_weight_heavy_stacks_stay_within_their_weight_and_work_bounds():
     assert styles == {"conv1", "conv3", "linea"}, styles
 
 
+def test_stems_are_small_channel_convolutions_within_their_work_bound():
+    from explorer.latency._sampling import random_stem
+
+    rng = np.random.default_rng(0)
+    shapes = set()
+    for _ in range(60):
+        name, module, shape = random_stem(rng)
+        conv = module[0]
+        assert isinstance(conv, torch.nn.Conv2d) and conv.in_channels == shape[1] <= 4, name
+        batch, cin, h, w = shape
+        macs = batch * conv.out_channels * cin * conv.weight[0, 0].numel() * h * w
+        assert macs / conv.stride[0] ** 2 <= 2e8 or batch == 1, (name, macs)
+        shapes.add("square" if h == w else "long")
+    assert shapes == {"square", "long"}  # images and spectrogram-like maps
+
+
 def test_sources_take_turns_and_every_family_gets_its_turn():
     import itertools
 
     from explorer.latency._sampling import sample_sources
 
-    names = [n for n, _m, _x in itertools.islice(sample_sources(seed=0), 60)]
-    assert sum(n.startswith("heavy_") for n in names) == 6  # one turn in ten
+    names = [n for n, _m, _x in itertools.islice(sample_sources(seed=0), 66)]
+    assert sum(n.startswith("heavy_") for n in names) == 6  # one turn in eleven
+    assert sum(n.startswith("stem") for n in names) == 6
     assert sum(n.startswith("op_") for n in names) == 12
     assert sum(n.startswith("cnn_") for n in names) == 12
     families = {n.split("#")[0] for n in names if "#" in n}
