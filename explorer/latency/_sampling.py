@@ -196,6 +196,15 @@ def _act(rng: np.random.Generator) -> list[nn.Module]:
     return [make()] if make else []
 
 
+def _with_bn_act(conv: nn.Conv2d, rng: np.random.Generator) -> nn.Module:
+    """``conv``, half the time a BatchNorm (ONNX Runtime folds it in), and a random activation."""
+    layers: list[nn.Module] = [conv]
+    if rng.random() < 0.5:
+        layers.append(nn.BatchNorm2d(conv.out_channels))
+    layers += _act(rng)
+    return nn.Sequential(*layers).eval()
+
+
 def _random_conv(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...]]:
     style = rng.choice(["dense", "dense", "depthwise", "grouped", "conv1d"])
     # 1-4 px: the last stages of deep networks (a 3x3 on 1x1 runs only its centre tap);
@@ -224,13 +233,10 @@ def _random_conv(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, .
     # keep each sample small: at most ~150 M multiply-adds
     while h * w > 1 and batch * cout * (h * w / stride**2) * (cin // groups) * k * k > 1.5e8:
         h, w = max(1, h // 2), max(1, w // 2)
-    layers = [nn.Conv2d(cin, cout, k, stride, padding=k // 2, groups=groups)]
-    if rng.random() < 0.5:
-        layers.append(nn.BatchNorm2d(cout))
-    layers += _act(rng)
+    conv = nn.Conv2d(cin, cout, k, stride, padding=k // 2, groups=groups)
     return (
         f"{style}{k}x{k}_{cin}-{cout}_g{groups}_s{stride}_{batch}x{h}x{w}",
-        nn.Sequential(*layers).eval(),
+        _with_bn_act(conv, rng),
         (batch, cin, h, w),
     )
 
@@ -252,13 +258,9 @@ def random_stem(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ..
         w = int(rng.choice([4, 8, 16, 32, 64, 128, 301]))
     while batch > 1 and batch * cout * cin * k * k * h * w / stride**2 > 2e8:
         batch //= 2  # ~200 M multiply-adds at most
-    layers = [nn.Conv2d(cin, cout, k, stride, padding=k // 2)]
-    if rng.random() < 0.5:
-        layers.append(nn.BatchNorm2d(cout))
-    layers += _act(rng)
     return (
         f"stem{k}x{k}_{cin}-{cout}_s{stride}_{batch}x{h}x{w}",
-        nn.Sequential(*layers).eval(),
+        _with_bn_act(nn.Conv2d(cin, cout, k, stride, padding=k // 2), rng),
         (batch, cin, h, w),
     )
 
