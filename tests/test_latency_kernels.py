@@ -34,6 +34,8 @@ def test_batch_norm_and_activations_are_fused_into_the_convolutions(graph):
     convs = [n for n in graph.nodes if n.op.endswith("Conv")]
     assert len(convs) == 3
     assert [c.activation for c in convs[:2]] == ["Relu", "Clip"]
+    # what each costs: a Relu inside the kernel, a Clip in a pass over the output, none
+    assert [c.features()["activation"] for c in convs] == [1.0, 2.0, 0.0]
     if nchwc_block():  # x86: channel-blocked convolutions and a reorder back to NCHW
         assert [c.op for c in convs] == ["nchwc:Conv"] * 3
         assert [c.kind for c in convs] == ["nchwc_conv", "nchwc_dwconv", "nchwc_conv"]

@@ -57,7 +57,8 @@ __all__ = [
 ]
 
 FORMAT = "explorer-kernel-latency"
-VERSION = 2  # 2: nodes priced as profiled, the profiler's cost taken off per network
+VERSION = 3  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
+# fused activation described by what it costs (``activation``)
 FEATURES = (
     "flops",
     "bytes",
@@ -75,8 +76,7 @@ FEATURES = (
     "n_inputs",
     "rank",
     "last_dim",
-    "activation_math",
-    "activation_any",
+    "activation",
     "broadcast",
     "axis_size",
     "axis_inner",
