@@ -47,6 +47,7 @@ import search_spaces as ss
 from explorer import profile_model
 from explorer.environment import environment
 from explorer.export import export_onnx
+from explorer.latency import kernel_model_for
 from explorer.latency._backends import ort_feed, ort_session
 from explorer.prediction import predict_latency
 
@@ -92,7 +93,12 @@ def metrics(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     }
 
 
-def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) -> None:
+def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) -> float:
+    """Time every candidate in ``rounds`` interleaved rounds; returns the median time (ms) of
+    the calibration's reference network, timed once a round (the machine's speed now)."""
+    from explorer.latency._sampling import _Probe
+
+    probe = _Probe(tmp, level="all", threads=1)
     sessions = []
     for i, c in enumerate(cands):
         path = tmp / f"c{i}.onnx"
@@ -117,11 +123,13 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
                 c1, t1 = time.thread_time_ns(), time.perf_counter_ns()
                 c["timings_ms"].append((t1 - t0) / 1e6)
                 c["cpu_timings_ms"].append((c1 - c0) / 1e6)
+        probe.take()
         log(f"  round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.1f}")
     for c in cands:
         c["wall_ms"] = statistics.median(c["timings_ms"])
         c["cpu_ms"] = statistics.median(c["cpu_timings_ms"])
         c["measured_ms"] = c[CLOCK_KEY]
+    return statistics.median(ms for _, ms in probe.readings)
 
 
 def split_noise(cands) -> list[float]:
@@ -252,7 +260,9 @@ def main() -> int:
                     }
                 )
         log(f"measuring {len(cands)} networks (ONNX Runtime, 1 thread, {rounds} rounds)")
-        measure_interleaved(cands, tmp, rounds=rounds, budget_s=args.round_budget_s, log=log)
+        reference_now = measure_interleaved(
+            cands, tmp, rounds=rounds, budget_s=args.round_budget_s, log=log
+        )
         noise = split_noise(cands)
         log("predicting")
         rows = []
@@ -292,6 +302,9 @@ def main() -> int:
         tag = " (left out)" if family in leave_out else ""
         groups[f"{family}{tag}"] = [r for r in rows if r["family"] == family]
     results = {k: report(v, k) for k, v in groups.items() if v}
+    kernels = kernel_model_for(learned_dev)
+    reference_then = kernels.meta.get("reference_ms") if kernels else None
+    drift = {"reference_ms_calibrating": reference_then, "reference_ms_measuring": reference_now}
     print(
         f"\n{len(rows)} networks, ONNX Runtime 1 thread, {args.clock} clock; load "
         f"{load_before[0]:.1f} -> {load_after[0]:.1f}; calibration "
@@ -310,6 +323,11 @@ def main() -> int:
             f"{a['mdape_pct']:5.1f}% {a['spearman']:6.3f} | {b['within_10pct']:14.0%} "
             f"{b['mdape_pct']:5.1f}% {b['spearman']:6.3f} | {r['noise_within_10pct']:.0%}"
         )
+    if reference_then:
+        print(
+            f"the reference network: {reference_then:.4f} ms while calibrating, "
+            f"{reference_now:.4f} ms while measuring ({reference_now / reference_then - 1:+.1%})"
+        )
     print(
         f"prediction time per network (export + ORT optimise + regressors): median "
         f"{statistics.median(predict_s):.2f} s, max {max(predict_s):.2f} s wall; median "
@@ -322,6 +340,7 @@ def main() -> int:
             {
                 "results": results,
                 "calibration": calibration,
+                "drift": drift,
                 "leave_out": leave_out,
                 "load_before": load_before,
                 "load_after": load_after,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -211,6 +212,8 @@ def test_calibrate_learned_end_to_end_then_profile_uses_it(tmp_path, capsys):
     assert d["kernels_path"] == str(side) and out.is_file()
     kernels = load_kernel_model(side)
     assert kernels.meta["networks"] >= 3 and kernels.kinds
+    low, high = kernels.meta["slowdown_range"]  # the machine's drift, divided out
+    assert 0.67 <= low <= high <= 1.5 and kernels.meta["reference_ms"] > 0
     assert d["seconds"] < 60
     code, stdout, err = _cli(capsys, "profile", "ding2025", "--device", str(out), "--format",
                              "json")  # fmt: skip
@@ -323,3 +326,59 @@ def test_sources_take_turns_and_every_family_gets_its_turn():
     assert sum(n.startswith("cnn_") for n in names) == 12
     families = {n.split("#")[0] for n in names if "#" in n}
     assert len([n for n in names if "#" in n]) == 12 and len(families) == 6, families
+
+
+def test_drift_factors_follow_a_slow_spell_and_ignore_one_bad_reading():
+    from explorer.latency._sampling import drift_factors
+
+    # the reference network read 0.33 ms for the first 40 s, 0.30 ms after; one reading in
+    # the fast part is a lone 0.60 (a noisy probe), one in the slow part a lone 0.20
+    times = np.arange(0.0, 120.0, 4.0)
+    ms = np.where(times < 40, 0.33, 0.30)
+    ms[20], ms[5] = 0.60, 0.20
+    readings = list(zip(times.tolist(), ms.tolist(), strict=True))
+    at = [10.0, 20.0, 30.0, 50.0, 80.0, 100.0, 119.0]
+    factors = drift_factors(readings, at)
+    assert factors[:3] == pytest.approx([1.1] * 3, rel=1e-9)  # 0.33 / the median 0.30
+    assert factors[3:] == pytest.approx([1.0] * 4, rel=1e-9)  # the lone 0.60 left no trace
+    assert drift_factors(readings[:2], at).tolist() == [1.0] * len(at)  # too few to follow
+    wild = [(0.0, 0.1), (1.0, 0.1), (2.0, 1.0), (3.0, 1.0), (4.0, 1.0)]
+    assert drift_factors(wild, [0.0, 4.0]).tolist() == [0.67, 1.0]  # clipped, not trusted
+
+
+def test_collect_divides_every_sample_by_the_slowdown_around_it(monkeypatch):
+    from explorer.latency import _sampling
+    from explorer.latency._kernels import KernelGraph
+
+    node = _conv_nodes(1, seed=0)[0]
+
+    def fake_sources(**_):
+        for i in range(1000):
+            yield f"net{i}", None, ()
+
+    def fake_measure(name, *_a, **_k):
+        time.sleep(0.01)
+        graph = KernelGraph(nodes=(node,), level="all", block=8)
+        return _sampling.KernelSample(
+            name=name, graph=graph, nodes=((node, 30.0),), measured_ms=0.02
+        )
+
+    seen = {}
+
+    def fake_factors(readings, at):
+        seen["readings"], seen["at"] = list(readings), list(at)
+        return np.linspace(1.0, 1.2, len(at))
+
+    monkeypatch.setattr(_sampling, "sample_sources", fake_sources)
+    monkeypatch.setattr(_sampling, "measure_kernels", fake_measure)
+    monkeypatch.setattr(_sampling, "drift_factors", fake_factors)
+    monkeypatch.setattr(_sampling, "_PROBE_EVERY_S", 0.05)
+    samples, reference_ms = _sampling.collect(budget_s=2.0)  # the reference's export included
+    assert len(samples) >= 5 and len(seen["at"]) == len(samples)
+    assert len(seen["readings"]) >= 3  # at the start, between samples, at the end
+    assert reference_ms == pytest.approx(np.median([ms for _, ms in seen["readings"]]))
+    assert seen["at"] == sorted(seen["at"])
+    expected = np.linspace(1.0, 1.2, len(samples))
+    for s, f in zip(samples, expected, strict=True):
+        assert s.slowdown == pytest.approx(f)
+        assert s.measured_ms == pytest.approx(0.02 / f) and s.nodes[0][1] == pytest.approx(30 / f)

@@ -74,7 +74,7 @@ def calibrate_host_learned(
         peak = measure_peak_gflops(threads, log=log, clock="cpu")
         budget = time_s * (1 - _FIT_SHARE) - (time.perf_counter() - start)
         log(f"sampling kernels for {budget:.0f} s (ONNX Runtime, {threads} thread(s))")
-        samples = collect(
+        samples, reference_ms = collect(
             budget_s=budget,
             threads=threads,
             exclude_families=exclude_families,
@@ -82,6 +82,11 @@ def calibrate_host_learned(
             progress=progress,
             keep_small_modules=True,
         )
+    slowdowns = [s.slowdown for s in samples] or [1.0]
+    log(
+        f"the machine ran at {1 / max(slowdowns):.2f}-{1 / min(slowdowns):.2f} of its median "
+        "speed while sampling (a reference network timed between samples); divided out"
+    )
     log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
     roofline = host_calibration(
         _roofline_samples(samples),
@@ -107,6 +112,8 @@ def calibrate_host_learned(
             "families": families,
             "excluded_families": list(exclude_families),
             "budget_s": time_s,
+            "slowdown_range": [round(min(slowdowns), 3), round(max(slowdowns), 3)],
+            "reference_ms": round(reference_ms, 5),  # ``reference_network``'s median time
         },
     )
     return LearnedRun(

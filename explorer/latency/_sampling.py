@@ -12,7 +12,9 @@ transposes, pools) at 1 K to 2 M elements, so every regressor interpolates, and 
 weight-heavy layers (up to 80 MB of weights, as in the deep stages of standard CNNs) whose
 weights stream from memory (one turn in ten). Each is exported, described as ONNX Runtime
 optimises it, profiled node by node with the runtime's profiler, and timed whole without
-the profiler.
+the profiler. A fixed reference network is timed every few seconds in between, and each
+sample's times are divided by how slow the machine ran around it (``drift_factors``), so a
+slow spell of a shared machine does not become part of the model.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,7 @@ class KernelSample:
     measured_ms: float  # median of one inference without the profiler
     module: nn.Module | None = None
     inputs: tuple[torch.Tensor, ...] = ()
+    slowdown: float = 1.0  # the machine's speed when measured (``drift_factors``), divided out
 
 
 def _feed(session: Any) -> dict[str, np.ndarray]:
@@ -578,6 +581,95 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
     return total
 
 
+# --- the machine's drift ------------------------------------------------------------------
+
+# A shared machine's speed wanders by several per cent over minutes (other tenants of the host's
+# caches and memory): on this VM the first half of one 5-minute calibration ran 7-11 % slower
+# than the same networks ten minutes later, and the second half within 1 %; a model fitted on
+# it predicted every network ~5 % slow. A fixed reference network is timed between the samples
+# and every sample is divided by how slow the machine was around it.
+_PROBE_EVERY_S = 4.0  # seconds of sampling between two timings of the reference network
+_PROBE_RUNS = 15
+
+
+def reference_network() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The fixed small CNN (strided, depthwise and pointwise convolutions, a pool, a linear
+    layer; 13 M multiply-adds, 1.2 MB of activations: ~0.3 ms on one core) timed between
+    samples to follow the machine's speed."""
+    gen = torch.Generator().manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 24, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(24, 24, 3, padding=1, groups=24),
+        nn.ReLU(),
+        nn.Conv2d(24, 48, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(48, 8),
+    )
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
+    return model.eval(), (torch.randn(1, 3, 160, 160, generator=gen),)
+
+
+class _Probe:
+    """The reference network in one ONNX Runtime session; ``take()`` records (when, median
+    thread-CPU ms of a few runs)."""
+
+    def __init__(self, tmp: Path, *, level: str, threads: int) -> None:
+        import onnxruntime as ort
+
+        from explorer.export import export_onnx
+
+        path = tmp / "reference.onnx"
+        module, inputs = reference_network()
+        export_onnx(module, inputs, path, check=False)
+        self._session = ort.InferenceSession(
+            str(path), _ort_options(level, threads), providers=["CPUExecutionProvider"]
+        )
+        self._feed = _feed(self._session)
+        for _ in range(5):
+            self._session.run(None, self._feed)
+        self.readings: list[tuple[float, float]] = []
+
+    def take(self) -> None:
+        from ._timing import time_runs
+
+        ms = time_runs(
+            lambda: self._session.run(None, self._feed), runs=_PROBE_RUNS, warmup=1, clock="cpu"
+        )
+        self.readings.append((time.perf_counter(), statistics.median(ms)))
+
+
+def drift_factors(readings: Sequence[tuple[float, float]], at: Sequence[float]) -> np.ndarray:
+    """How slow the machine was at each time of ``at`` against its median over the readings.
+
+    ``readings`` are (time, ms of the reference network); each is first replaced by the median
+    of itself and its neighbours (one reading is a few runs: its own noise must not become a
+    correction), then interpolated linearly in time (held flat past the ends). Clipped to
+    [0.67, 1.5]: a larger swing is not drift but a broken reading.
+    """
+    if len(readings) < 3:
+        return np.ones(len(at))
+    t = np.array([r[0] for r in readings])
+    ms = np.array([r[1] for r in readings])
+    padded = np.concatenate([ms[:1], ms, ms[-1:]])
+    smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+    factors = np.interp(np.asarray(at, dtype=float), t, smooth) / np.median(smooth)
+    return np.clip(factors, 0.67, 1.5)
+
+
+def _divide_out(sample: KernelSample, slowdown: float) -> KernelSample:
+    return replace(
+        sample,
+        nodes=tuple((node, us / slowdown) for node, us in sample.nodes),
+        measured_ms=sample.measured_ms / slowdown,
+        slowdown=slowdown,
+    )
+
+
 def collect(
     *,
     budget_s: float,
@@ -587,8 +679,11 @@ def collect(
     seed: int = 0,
     progress: Callable[[float, str], None] = lambda _f, _m: None,
     keep_small_modules: bool = False,
-) -> list[KernelSample]:
-    """Measure calibration networks until ``budget_s`` seconds have passed.
+) -> tuple[list[KernelSample], float]:
+    """Measure calibration networks until ``budget_s`` seconds have passed; every sample's
+    times divided by the machine's slowdown around it (``drift_factors``; the factor is kept
+    as ``KernelSample.slowdown``). Returns the samples and the reference network's median
+    time (ms; the speed the samples are normalised to).
 
     ``keep_small_modules`` keeps the modules of the suite's and the random convolutions'
     samples (not of family networks, random CNNs or random operators) in the returned
@@ -596,20 +691,32 @@ def collect(
     """
     start = time.perf_counter()
     samples: list[KernelSample] = []
-    for name, module, inputs in sample_sources(seed=seed, exclude_families=exclude_families):
-        elapsed = time.perf_counter() - start
-        if elapsed >= budget_s:
-            break
-        try:
-            whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
-            small = keep_small_modules and not whole_network
-            samples.append(
-                measure_kernels(
-                    name, module, inputs, level=level, threads=threads, keep_module=small
+    when: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="explorer-probe-") as tmp:
+        probe = _Probe(Path(tmp), level=level, threads=threads)
+        probe.take()
+        sources = sample_sources(seed=seed, exclude_families=exclude_families)
+        for name, module, inputs in sources:
+            elapsed = time.perf_counter() - start
+            if elapsed >= budget_s:
+                break
+            if time.perf_counter() - probe.readings[-1][0] >= _PROBE_EVERY_S:
+                probe.take()
+            began = time.perf_counter()
+            try:
+                whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
+                small = keep_small_modules and not whole_network
+                samples.append(
+                    measure_kernels(
+                        name, module, inputs, level=level, threads=threads, keep_module=small
+                    )
                 )
-            )
-        except Exception as exc:  # an exporter or runtime failure skips one network
-            progress(min(1.0, elapsed / budget_s), f"skipped {name}: {type(exc).__name__}")
-            continue
-        progress(min(1.0, (time.perf_counter() - start) / budget_s), name)
-    return samples
+                when.append((began + time.perf_counter()) / 2)
+            except Exception as exc:  # an exporter or runtime failure skips one network
+                progress(min(1.0, elapsed / budget_s), f"skipped {name}: {type(exc).__name__}")
+                continue
+            progress(min(1.0, (time.perf_counter() - start) / budget_s), name)
+        probe.take()
+    factors = drift_factors(probe.readings, when)
+    normalised = [_divide_out(s, float(f)) for s, f in zip(samples, factors, strict=True)]
+    return normalised, statistics.median(ms for _, ms in probe.readings)
