@@ -242,6 +242,8 @@ def main() -> int:
                 for f in tmp.glob("bench-host*"):
                     shutil.copy2(f, keep / f.name)
                 log(f"kept the calibration: --device {keep / 'bench-host.toml'}")
+        kernels = kernel_model_for(learned_dev)  # read before the temporary folder goes
+        reference_then = kernels.meta.get("reference_ms") if kernels else None
         log("sampling held-out candidates")
         cands = candidates(n_cands, args.max_macs, log)
         if not args.no_standard:
@@ -302,8 +304,6 @@ def main() -> int:
         tag = " (left out)" if family in leave_out else ""
         groups[f"{family}{tag}"] = [r for r in rows if r["family"] == family]
     results = {k: report(v, k) for k, v in groups.items() if v}
-    kernels = kernel_model_for(learned_dev)
-    reference_then = kernels.meta.get("reference_ms") if kernels else None
     drift = {"reference_ms_calibrating": reference_then, "reference_ms_measuring": reference_now}
     print(
         f"\n{len(rows)} networks, ONNX Runtime 1 thread, {args.clock} clock; load "
