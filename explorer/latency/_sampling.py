@@ -68,7 +68,7 @@ class KernelSample:
     measured_ms: float  # median of one inference without the profiler
     module: nn.Module | None = None
     inputs: tuple[torch.Tensor, ...] = ()
-    slowdown: float = 1.0  # the machine's speed when measured (``drift_factors``), divided out
+    slowdown: float = 1.0  # how slow the machine ran when measured (``drift_factors``); divided out
 
 
 def _feed(session: Any) -> dict[str, np.ndarray]:
@@ -683,7 +683,7 @@ def collect(
     """Measure calibration networks until ``budget_s`` seconds have passed; every sample's
     times divided by the machine's slowdown around it (``drift_factors``; the factor is kept
     as ``KernelSample.slowdown``). Returns the samples and the reference network's median
-    time (ms; the speed the samples are normalised to).
+    time over the calibration (ms).
 
     ``keep_small_modules`` keeps the modules of the suite's and the random convolutions'
     samples (not of family networks, random CNNs or random operators) in the returned
