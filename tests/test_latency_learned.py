@@ -214,6 +214,7 @@ def test_calibrate_learned_end_to_end_then_profile_uses_it(tmp_path, capsys):
     assert kernels.meta["networks"] >= 3 and kernels.kinds
     low, high = kernels.meta["slowdown_range"]  # the machine's drift, divided out
     assert 0.67 <= low <= high <= 1.5 and kernels.meta["reference_ms"] > 0
+    assert d["slowdown_range"] == [low, high]
     assert d["seconds"] < 60
     code, stdout, err = _cli(capsys, "profile", "ding2025", "--device", str(out), "--format",
                              "json")  # fmt: skip

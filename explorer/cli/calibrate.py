@@ -95,6 +95,7 @@ def calibrate_command(
             "nodes": kernels.meta.get("nodes"),
             "kinds": {k: m.method for k, m in kernels.kinds.items()},
             "fit_within_10pct": kernels.meta.get("within_10pct"),
+            "slowdown_range": kernels.meta.get("slowdown_range"),
         }
     elif method != "roofline":
         raise UsageError(f"--method must be learned or roofline, got {method!r}")
@@ -134,6 +135,9 @@ def calibrate_command(
         rows.append(("kernel model", extra["kernels_path"]))
         rows.append(("networks / nodes sampled", f"{extra['networks']} / {extra['nodes']}"))
         rows.append(("networks within ±10 % (fit)", f"{extra['fit_within_10pct']:.0%}"))
+        low, high = extra["slowdown_range"]  # time over the median time: speed is 1 / that
+        speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out)"
+        rows.append(("machine speed while sampling", speeds))
     if "seconds" in extra:
         rows.append(("took", f"{extra['seconds']:.1f} s"))
     print_table(rows, ["field", "value"], title=f"calibrated {profile.key}")
