@@ -54,7 +54,7 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/results/kernel_regressors.json")
     args = ap.parse_args()
     start = time.perf_counter()
-    samples, _reference_ms = collect(budget_s=parse_duration(args.time))
+    samples, _readings = collect(budget_s=parse_duration(args.time))
     nodes = [nt for s in samples for nt in s.nodes]
     x = features([n for n, _ in nodes])
     y = np.log([max(t, 0.05) for _, t in nodes])

@@ -63,7 +63,7 @@ def calibrate_command(
     import device_profiles
     from explorer.errors import UsageError
     from explorer.files import check_output_path, write_text_atomic
-    from explorer.latency import calibrate_host
+    from explorer.latency import NOISY_SCATTER, calibrate_host
 
     if out is not None:
         check_output_path(out, what="--out")  # before a minute of measuring, not after it
@@ -96,7 +96,16 @@ def calibrate_command(
             "kinds": {k: m.method for k, m in kernels.kinds.items()},
             "fit_within_10pct": kernels.meta.get("within_10pct"),
             "slowdown_range": kernels.meta.get("slowdown_range"),
+            "speed_scatter": kernels.meta.get("speed_scatter"),
         }
+        scatter = kernels.meta.get("speed_scatter", 0.0)
+        if scatter > NOISY_SCATTER:  # printed with --quiet too: it says what the file is worth
+            err_console.print(
+                f"warning: this machine's speed jumped by up to ±{scatter:.0%} between timings "
+                "seconds apart while calibrating; no timing here, this calibration's included, is "
+                "closer than that to another: calibrate (and measure) when the machine is quiet",
+                highlight=False,
+            )
     elif method != "roofline":
         raise UsageError(f"--method must be learned or roofline, got {method!r}")
     else:
@@ -138,6 +147,7 @@ def calibrate_command(
         low, high = extra["slowdown_range"]  # time over the median time: speed is 1 / that
         speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out)"
         rows.append(("machine speed while sampling", speeds))
+        rows.append(("speed, second to second", f"±{extra['speed_scatter']:.1%}"))
     if "seconds" in extra:
         rows.append(("took", f"{extra['seconds']:.1f} s"))
     print_table(rows, ["field", "value"], title=f"calibrated {profile.key}")

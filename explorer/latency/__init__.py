@@ -25,6 +25,7 @@ from ._result import LatencyResult, latency_frame
 
 __all__ = [
     "BACKENDS",
+    "NOISY_SCATTER",
     "Backend",
     "BenchSettings",
     "KernelModel",
@@ -61,7 +62,7 @@ def __getattr__(name: str):  # calibration pulls in profiling and the fits: load
         from . import _calibrate
 
         return getattr(_calibrate, name)
-    if name in ("calibrate_host_learned", "LearnedRun"):
+    if name in ("calibrate_host_learned", "LearnedRun", "NOISY_SCATTER"):
         from . import _host_learned
 
         return getattr(_host_learned, name)

@@ -8,6 +8,7 @@ convolutions among the samples, so the written profile still works without the k
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from ._calibrate import (
 )
 from ._kernels import nchwc_block
 from ._learned import KernelModel, fit_kernel_model
-from ._sampling import KernelSample, collect
+from ._sampling import KernelSample, collect, speed_scatter
 from ._timing import torch_threads
 
-__all__ = ["LearnedRun", "calibrate_host_learned"]
+__all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned"]
 
 _FIT_SHARE = 0.25  # of the budget kept for the fits
 _MIN_BUDGET_S = 20.0
+NOISY_SCATTER = 0.05  # a ``speed_scatter`` above this is warned about: ±10 % cannot be checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +76,7 @@ def calibrate_host_learned(
         peak = measure_peak_gflops(threads, log=log, clock="cpu")
         budget = time_s * (1 - _FIT_SHARE) - (time.perf_counter() - start)
         log(f"sampling kernels for {budget:.0f} s (ONNX Runtime, {threads} thread(s))")
-        samples, reference_ms = collect(
+        samples, readings = collect(
             budget_s=budget,
             threads=threads,
             exclude_families=exclude_families,
@@ -83,10 +85,12 @@ def calibrate_host_learned(
             keep_small_modules=True,
         )
     slowdowns = [s.slowdown for s in samples] or [1.0]
+    scatter = speed_scatter(readings)
     log(
         f"the machine ran at {1 / max(slowdowns):.2f}-{1 / min(slowdowns):.2f} of its median "
         "speed while sampling (a reference network timed between samples); divided out"
     )
+    log(f"and its speed jumped by up to ±{scatter:.1%} between readings seconds apart")
     log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
     roofline = host_calibration(
         _roofline_samples(samples),
@@ -113,7 +117,8 @@ def calibrate_host_learned(
             "excluded_families": list(exclude_families),
             "budget_s": time_s,
             "slowdown_range": [round(min(slowdowns), 3), round(max(slowdowns), 3)],
-            "reference_ms": round(reference_ms, 5),  # ``reference_network``'s median time
+            "reference_ms": round(statistics.median(ms for _, ms in readings), 5),
+            "speed_scatter": round(scatter, 4),  # ``speed_scatter``: second to second
         },
     )
     return LearnedRun(

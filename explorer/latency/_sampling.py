@@ -44,6 +44,7 @@ __all__ = [
     "random_heavy",
     "random_op",
     "sample_sources",
+    "speed_scatter",
 ]
 
 _ACTS: tuple[Callable[[], nn.Module] | None, ...] = (
@@ -654,11 +655,31 @@ def drift_factors(readings: Sequence[tuple[float, float]], at: Sequence[float]) 
     if len(readings) < 3:
         return np.ones(len(at))
     t = np.array([r[0] for r in readings])
-    ms = np.array([r[1] for r in readings])
-    padded = np.concatenate([ms[:1], ms, ms[-1:]])
-    smooth = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+    smooth = _running_median([r[1] for r in readings])
     factors = np.interp(np.asarray(at, dtype=float), t, smooth) / np.median(smooth)
     return np.clip(factors, 0.67, 1.5)
+
+
+def _running_median(ms: Sequence[float]) -> np.ndarray:
+    """Each value replaced by the median of itself and its two neighbours (ends repeated)."""
+    ms = np.asarray(ms, dtype=float)
+    padded = np.concatenate([ms[:1], ms, ms[-1:]])
+    return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+
+
+def speed_scatter(readings: Sequence[tuple[float, float]]) -> float:
+    """How far the machine's speed jumps between readings seconds apart: the 90th percentile
+    of each reading's distance from the running median of it and its neighbours (0.05: 5 %).
+
+    Drift over minutes is divided out (``drift_factors``); this is what is not: every sample,
+    and every later measurement, is timed at a speed that scatters this much. On a quiet
+    machine it is 1-3 %; on a shared 2-core VM whose host was busy it was 10-20 %, and a
+    prediction cannot be checked closer than that there. 0 with fewer than three readings.
+    """
+    if len(readings) < 3:
+        return 0.0
+    ms = np.array([r[1] for r in readings])
+    return float(np.percentile(np.abs(ms / _running_median(ms) - 1), 90))
 
 
 def _divide_out(sample: KernelSample, slowdown: float) -> KernelSample:
@@ -679,11 +700,11 @@ def collect(
     seed: int = 0,
     progress: Callable[[float, str], None] = lambda _f, _m: None,
     keep_small_modules: bool = False,
-) -> tuple[list[KernelSample], float]:
+) -> tuple[list[KernelSample], list[tuple[float, float]]]:
     """Measure calibration networks until ``budget_s`` seconds have passed; every sample's
     times divided by the machine's slowdown around it (``drift_factors``; the factor is kept
-    as ``KernelSample.slowdown``). Returns the samples and the reference network's median
-    time over the calibration (ms).
+    as ``KernelSample.slowdown``). Returns the samples and the reference network's readings,
+    (time, ms) pairs.
 
     ``keep_small_modules`` keeps the modules of the suite's and the random convolutions'
     samples (not of family networks, random CNNs or random operators) in the returned
@@ -719,4 +740,4 @@ def collect(
         probe.take()
     factors = drift_factors(probe.readings, when)
     normalised = [_divide_out(s, float(f)) for s, f in zip(samples, factors, strict=True)]
-    return normalised, statistics.median(ms for _, ms in probe.readings)
+    return normalised, probe.readings
