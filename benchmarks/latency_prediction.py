@@ -49,6 +49,7 @@ from explorer.environment import environment
 from explorer.export import export_onnx
 from explorer.latency import kernel_model_for
 from explorer.latency._backends import ort_feed, ort_session
+from explorer.latency._sampling import speed_scatter
 from explorer.prediction import predict_latency
 
 CLOCK_KEY = "cpu_ms"  # set from --clock in main()
@@ -93,9 +94,9 @@ def metrics(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     }
 
 
-def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) -> float:
-    """Time every candidate in ``rounds`` interleaved rounds; returns the median time (ms) of
-    the calibration's reference network, timed once a round (the machine's speed now)."""
+def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) -> list:
+    """Time every candidate in ``rounds`` interleaved rounds; returns the readings (time, ms)
+    of the calibration's reference network, timed once a round (the machine's speed now)."""
     from explorer.latency._sampling import _Probe
 
     probe = _Probe(tmp, level="all", threads=1)
@@ -129,7 +130,7 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
         c["wall_ms"] = statistics.median(c["timings_ms"])
         c["cpu_ms"] = statistics.median(c["cpu_timings_ms"])
         c["measured_ms"] = c[CLOCK_KEY]
-    return statistics.median(ms for _, ms in probe.readings)
+    return probe.readings
 
 
 def split_noise(cands) -> list[float]:
@@ -244,6 +245,7 @@ def main() -> int:
                 log(f"kept the calibration: --device {keep / 'bench-host.toml'}")
         kernels = kernel_model_for(learned_dev)  # read before the temporary folder goes
         reference_then = kernels.meta.get("reference_ms") if kernels else None
+        scatter_then = kernels.meta.get("speed_scatter") if kernels else None
         log("sampling held-out candidates")
         cands = candidates(n_cands, args.max_macs, log)
         if not args.no_standard:
@@ -262,9 +264,10 @@ def main() -> int:
                     }
                 )
         log(f"measuring {len(cands)} networks (ONNX Runtime, 1 thread, {rounds} rounds)")
-        reference_now = measure_interleaved(
+        readings_now = measure_interleaved(
             cands, tmp, rounds=rounds, budget_s=args.round_budget_s, log=log
         )
+        reference_now = statistics.median(ms for _, ms in readings_now)
         noise = split_noise(cands)
         log("predicting")
         rows = []
@@ -304,7 +307,12 @@ def main() -> int:
         tag = " (left out)" if family in leave_out else ""
         groups[f"{family}{tag}"] = [r for r in rows if r["family"] == family]
     results = {k: report(v, k) for k, v in groups.items() if v}
-    drift = {"reference_ms_calibrating": reference_then, "reference_ms_measuring": reference_now}
+    drift = {
+        "reference_ms_calibrating": reference_then,
+        "reference_ms_measuring": reference_now,
+        "speed_scatter_calibrating": scatter_then,  # readings seconds apart
+        "speed_scatter_measuring": speed_scatter(readings_now),  # one reading a round
+    }
     print(
         f"\n{len(rows)} networks, ONNX Runtime 1 thread, {args.clock} clock; load "
         f"{load_before[0]:.1f} -> {load_after[0]:.1f}; calibration "
@@ -327,6 +335,12 @@ def main() -> int:
         print(
             f"the reference network: {reference_then:.4f} ms while calibrating, "
             f"{reference_now:.4f} ms while measuring ({reference_now / reference_then - 1:+.1%})"
+        )
+    if scatter_then is not None:
+        print(
+            f"its readings scattered ±{scatter_then:.1%} (90th percentile) around their running "
+            f"median while calibrating, ±{drift['speed_scatter_measuring']:.1%} between rounds "
+            "while measuring (above ±5 %: a machine too noisy to check ±10 % on)"
         )
     print(
         f"prediction time per network (export + ORT optimise + regressors): median "
