@@ -101,7 +101,7 @@ def calibrate_command(
         scatter = kernels.meta.get("speed_scatter", 0.0)
         if scatter > NOISY_SCATTER:  # printed with --quiet too: it says what the file is worth
             err_console.print(
-                f"warning: this machine's speed jumped by up to ±{scatter:.0%} between timings "
+                f"warning: this machine's speed jumped by ±{scatter:.0%} between timings "
                 "seconds apart while calibrating; no timing here, this calibration's included, is "
                 "closer than that to another: calibrate (and measure) when the machine is quiet",
                 highlight=False,

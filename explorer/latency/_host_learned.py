@@ -90,7 +90,7 @@ def calibrate_host_learned(
         f"the machine ran at {1 / max(slowdowns):.2f}-{1 / min(slowdowns):.2f} of its median "
         "speed while sampling (a reference network timed between samples); divided out"
     )
-    log(f"and its speed jumped by up to ±{scatter:.1%} between readings seconds apart")
+    log(f"and its speed jumped by ±{scatter:.1%} (90th percentile) between readings seconds apart")
     log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
     roofline = host_calibration(
         _roofline_samples(samples),
