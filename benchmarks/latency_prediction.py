@@ -49,7 +49,7 @@ from explorer.environment import environment
 from explorer.export import export_onnx
 from explorer.latency import kernel_model_for
 from explorer.latency._backends import ort_feed, ort_session
-from explorer.latency._sampling import speed_scatter
+from explorer.latency._sampling import _Probe, speed_scatter
 from explorer.prediction import predict_latency
 
 CLOCK_KEY = "cpu_ms"  # set from --clock in main()
@@ -97,8 +97,6 @@ def metrics(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) -> list:
     """Time every candidate in ``rounds`` interleaved rounds; returns the readings (time, ms)
     of the calibration's reference network, timed once a round (the machine's speed now)."""
-    from explorer.latency._sampling import _Probe
-
     probe = _Probe(tmp, level="all", threads=1)
     sessions = []
     for i, c in enumerate(cands):

@@ -98,7 +98,7 @@ def calibrate_command(
             "slowdown_range": kernels.meta.get("slowdown_range"),
             "speed_scatter": kernels.meta.get("speed_scatter"),
         }
-        scatter = kernels.meta.get("speed_scatter", 0.0)
+        scatter = extra["speed_scatter"] or 0.0
         if scatter > NOISY_SCATTER:  # printed with --quiet too: it says what the file is worth
             err_console.print(
                 f"warning: this machine's speed jumped by ±{scatter:.0%} between timings "

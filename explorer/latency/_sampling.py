@@ -584,11 +584,11 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 
 # --- the machine's drift ------------------------------------------------------------------
 
-# A shared machine's speed wanders by several per cent over minutes (other tenants of the host's
-# caches and memory): on this VM the first half of one 5-minute calibration ran 7-11 % slower
-# than the same networks ten minutes later, and the second half within 1 %; a model fitted on
-# it predicted every network ~5 % slow. A fixed reference network is timed between the samples
-# and every sample is divided by how slow the machine was around it.
+# A shared machine's speed wanders by several per cent over minutes (other tenants of the
+# host's caches and memory): on a 2-core Intel VM the first half of one 5-minute calibration
+# ran 7-11 % slower than the same networks ten minutes later, and the second half within 1 %;
+# a model fitted on it predicted every network ~5 % slow. A fixed reference network is timed
+# between the samples and every sample is divided by how slow the machine was around it.
 _PROBE_EVERY_S = 4.0  # seconds of sampling between two timings of the reference network
 _PROBE_RUNS = 15
 
@@ -672,9 +672,9 @@ def speed_scatter(readings: Sequence[tuple[float, float]]) -> float:
     of each reading's distance from the running median of it and its neighbours (0.05: 5 %).
 
     Drift over minutes is divided out (``drift_factors``); this is what is not: every sample,
-    and every later measurement, is timed at a speed that scatters this much. On a quiet
-    machine it is 1-3 %; on a shared 2-core VM whose host was busy it was 10-20 %, and a
-    prediction cannot be checked closer than that there. 0 with fewer than three readings.
+    and every later measurement, is timed at a speed that scatters this much. On a shared
+    2-core AMD EPYC VM whose host was busy it was 12 % while calibrating, and a prediction
+    cannot be checked closer than that there. 0 with fewer than three readings.
     """
     if len(readings) < 3:
         return 0.0
