@@ -102,7 +102,7 @@ def test_workers_of_a_killed_search_finish_their_trial_and_stop(tmp_path: Path) 
     # must not go on training new trials on its own.
     out = tmp_path / "run"
     storage = f"sqlite:///{out / 'study.db'}"
-    proc, _ = start_two_worker_search(out, tmp_path / "features", stdout=subprocess.DEVNULL)
+    proc, started = start_two_worker_search(out, tmp_path / "features", stdout=subprocess.DEVNULL)
     workers = _worker_pids(out)
     assert len(workers) == 1
     proc.send_signal(signal.SIGKILL)
@@ -111,7 +111,9 @@ def test_workers_of_a_killed_search_finish_their_trial_and_stop(tmp_path: Path) 
     while _worker_pids(out) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _worker_pids(out), "the worker kept running after its search was killed"
-    trials = study_trials(storage)
-    # only the killed search's trial is left running; the worker finished its own
-    assert len([t for t in trials if t.state == State.RUNNING]) == 1
-    assert len([t for t in trials if t.state == State.COMPLETE]) >= 1
+    trials = {t.number: t for t in study_trials(storage)}
+    # The worker finished the trial it was running: one of the two seen running has ended.
+    assert any(trials[n].state.is_finished() for n in started)
+    # At most the killed search's trial is left running: none if its trial finished in the
+    # ms between being seen running and the kill (CI on the AMD VM once caught that).
+    assert len([t for t in trials.values() if t.state == State.RUNNING]) <= 1
