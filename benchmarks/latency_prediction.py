@@ -23,6 +23,12 @@ Prints, per family and overall, the share within ±10 % and ±20 %, the median a
 percentage error (MdAPE) and Spearman's rank correlation; the noise floor (each network's
 median over the first half of the rounds against the second half: the share within ±10 % of
 itself); and the time one prediction takes. Writes everything (raw timings included) as JSON.
+
+The same is printed a second time against *speed-normalised* times: each network's runs paced
+as the calibration paces its own (every run over a warm one-run reading of the reference
+network taken just before it), the median ratio times the reference's median reading while
+calibrating. On a machine whose speed jumps between runs (a shared VM) the raw median of a
+network is not within ±10 % of its own next median, and only these can check a ±10 % model.
 ``--device FILE`` scores an existing calibrated profile instead of calibrating.
 """
 
@@ -49,7 +55,7 @@ from explorer.environment import environment
 from explorer.export import export_onnx
 from explorer.latency import kernel_model_for
 from explorer.latency._backends import ort_feed, ort_session
-from explorer.latency._sampling import _Probe, speed_scatter
+from explorer.latency._sampling import _paced, _Probe, speed_scatter
 from explorer.prediction import predict_latency
 
 CLOCK_KEY = "cpu_ms"  # set from --clock in main()
@@ -110,7 +116,7 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
         session.run(None, feed)
         once = time.perf_counter() - start
         c["runs_per_round"] = max(3, min(60, int(budget_s / max(once, 1e-6))))
-        c["timings_ms"], c["cpu_timings_ms"] = [], []
+        c["timings_ms"], c["cpu_timings_ms"], c["paced_ratios"] = [], [], []
         sessions.append((session, feed))
     log(f"  exported and warmed {len(cands)} sessions; {rounds} interleaved rounds")
     for r in range(rounds):
@@ -122,6 +128,10 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
                 c1, t1 = time.thread_time_ns(), time.perf_counter_ns()
                 c["timings_ms"].append((t1 - t0) / 1e6)
                 c["cpu_timings_ms"].append((c1 - c0) / 1e6)
+            # the same runs paced as the calibration paces its own: each over a warm reading
+            # of the reference network taken just before it
+            paced = _paced(lambda s=session, f=feed: s.run(None, f), c["runs_per_round"], probe)
+            c["paced_ratios"].extend(ms / ref for ms, ref in paced if ref > 0)
         probe.take()
         log(f"  round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.1f}")
     for c in cands:
@@ -131,11 +141,11 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
     return probe.readings
 
 
-def split_noise(cands) -> list[float]:
+def split_noise(cands, key: str | None = None) -> list[float]:
     """Each candidate's first-half median over its second-half median, minus one."""
     out = []
     for c in cands:
-        t = c["cpu_timings_ms"] if CLOCK_KEY == "cpu_ms" else c["timings_ms"]
+        t = c[key] if key else c["cpu_timings_ms"] if CLOCK_KEY == "cpu_ms" else c["timings_ms"]
         half = len(t) // 2
         out.append(statistics.median(t[:half]) / statistics.median(t[half:]) - 1)
     return out
@@ -172,6 +182,11 @@ def report(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
         out[model] = m
     out["n"] = len(rows)
     out["noise_within_10pct"] = float(np.mean([abs(r["noise"]) <= 0.10 for r in rows]))
+    paced = np.array([r["paced_ms"] for r in rows])
+    for model in ("learned", "previous"):
+        pred = np.array([r[f"{model}_ms"] for r in rows])
+        out[f"{model}_paced"] = metrics(paced, pred) if len(rows) > 2 else {}
+    out["noise_paced_within_10pct"] = float(np.mean([abs(r["noise_paced"]) <= 0.10 for r in rows]))
     return out
 
 
@@ -244,6 +259,9 @@ def main() -> int:
         kernels = kernel_model_for(learned_dev)  # read before the temporary folder goes
         reference_then = kernels.meta.get("reference_ms") if kernels else None
         scatter_then = kernels.meta.get("speed_scatter") if kernels else None
+        # what the paced times are scaled by: the reference's median paced reading while
+        # calibrating (a calibration from before pacing: its readings every few seconds)
+        paced_then = (kernels.meta.get("paced_reference_ms") or reference_then) if kernels else 0
         log("sampling held-out candidates")
         cands = candidates(n_cands, args.max_macs, log)
         if not args.no_standard:
@@ -267,10 +285,11 @@ def main() -> int:
         )
         reference_now = statistics.median(ms for _, ms in readings_now)
         noise = split_noise(cands)
+        noise_paced = split_noise(cands, "paced_ratios")
         log("predicting")
         rows = []
         predict_s, predict_cpu_s = [], []  # wall and process CPU time (a shared machine)
-        for c, nz in zip(cands, noise, strict=True):
+        for c, nz, nz_paced in zip(cands, noise, noise_paced, strict=True):
             start, cpu_start = time.perf_counter(), time.process_time()
             learned = predict_latency(
                 c["profile"], learned_dev, model=c["model"], inputs=c["inputs"]
@@ -288,6 +307,8 @@ def main() -> int:
                     "measured_ms": c["measured_ms"],
                     "wall_ms": c["wall_ms"],
                     "cpu_ms": c["cpu_ms"],
+                    "paced_ms": statistics.median(c["paced_ratios"]) * (paced_then or 1.0),
+                    "noise_paced": nz_paced,
                     "learned_ms": learned.ms,
                     "previous_ms": previous.ms,
                     "roofline_ms": previous.roofline_ms,
@@ -296,6 +317,7 @@ def main() -> int:
                     "predict_cpu_s": predict_cpu_s[-1],
                     "timings_ms": c["timings_ms"],
                     "cpu_timings_ms": c["cpu_timings_ms"],
+                    "paced_ratios": c["paced_ratios"],
                 }
             )
     load_after = os.getloadavg()
@@ -320,15 +342,23 @@ def main() -> int:
         f"{'group':26s} {'n':>3s} | {'learned: ±10%':>13s} {'±20%':>6s} {'MdAPE':>6s} "
         f"{'rho':>6s} | {'previous: ±10%':>14s} {'MdAPE':>6s} {'rho':>6s} | noise ±10%"
     )
-    for label, r in results.items():
-        a, b = r["learned"], r["previous"]
-        if not a:
-            continue
-        print(
-            f"{label:26s} {r['n']:3d} | {a['within_10pct']:13.0%} {a['within_20pct']:6.0%} "
-            f"{a['mdape_pct']:5.1f}% {a['spearman']:6.3f} | {b['within_10pct']:14.0%} "
-            f"{b['mdape_pct']:5.1f}% {b['spearman']:6.3f} | {r['noise_within_10pct']:.0%}"
-        )
+    for suffix, title in (("", "measured"), ("_paced", "speed-normalised")):
+        print(f"-- against the {title} times")
+        for label, r in results.items():
+            a, b = r["learned" + suffix], r["previous" + suffix]
+            if not a:
+                continue
+            print(
+                f"{label:26s} {r['n']:3d} | {a['within_10pct']:13.0%} {a['within_20pct']:6.0%} "
+                f"{a['mdape_pct']:5.1f}% {a['spearman']:6.3f} | {b['within_10pct']:14.0%} "
+                f"{b['mdape_pct']:5.1f}% {b['spearman']:6.3f} | "
+                f"{r[f'noise{suffix}_within_10pct']:.0%}"
+            )
+    bias = np.median([r["learned_ms"] / r["paced_ms"] - 1 for r in rows])
+    print(
+        f"speed-normalised: each run over a warm reading of the reference just before it, "
+        f"times {paced_then:.4f} ms (its median while calibrating); learned bias {bias:+.1%}"
+    )
     if reference_then:
         print(
             f"the reference network: {reference_then:.4f} ms while calibrating, "

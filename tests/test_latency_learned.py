@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -335,22 +336,59 @@ def test_sources_take_turns_and_every_family_gets_its_turn():
     assert len([n for n in names if "#" in n]) == 12 and len(families) == 6, families
 
 
-def test_drift_factors_follow_a_slow_spell_and_ignore_one_bad_reading():
-    from explorer.latency._sampling import drift_factors
+class _FakeClock:
+    """A thread clock whose speed changes at every reading of the reference network."""
 
-    # the reference network read 0.33 ms for the first 40 s, 0.30 ms after; one reading in
-    # the fast part is a lone 0.60 (a noisy probe), one in the slow part a lone 0.20
-    times = np.arange(0.0, 120.0, 4.0)
-    ms = np.where(times < 40, 0.33, 0.30)
-    ms[20], ms[5] = 0.60, 0.20
-    readings = list(zip(times.tolist(), ms.tolist(), strict=True))
-    at = [10.0, 20.0, 30.0, 50.0, 80.0, 100.0, 119.0]
-    factors = drift_factors(readings, at)
-    assert factors[:3] == pytest.approx([1.1] * 3, rel=1e-9)  # 0.33 / the median 0.30
-    assert factors[3:] == pytest.approx([1.0] * 4, rel=1e-9)  # the lone 0.60 left no trace
-    assert drift_factors(readings[:2], at).tolist() == [1.0] * len(at)  # too few to follow
-    wild = [(0.0, 0.1), (1.0, 0.1), (2.0, 1.0), (3.0, 1.0), (4.0, 1.0)]
-    assert drift_factors(wild, [0.0, 4.0]).tolist() == [0.67, 1.0]  # clipped, not trusted
+    def __init__(self, seed: int) -> None:
+        self.ns, self.speed = 0, 1.0
+        self.rng = np.random.default_rng(seed)
+
+    def thread_time_ns(self) -> int:
+        return self.ns
+
+    def spend(self, ms: float) -> None:
+        self.ns += round(ms * self.speed * 1e6)
+
+
+class _FakeProbe:
+    def __init__(self, clock: _FakeClock, ref_ms: float) -> None:
+        self.clock, self.ref_ms, self.paced = clock, ref_ms, []
+
+    def once(self) -> float:
+        self.clock.speed = float(self.clock.rng.choice([1.0, 1.5]))  # a neighbour came or went
+        start = self.clock.thread_time_ns()
+        self.clock.spend(self.ref_ms)
+        self.paced.append((self.clock.thread_time_ns() - start) / 1e6)
+        return self.paced[-1]
+
+
+@pytest.mark.parametrize("cost_ms", [0.4, 7.0])
+def test_paced_runs_divide_out_a_speed_that_jumps_between_runs(monkeypatch, cost_ms):
+    from explorer.latency import _sampling
+
+    clock = _FakeClock(seed=1)
+    monkeypatch.setattr(_sampling, "time", clock)
+    probe = _FakeProbe(clock, ref_ms=0.3)
+    calls = []
+
+    def run() -> None:
+        calls.append(clock.speed)
+        clock.spend(cost_ms)
+
+    out = _sampling._paced(run, 40, probe)
+    assert len(out) == len(calls) == 40
+    timed = [(ms, ref) for ms, ref in out if ref > 0]
+    assert {round(ms / ref, 9) for ms, ref in timed} == {round(cost_ms / 0.3, 9)}
+    assert len(set(calls)) == 2  # the speed did jump: the raw times alone would scatter
+    if cost_ms < _sampling._PACE_EVERY_MS:
+        # a reading once 5 ms of runs have passed since the last, the run after it untimed
+        rewarms = [i for i, (_ms, ref) in enumerate(out) if ref == 0]
+        assert len(rewarms) == len(probe.paced) >= 3 and rewarms[0] == 0
+        for a, b in itertools.pairwise(rewarms):
+            ms = [m for m, _ref in out[a:b]]
+            assert sum(ms) >= 5.0 > sum(ms[:-1])
+    else:  # every run of a large network has its own reading, none wasted
+        assert len(probe.paced) == 40 and len(timed) == 40
 
 
 def test_speed_scatter_is_the_jumps_between_readings_not_the_drift():
@@ -365,39 +403,39 @@ def test_speed_scatter_is_the_jumps_between_readings_not_the_drift():
     assert speed_scatter(jumpy[:2]) == 0.0  # too few to tell
 
 
-def test_collect_divides_every_sample_by_the_slowdown_around_it(monkeypatch):
+def test_collect_gives_every_sample_at_the_median_speed_of_the_readings(monkeypatch):
     from explorer.latency import _sampling
     from explorer.latency._kernels import KernelGraph
 
     node = _conv_nodes(1, seed=0)[0]
+    speeds = iter([0.30, 0.33, 0.27, 0.30, 0.36] * 200)
 
     def fake_sources(**_):
         for i in range(1000):
             yield f"net{i}", None, ()
 
-    def fake_measure(name, *_a, **_k):
+    def fake_measure(name, *_a, pace, **_k):
         time.sleep(0.01)
+        reference_ms = next(speeds)  # the sample's own readings, already divided out of it
+        pace.paced.append(reference_ms)
         graph = KernelGraph(nodes=(node,), level="all", block=8)
         return _sampling.KernelSample(
-            name=name, graph=graph, nodes=((node, 30.0),), measured_ms=0.02
+            name=name,
+            graph=graph,
+            nodes=((node, 30.0 * reference_ms / 0.3),),
+            measured_ms=0.02 * reference_ms / 0.3,
+            reference_ms=reference_ms,
         )
-
-    seen = {}
-
-    def fake_factors(readings, at):
-        seen["readings"], seen["at"] = list(readings), list(at)
-        return np.linspace(1.0, 1.2, len(at))
 
     monkeypatch.setattr(_sampling, "sample_sources", fake_sources)
     monkeypatch.setattr(_sampling, "measure_kernels", fake_measure)
-    monkeypatch.setattr(_sampling, "drift_factors", fake_factors)
     monkeypatch.setattr(_sampling, "_PROBE_EVERY_S", 0.05)
     samples, readings = _sampling.collect(budget_s=2.0)  # the reference's export included
-    assert len(samples) >= 5 and len(seen["at"]) == len(samples)
+    assert len(samples) >= 5
     assert len(readings) >= 3  # at the start, between samples, at the end
-    assert readings == seen["readings"] and all(ms > 0 for _, ms in readings)
-    assert seen["at"] == sorted(seen["at"])
-    expected = np.linspace(1.0, 1.2, len(samples))
-    for s, f in zip(samples, expected, strict=True):
-        assert s.slowdown == pytest.approx(f)
-        assert s.measured_ms == pytest.approx(0.02 / f) and s.nodes[0][1] == pytest.approx(30 / f)
+    assert all(ms > 0 for _, ms in readings)
+    # the readings' median is 0.30: every sample is back at 0.02 ms and 30 µs
+    for s in samples:
+        assert s.slowdown == pytest.approx(s.reference_ms / 0.30)
+        assert s.measured_ms == pytest.approx(0.02) and s.nodes[0][1] == pytest.approx(30.0)
+    assert {round(s.slowdown, 3) for s in samples} == {1.0, 1.1, 0.9, 1.2}

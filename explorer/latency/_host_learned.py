@@ -118,6 +118,12 @@ def calibrate_host_learned(
             "budget_s": time_s,
             "slowdown_range": [round(min(slowdowns), 3), round(max(slowdowns), 3)],
             "reference_ms": round(statistics.median(ms for _, ms in readings), 5),
+            # the median of the warm one-run readings every sample's runs were divided by
+            # (``_paced``): a time measured the same way after calibrating is its ratio to
+            # such a reading times this
+            "paced_reference_ms": round(samples[0].reference_ms / samples[0].slowdown, 5)
+            if samples
+            else None,
             "speed_scatter": round(scatter, 4),  # ``speed_scatter``: second to second
         },
     )

@@ -12,13 +12,14 @@ transposes, pools) at 1 K to 2 M elements, so every regressor interpolates, and 
 weight-heavy layers (up to 80 MB of weights, as in the deep stages of standard CNNs) whose
 weights stream from memory (one turn in ten). Each is exported, described as ONNX Runtime
 optimises it, profiled node by node with the runtime's profiler, and timed whole without
-the profiler. A fixed reference network is timed every few seconds in between, and each
-sample's times are divided by how slow the machine ran around it (``drift_factors``), so a
-slow spell of a shared machine does not become part of the model.
+the profiler. A fixed reference network is read every few milliseconds in between, and each
+run of a sample is divided by the reading before it (``_paced``), so neither a slow spell of a
+shared machine nor its jumps from one moment to the next become part of the model.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import math
@@ -69,7 +70,8 @@ class KernelSample:
     measured_ms: float  # median of one inference without the profiler
     module: nn.Module | None = None
     inputs: tuple[torch.Tensor, ...] = ()
-    slowdown: float = 1.0  # how slow the machine ran when measured (``drift_factors``); divided out
+    slowdown: float = 1.0  # how slow the machine ran when measured (against ``collect``'s median)
+    reference_ms: float = 0.0  # the reference network's median reading while measuring (paced)
 
 
 def _feed(session: Any) -> dict[str, np.ndarray]:
@@ -102,12 +104,20 @@ def _reorder_node(event: dict[str, Any]) -> KernelNode:
 
 
 def profile_nodes(
-    path: Path, graph: KernelGraph, *, runs: int, threads: int = 1, tmp: Path
+    path: Path,
+    graph: KernelGraph,
+    *,
+    runs: int,
+    threads: int = 1,
+    tmp: Path,
+    pace: _Probe | None = None,
 ) -> list[tuple[KernelNode, float]]:
     """Run the model ``runs`` times under ONNX Runtime's profiler; (node, typical µs) pairs.
 
     Nodes join the profile by name; reorder nodes, which the runtime renames between its saved
-    graph and its profile, are described from the profile's own shapes instead.
+    graph and its profile, are described from the profile's own shapes instead. With ``pace``
+    every run's node times are divided by the reference network's reading before that run
+    (``_paced``): the pairs are then in reference runs, not µs.
     """
     import onnxruntime as ort
 
@@ -116,8 +126,17 @@ def profile_nodes(
     opts.profile_file_prefix = str(tmp / "nodes")
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feed = _feed(session)
-    for _ in range(runs + 2):
-        session.run(None, feed)
+    calls = runs + 2
+
+    def run() -> object:
+        return session.run(None, feed)
+
+    if pace is None:
+        refs = [1.0] * calls
+        for _ in range(calls):
+            run()
+    else:
+        refs = [ref for _ms, ref in _paced(run, calls, pace)]
     events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
     times: dict[str, list[float]] = {}
     first: dict[str, dict[str, Any]] = {}
@@ -129,12 +148,13 @@ def profile_nodes(
     by_name = {n.name: n for n in graph.nodes if n.kind != "reorder"}
     out = []
     for name, durations in times.items():
-        if len(durations) != runs + 2:  # a name shared by several nodes: ambiguous
+        if len(durations) != calls:  # a name shared by several nodes: ambiguous
             continue
         # The mean of the middle half of the timed runs: the profiler reads whole µs, so a
         # minimum is biased low by a µs on small nodes (and lower, the more runs), and on a
         # shared machine a node descheduled mid-run reads many times its cost (the tails).
-        middle = sorted(durations[2:])
+        timed = [d / ref for d, ref in zip(durations[2:], refs[2:], strict=True) if ref > 0]
+        middle = sorted(timed)
         quarter = len(middle) // 4
         middle = middle[quarter : len(middle) - quarter]
         typical = sum(middle) / len(middle)
@@ -145,8 +165,16 @@ def profile_nodes(
     return out
 
 
-def time_whole(path: Path, graph: KernelGraph, *, target_s: float, threads: int = 1) -> float:
-    """Median thread-CPU milliseconds of one inference without the profiler."""
+def time_whole(
+    path: Path,
+    graph: KernelGraph,
+    *,
+    target_s: float,
+    threads: int = 1,
+    pace: _Probe | None = None,
+) -> float:
+    """Median thread-CPU milliseconds of one inference without the profiler; with ``pace``,
+    the median of each run over the reference network's reading before it (``_paced``)."""
     import onnxruntime as ort
 
     from ._timing import auto_runs, time_runs
@@ -159,7 +187,11 @@ def time_whole(path: Path, graph: KernelGraph, *, target_s: float, threads: int 
         return session.run(None, feed)
 
     runs = auto_runs(fn, target_s=target_s, lo=5, hi=200)
-    return statistics.median(time_runs(fn, runs=runs, warmup=3, clock="cpu"))
+    if pace is None:
+        return statistics.median(time_runs(fn, runs=runs, warmup=3, clock="cpu"))
+    for _ in range(3):
+        fn()
+    return statistics.median(ms / ref for ms, ref in _paced(fn, runs, pace) if ref > 0)
 
 
 def measure_kernels(
@@ -171,17 +203,30 @@ def measure_kernels(
     threads: int = 1,
     target_s: float = 0.2,
     keep_module: bool = False,
+    pace: _Probe | None = None,
 ) -> KernelSample:
-    """Export ``module``, describe its optimised graph, profile its nodes and time it whole."""
+    """Export ``module``, describe its optimised graph, profile its nodes and time it whole.
+
+    With ``pace`` each run is divided by a reading of the reference network taken just
+    before it, and the sample's times are given at the median speed of its own readings
+    (``KernelSample.reference_ms``): a speed change between two runs is divided out.
+    """
     from explorer.export import export_onnx
 
+    first = len(pace.paced) if pace is not None else 0
     with tempfile.TemporaryDirectory(prefix="explorer-kcal-") as tmp:
         path = Path(tmp) / "m.onnx"
         export_onnx(module.eval(), tuple(inputs), path, check=False)
         graph = describe_onnx(path, level=level)
-        measured = time_whole(path, graph, target_s=target_s / 2, threads=threads)
-        runs = max(5, min(60, int(target_s / 2 / max(measured * 1e-3, 1e-6))))
-        nodes = profile_nodes(path, graph, runs=runs, threads=threads, tmp=Path(tmp))
+        measured = time_whole(path, graph, target_s=target_s / 2, threads=threads, pace=pace)
+        reference_ms = statistics.median(pace.paced[first:]) if pace is not None else 0.0
+        once_ms = measured * reference_ms if pace is not None else measured
+        runs = max(5, min(60, int(target_s / 2 / max(once_ms * 1e-3, 1e-6))))
+        nodes = profile_nodes(path, graph, runs=runs, threads=threads, tmp=Path(tmp), pace=pace)
+    if pace is not None:  # from reference runs to ms at the sample's median speed
+        reference_ms = statistics.median(pace.paced[first:])
+        measured *= reference_ms
+        nodes = [(node, ratio * reference_ms) for node, ratio in nodes]
     return KernelSample(
         name=name,
         graph=graph,
@@ -189,6 +234,7 @@ def measure_kernels(
         measured_ms=measured,
         module=module if keep_module else None,
         inputs=tuple(inputs) if keep_module else (),
+        reference_ms=reference_ms,
     )
 
 
@@ -582,14 +628,18 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
     return total
 
 
-# --- the machine's drift ------------------------------------------------------------------
+# --- the machine's speed ----------------------------------------------------------------
 
-# A shared machine's speed wanders by several per cent over minutes (other tenants of the
-# host's caches and memory): on a 2-core Intel VM the first half of one 5-minute calibration
-# ran 7-11 % slower than the same networks ten minutes later, and the second half within 1 %;
-# a model fitted on it predicted every network ~5 % slow. A fixed reference network is timed
-# between the samples and every sample is divided by how slow the machine was around it.
-_PROBE_EVERY_S = 4.0  # seconds of sampling between two timings of the reference network
+# A shared machine's speed wanders: over minutes (on a 2-core Intel VM the first half of one
+# 5-minute calibration ran 7-11 % slower than the same networks ten minutes later) and from
+# one moment to the next (on a 2-core AMD EPYC VM consecutive runs of one network switched
+# between two speeds ~30 % apart every 10-20 ms). Every run of a sample is therefore paced
+# (``_paced``): divided by a reading of a fixed reference network taken a few ms before it,
+# and the sample given at the median speed of the whole calibration. On the AMD VM a model
+# fitted this way put 71-74 % of the benchmark's held-out networks within ±10 % of their
+# speed-normalised times, against 55-68 % for one fitted on readings taken every 4 s.
+_PACE_EVERY_MS = 5.0  # ms of a sample's runs between two readings of the reference network
+_PROBE_EVERY_S = 4.0  # seconds between two longer readings (``speed_scatter``, the meta data)
 _PROBE_RUNS = 15
 
 
@@ -616,8 +666,9 @@ def reference_network() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 
 
 class _Probe:
-    """The reference network in one ONNX Runtime session; ``take()`` records (when, median
-    thread-CPU ms of a few runs)."""
+    """The reference network in one ONNX Runtime session. ``take()`` records (when, median
+    thread-CPU ms of a few runs) in ``readings``; ``once()`` reads it warm, in one run, and
+    records the ms in ``paced``."""
 
     def __init__(self, tmp: Path, *, level: str, threads: int) -> None:
         import onnxruntime as ort
@@ -634,6 +685,7 @@ class _Probe:
         for _ in range(5):
             self._session.run(None, self._feed)
         self.readings: list[tuple[float, float]] = []
+        self.paced: list[float] = []
 
     def take(self) -> None:
         from ._timing import time_runs
@@ -643,21 +695,45 @@ class _Probe:
         )
         self.readings.append((time.perf_counter(), statistics.median(ms)))
 
+    def once(self) -> float:
+        """The reference's thread-CPU ms in one run, after one untimed run: read right after a
+        large sample, its first run finds its weights and activations out of cache and reads
+        ~10 % slow (networks over 2 ms were then priced 11-13 % fast on the AMD VM)."""
+        self._session.run(None, self._feed)
+        start = time.thread_time_ns()
+        self._session.run(None, self._feed)
+        ms = (time.thread_time_ns() - start) / 1e6
+        self.paced.append(ms)
+        return ms
 
-def drift_factors(readings: Sequence[tuple[float, float]], at: Sequence[float]) -> np.ndarray:
-    """How slow the machine was at each time of ``at`` against its median over the readings.
 
-    ``readings`` are (time, ms of the reference network); each is first replaced by the median
-    of itself and its neighbours (one reading is a few runs: its own noise must not become a
-    correction), then interpolated linearly in time (held flat past the ends). Clipped to
-    [0.67, 1.5]: a larger swing is not drift but a broken reading.
-    """
-    if len(readings) < 3:
-        return np.ones(len(at))
-    t = np.array([r[0] for r in readings])
-    smooth = _running_median([r[1] for r in readings])
-    factors = np.interp(np.asarray(at, dtype=float), t, smooth) / np.median(smooth)
-    return np.clip(factors, 0.67, 1.5)
+def _paced(run: Callable[[], object], calls: int, probe: _Probe) -> list[tuple[float, float]]:
+    """Call ``run`` ``calls`` times, reading the reference network (``probe.once()``) before
+    the first call and again whenever ``_PACE_EVERY_MS`` of calls have passed since the last
+    reading. For every call: (its thread-CPU ms, the reading it is to be divided by), the
+    reading 0.0 for a call that only re-warmed the caches after a reading (a network under
+    ``_PACE_EVERY_MS``; a larger one's working set is not in cache between its runs anyway).
+    The garbage collector is paused meanwhile."""
+    out: list[tuple[float, float]] = []
+    since, reading = math.inf, 0.0
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while len(out) < calls:
+            rewarm = False
+            if since >= _PACE_EVERY_MS:
+                reading, since = probe.once(), 0.0
+                rewarm = True
+            start = time.thread_time_ns()
+            run()
+            ms = (time.thread_time_ns() - start) / 1e6
+            since += ms
+            small = ms < _PACE_EVERY_MS
+            out.append((ms, 0.0 if rewarm and small and len(out) + 1 < calls else reading))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
 
 
 def _running_median(ms: Sequence[float]) -> np.ndarray:
@@ -671,8 +747,8 @@ def speed_scatter(readings: Sequence[tuple[float, float]]) -> float:
     """How far the machine's speed jumps between readings seconds apart: the 90th percentile
     of each reading's distance from the running median of it and its neighbours (0.05: 5 %).
 
-    Drift over minutes is divided out (``drift_factors``); this is what is not: every sample,
-    and every later measurement, is timed at a speed that scatters this much. On a shared
+    The calibration's own runs are paced (``_paced``); a later measurement is not, and is
+    timed at a speed that scatters this much. On a shared
     2-core AMD EPYC VM whose host was busy it was 12 % while calibrating, and a prediction
     cannot be checked closer than that there. 0 with fewer than three readings.
     """
@@ -701,10 +777,11 @@ def collect(
     progress: Callable[[float, str], None] = lambda _f, _m: None,
     keep_small_modules: bool = False,
 ) -> tuple[list[KernelSample], list[tuple[float, float]]]:
-    """Measure calibration networks until ``budget_s`` seconds have passed; every sample's
-    times divided by the machine's slowdown around it (``drift_factors``; the factor is kept
-    as ``KernelSample.slowdown``). Returns the samples and the reference network's readings,
-    (time, ms) pairs.
+    """Measure calibration networks until ``budget_s`` seconds have passed, every run paced by
+    the reference network (``_paced``), every sample given at the median speed of all the
+    readings (its own median reading over that is kept as ``KernelSample.slowdown``). Returns
+    the samples and the reference network's longer readings every few seconds, (time, ms)
+    pairs (``speed_scatter``).
 
     ``keep_small_modules`` keeps the modules of the suite's and the random convolutions'
     samples (not of family networks, random CNNs or random operators) in the returned
@@ -712,7 +789,6 @@ def collect(
     """
     start = time.perf_counter()
     samples: list[KernelSample] = []
-    when: list[float] = []
     with tempfile.TemporaryDirectory(prefix="explorer-probe-") as tmp:
         probe = _Probe(Path(tmp), level=level, threads=threads)
         probe.take()
@@ -723,21 +799,25 @@ def collect(
                 break
             if time.perf_counter() - probe.readings[-1][0] >= _PROBE_EVERY_S:
                 probe.take()
-            began = time.perf_counter()
             try:
                 whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
                 small = keep_small_modules and not whole_network
                 samples.append(
                     measure_kernels(
-                        name, module, inputs, level=level, threads=threads, keep_module=small
+                        name,
+                        module,
+                        inputs,
+                        level=level,
+                        threads=threads,
+                        keep_module=small,
+                        pace=probe,
                     )
                 )
-                when.append((began + time.perf_counter()) / 2)
             except Exception as exc:  # an exporter or runtime failure skips one network
                 progress(min(1.0, elapsed / budget_s), f"skipped {name}: {type(exc).__name__}")
                 continue
             progress(min(1.0, (time.perf_counter() - start) / budget_s), name)
         probe.take()
-    factors = drift_factors(probe.readings, when)
-    normalised = [_divide_out(s, float(f)) for s, f in zip(samples, factors, strict=True)]
+    typical = statistics.median(probe.paced) if probe.paced else 1.0
+    normalised = [_divide_out(s, s.reference_ms / typical) for s in samples]
     return normalised, probe.readings
