@@ -214,8 +214,9 @@ def test_calibrate_learned_end_to_end_then_profile_uses_it(tmp_path, capsys):
     assert d["kernels_path"] == str(side) and out.is_file()
     kernels = load_kernel_model(side)
     assert kernels.meta["networks"] >= 3 and kernels.kinds
-    low, high = kernels.meta["slowdown_range"]  # the machine's drift, divided out
-    assert 0.67 <= low <= high <= 1.5 and kernels.meta["reference_ms"] > 0
+    low, high = kernels.meta["slowdown_range"]  # the samples' speeds, each run divided out
+    assert 0 < low <= 1.0 <= high and kernels.meta["reference_ms"] > 0
+    assert kernels.meta["paced_reference_ms"] > 0
     assert d["slowdown_range"] == [low, high]
     assert d["speed_scatter"] == kernels.meta["speed_scatter"] >= 0
     if d["speed_scatter"] > NOISY_SCATTER:  # a noisy machine is told so, in one line
@@ -351,10 +352,12 @@ class _FakeClock:
 
 
 class _FakeProbe:
-    def __init__(self, clock: _FakeClock, ref_ms: float) -> None:
+    def __init__(self, clock: _FakeClock, ref_ms: float, calls: list) -> None:
         self.clock, self.ref_ms, self.paced = clock, ref_ms, []
+        self.calls, self.at = calls, []  # the run each reading came before
 
     def once(self) -> float:
+        self.at.append(len(self.calls))
         self.clock.speed = float(self.clock.rng.choice([1.0, 1.5]))  # a neighbour came or went
         start = self.clock.thread_time_ns()
         self.clock.spend(self.ref_ms)
@@ -368,27 +371,27 @@ def test_paced_runs_divide_out_a_speed_that_jumps_between_runs(monkeypatch, cost
 
     clock = _FakeClock(seed=1)
     monkeypatch.setattr(_sampling, "time", clock)
-    probe = _FakeProbe(clock, ref_ms=0.3)
     calls = []
+    probe = _FakeProbe(clock, ref_ms=0.3, calls=calls)
 
     def run() -> None:
         calls.append(clock.speed)
         clock.spend(cost_ms)
 
-    out = _sampling._paced(run, 40, probe)
-    assert len(out) == len(calls) == 40
+    out = _sampling._paced(run, 100, probe)
+    assert len(out) == len(calls) == 100
     timed = [(ms, ref) for ms, ref in out if ref > 0]
     assert {round(ms / ref, 9) for ms, ref in timed} == {round(cost_ms / 0.3, 9)}
     assert len(set(calls)) == 2  # the speed did jump: the raw times alone would scatter
-    if cost_ms < _sampling._PACE_EVERY_MS:
-        # a reading once 5 ms of runs have passed since the last, the run after it untimed
-        rewarms = [i for i, (_ms, ref) in enumerate(out) if ref == 0]
-        assert len(rewarms) == len(probe.paced) >= 3 and rewarms[0] == 0
-        for a, b in itertools.pairwise(rewarms):
-            ms = [m for m, _ref in out[a:b]]
-            assert sum(ms) >= 5.0 > sum(ms[:-1])
-    else:  # every run of a large network has its own reading, none wasted
-        assert len(probe.paced) == 40 and len(timed) == 40
+    for a, b in itertools.pairwise(probe.at):  # a reading once 10 ms of runs have passed
+        ms = [m for m, _ref in out[a:b]]
+        assert sum(ms) >= _sampling._PACE_EVERY_MS > sum(ms[:-1])
+    untimed = [i for i, (_ms, ref) in enumerate(out) if ref == 0]
+    if cost_ms < _sampling._REWARM_BELOW_MS:  # the two runs after each reading re-warm
+        assert len(probe.paced) >= 3 and untimed[:2] == [0, 1]
+        assert len(untimed) == 2 * len(probe.paced) and len(timed) == 100 - len(untimed)
+    else:  # a large network re-warms in its first run: every run timed, one reading per two
+        assert untimed == [] and len(timed) == 100 and len(probe.paced) == 50
 
 
 def test_speed_scatter_is_the_jumps_between_readings_not_the_drift():

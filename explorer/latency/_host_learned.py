@@ -88,7 +88,8 @@ def calibrate_host_learned(
     scatter = speed_scatter(readings)
     log(
         f"the machine ran at {1 / max(slowdowns):.2f}-{1 / min(slowdowns):.2f} of its median "
-        "speed while sampling (a reference network timed between samples); divided out"
+        "speed while sampling (a reference network read before every 5 ms of runs; each run "
+        "divided by the reading before it)"
     )
     log(f"and its speed jumped by ±{scatter:.1%} (90th percentile) between readings seconds apart")
     log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")

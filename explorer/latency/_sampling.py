@@ -635,10 +635,13 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 # one moment to the next (on a 2-core AMD EPYC VM consecutive runs of one network switched
 # between two speeds ~30 % apart every 10-20 ms). Every run of a sample is therefore paced
 # (``_paced``): divided by a reading of a fixed reference network taken a few ms before it,
-# and the sample given at the median speed of the whole calibration. On the AMD VM a model
-# fitted this way put 71-74 % of the benchmark's held-out networks within ±10 % of their
-# speed-normalised times, against 55-68 % for one fitted on readings taken every 4 s.
-_PACE_EVERY_MS = 5.0  # ms of a sample's runs between two readings of the reference network
+# and the sample given at the median speed of the whole calibration. Both sides of a reading
+# are re-warmed, measured on a 2-core Intel VM: the reference read after one untimed run
+# following a 5-24 ms network was 25-30 % slow, after two within 2-5 % of its steady time;
+# a 0.3-ms network's first run after the reference read +24 %, its second +3 %, its third 0.
+_PACE_EVERY_MS = 10.0  # ms of a sample's runs between two readings of the reference network
+_REWARM_RUNS = 2  # untimed runs on either side of a reading (the network's: if under 5 ms)
+_REWARM_BELOW_MS = 5.0  # a network this slow re-warms in its first run: its runs all timed
 _PROBE_EVERY_S = 4.0  # seconds between two longer readings (``speed_scatter``, the meta data)
 _PROBE_RUNS = 15
 
@@ -696,10 +699,10 @@ class _Probe:
         self.readings.append((time.perf_counter(), statistics.median(ms)))
 
     def once(self) -> float:
-        """The reference's thread-CPU ms in one run, after one untimed run: read right after a
-        large sample, its first run finds its weights and activations out of cache and reads
-        ~10 % slow (networks over 2 ms were then priced 11-13 % fast on the AMD VM)."""
-        self._session.run(None, self._feed)
+        """The reference's thread-CPU ms in one run after ``_REWARM_RUNS`` untimed ones (right
+        after a large sample its first runs find its data out of cache)."""
+        for _ in range(_REWARM_RUNS):
+            self._session.run(None, self._feed)
         start = time.thread_time_ns()
         self._session.run(None, self._feed)
         ms = (time.thread_time_ns() - start) / 1e6
@@ -710,26 +713,28 @@ class _Probe:
 def _paced(run: Callable[[], object], calls: int, probe: _Probe) -> list[tuple[float, float]]:
     """Call ``run`` ``calls`` times, reading the reference network (``probe.once()``) before
     the first call and again whenever ``_PACE_EVERY_MS`` of calls have passed since the last
-    reading. For every call: (its thread-CPU ms, the reading it is to be divided by), the
-    reading 0.0 for a call that only re-warmed the caches after a reading (a network under
-    ``_PACE_EVERY_MS``; a larger one's working set is not in cache between its runs anyway).
-    The garbage collector is paused meanwhile."""
+    reading. For every call: (its thread-CPU ms, the reading it is to be divided by); the
+    reading is 0.0 for a call that only re-warmed the network's caches after a reading (the
+    first ``_REWARM_RUNS`` after each, for a network under ``_REWARM_BELOW_MS``; the last
+    call is always timed). The garbage collector is paused meanwhile."""
     out: list[tuple[float, float]] = []
-    since, reading = math.inf, 0.0
+    since, reading, rewarm = math.inf, 0.0, 0
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         while len(out) < calls:
-            rewarm = False
             if since >= _PACE_EVERY_MS:
-                reading, since = probe.once(), 0.0
-                rewarm = True
+                reading, since, rewarm = probe.once(), 0.0, _REWARM_RUNS
             start = time.thread_time_ns()
             run()
             ms = (time.thread_time_ns() - start) / 1e6
             since += ms
-            small = ms < _PACE_EVERY_MS
-            out.append((ms, 0.0 if rewarm and small and len(out) + 1 < calls else reading))
+            if rewarm and ms < _REWARM_BELOW_MS and len(out) + 1 < calls:
+                out.append((ms, 0.0))
+                rewarm -= 1
+            else:
+                out.append((ms, reading))
+                rewarm = 0
     finally:
         if was_enabled:
             gc.enable()
