@@ -102,8 +102,8 @@ def calibrate_command(
         if scatter > NOISY_SCATTER:  # printed with --quiet too: it says what the file is worth
             err_console.print(
                 f"warning: this machine's speed jumped by ±{scatter:.0%} between timings "
-                "seconds apart while calibrating; no timing here, this calibration's included, is "
-                "closer than that to another: calibrate (and measure) when the machine is quiet",
+                "seconds apart while calibrating; the calibration divided it out run by run, but "
+                "a plain timing here is no closer than that to another: measure when it is quiet",
                 highlight=False,
             )
     elif method != "roofline":
@@ -145,7 +145,7 @@ def calibrate_command(
         rows.append(("networks / nodes sampled", f"{extra['networks']} / {extra['nodes']}"))
         rows.append(("networks within ±10 % (fit)", f"{extra['fit_within_10pct']:.0%}"))
         low, high = extra["slowdown_range"]  # time over the median time: speed is 1 / that
-        speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out)"
+        speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out, run by run)"
         rows.append(("machine speed while sampling", speeds))
         rows.append(("speed, second to second", f"±{extra['speed_scatter']:.1%}"))
     if "seconds" in extra:

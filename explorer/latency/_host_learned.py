@@ -24,7 +24,7 @@ from ._calibrate import (
 )
 from ._kernels import nchwc_block
 from ._learned import KernelModel, fit_kernel_model
-from ._sampling import KernelSample, collect, speed_scatter
+from ._sampling import _PACE_EVERY_MS, KernelSample, collect, speed_scatter
 from ._timing import torch_threads
 
 __all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned"]
@@ -88,8 +88,8 @@ def calibrate_host_learned(
     scatter = speed_scatter(readings)
     log(
         f"the machine ran at {1 / max(slowdowns):.2f}-{1 / min(slowdowns):.2f} of its median "
-        "speed while sampling (a reference network read before every 5 ms of runs; each run "
-        "divided by the reading before it)"
+        f"speed while sampling (a reference network read before every {_PACE_EVERY_MS:g} ms of "
+        "runs; each run divided by the reading before it)"
     )
     log(f"and its speed jumped by ±{scatter:.1%} (90th percentile) between readings seconds apart")
     log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
