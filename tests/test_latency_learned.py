@@ -390,8 +390,8 @@ def test_paced_runs_divide_out_a_speed_that_jumps_between_runs(monkeypatch, cost
     if cost_ms < _sampling._REWARM_BELOW_MS:  # the two runs after each reading re-warm
         assert len(probe.paced) >= 3 and untimed[:2] == [0, 1]
         assert len(untimed) == 2 * len(probe.paced) and len(timed) == 100 - len(untimed)
-    else:  # a large network re-warms in its first run: every run timed, one reading per two
-        assert untimed == [] and len(timed) == 100 and len(probe.paced) == 50
+    else:  # a large network re-warms in its first run: all timed, a reading every one or two
+        assert untimed == [] and len(timed) == 100 and 50 <= len(probe.paced) < 100
 
 
 def test_speed_scatter_is_the_jumps_between_readings_not_the_drift():
