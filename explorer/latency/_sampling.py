@@ -19,7 +19,6 @@ shared machine nor its jumps from one moment to the next become part of the mode
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 import math
@@ -36,6 +35,7 @@ import torch
 from torch import nn
 
 from ._kernels import KernelGraph, KernelNode, _ort_options, describe_onnx
+from ._timing import paused_gc
 
 __all__ = [
     "KernelSample",
@@ -110,14 +110,14 @@ def profile_nodes(
     runs: int,
     threads: int = 1,
     tmp: Path,
-    pace: _Probe | None = None,
+    pace: _Probe,
 ) -> list[tuple[KernelNode, float]]:
-    """Run the model ``runs`` times under ONNX Runtime's profiler; (node, typical µs) pairs.
+    """Run the model ``runs`` times under ONNX Runtime's profiler, paced (``_paced``); (node,
+    typical time) pairs, each run's node times divided by the reference network's reading
+    before that run: in reference runs, not µs.
 
     Nodes join the profile by name; reorder nodes, which the runtime renames between its saved
-    graph and its profile, are described from the profile's own shapes instead. With ``pace``
-    every run's node times are divided by the reference network's reading before that run
-    (``_paced``): the pairs are then in reference runs, not µs.
+    graph and its profile, are described from the profile's own shapes instead.
     """
     import onnxruntime as ort
 
@@ -127,16 +127,7 @@ def profile_nodes(
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feed = _feed(session)
     calls = runs + 2
-
-    def run() -> object:
-        return session.run(None, feed)
-
-    if pace is None:
-        refs = [1.0] * calls
-        for _ in range(calls):
-            run()
-    else:
-        refs = [ref for _ms, ref in _paced(run, calls, pace)]
+    refs = [ref for _ms, ref in _paced(lambda: session.run(None, feed), calls, pace)]
     events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
     times: dict[str, list[float]] = {}
     first: dict[str, dict[str, Any]] = {}
@@ -171,13 +162,13 @@ def time_whole(
     *,
     target_s: float,
     threads: int = 1,
-    pace: _Probe | None = None,
+    pace: _Probe,
 ) -> float:
-    """Median thread-CPU milliseconds of one inference without the profiler; with ``pace``,
-    the median of each run over the reference network's reading before it (``_paced``)."""
+    """One inference without the profiler: the median of each run's thread-CPU time over the
+    reference network's reading before it (``_paced``), in reference runs."""
     import onnxruntime as ort
 
-    from ._timing import auto_runs, time_runs
+    from ._timing import auto_runs
 
     opts = _ort_options(graph.level, threads)
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -187,8 +178,6 @@ def time_whole(
         return session.run(None, feed)
 
     runs = auto_runs(fn, target_s=target_s, lo=5, hi=200)
-    if pace is None:
-        return statistics.median(time_runs(fn, runs=runs, warmup=3, clock="cpu"))
     for _ in range(3):
         fn()
     return statistics.median(ms / ref for ms, ref in _paced(fn, runs, pace) if ref > 0)
@@ -203,35 +192,31 @@ def measure_kernels(
     threads: int = 1,
     target_s: float = 0.2,
     keep_module: bool = False,
-    pace: _Probe | None = None,
+    pace: _Probe,
 ) -> KernelSample:
     """Export ``module``, describe its optimised graph, profile its nodes and time it whole.
 
-    With ``pace`` each run is divided by a reading of the reference network taken just
-    before it, and the sample's times are given at the median speed of its own readings
+    Each run is divided by a reading of the reference network ``pace`` taken just before it,
+    and the sample's times are given at the median speed of its own readings
     (``KernelSample.reference_ms``): a speed change between two runs is divided out.
     """
     from explorer.export import export_onnx
 
-    first = len(pace.paced) if pace is not None else 0
+    first = len(pace.paced)
     with tempfile.TemporaryDirectory(prefix="explorer-kcal-") as tmp:
         path = Path(tmp) / "m.onnx"
         export_onnx(module.eval(), tuple(inputs), path, check=False)
         graph = describe_onnx(path, level=level)
-        measured = time_whole(path, graph, target_s=target_s / 2, threads=threads, pace=pace)
-        reference_ms = statistics.median(pace.paced[first:]) if pace is not None else 0.0
-        once_ms = measured * reference_ms if pace is not None else measured
+        runs_whole = time_whole(path, graph, target_s=target_s / 2, threads=threads, pace=pace)
+        once_ms = runs_whole * statistics.median(pace.paced[first:])
         runs = max(5, min(60, int(target_s / 2 / max(once_ms * 1e-3, 1e-6))))
         nodes = profile_nodes(path, graph, runs=runs, threads=threads, tmp=Path(tmp), pace=pace)
-    if pace is not None:  # from reference runs to ms at the sample's median speed
-        reference_ms = statistics.median(pace.paced[first:])
-        measured *= reference_ms
-        nodes = [(node, ratio * reference_ms) for node, ratio in nodes]
+    reference_ms = statistics.median(pace.paced[first:])  # from reference runs to ms
     return KernelSample(
         name=name,
         graph=graph,
-        nodes=tuple(nodes),
-        measured_ms=measured,
+        nodes=tuple((node, runs_node * reference_ms) for node, runs_node in nodes),
+        measured_ms=runs_whole * reference_ms,
         module=module if keep_module else None,
         inputs=tuple(inputs) if keep_module else (),
         reference_ms=reference_ms,
@@ -719,9 +704,7 @@ def _paced(run: Callable[[], object], calls: int, probe: _Probe) -> list[tuple[f
     call is always timed). The garbage collector is paused meanwhile."""
     out: list[tuple[float, float]] = []
     since, reading, rewarm = math.inf, 0.0, 0
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         while len(out) < calls:
             if since >= _PACE_EVERY_MS:
                 reading, since, rewarm = probe.once(), 0.0, _REWARM_RUNS
@@ -735,9 +718,6 @@ def _paced(run: Callable[[], object], calls: int, probe: _Probe) -> list[tuple[f
             else:
                 out.append((ms, reading))
                 rewarm = 0
-    finally:
-        if was_enabled:
-            gc.enable()
     return out
 
 

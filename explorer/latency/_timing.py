@@ -7,7 +7,15 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["CLOCKS", "WARMUP_BUDGET_S", "auto_runs", "time_runs", "torch_threads", "warm_up"]
+__all__ = [
+    "CLOCKS",
+    "WARMUP_BUDGET_S",
+    "auto_runs",
+    "paused_gc",
+    "time_runs",
+    "torch_threads",
+    "warm_up",
+]
 
 # Warm-up pays first-call costs (allocator, runtime arenas, caches); one run of a model that
 # takes seconds already does, so ten of them would only multiply a big model's bench time.
@@ -68,15 +76,23 @@ def time_runs(
     now = time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
     for _ in range(warmup):
         fn()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        out = []
+    out = []
+    with paused_gc():
         for _ in range(runs):
             start = now()
             fn()
             out.append((now() - start) / 1e6)
+    return out
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The garbage collector off inside the block (a collection landing inside a timed run
+    shows up as an outlier, not as the model's cost), back as it was after it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if was_enabled:
             gc.enable()
-    return out
