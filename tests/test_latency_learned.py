@@ -263,6 +263,47 @@ def test_the_profiler_cost_per_node_is_recovered_from_whole_network_times():
     assert kernels.predict_ms(graph) == pytest.approx(measured_ms, rel=0.02)
 
 
+def _context_networks(seed: int, small: int, large: int) -> list[tuple[object, float, list]]:
+    """Networks of tiny convolutions (5-15, at the law) and large ones (8 large convolutions
+    and 30-60 tiny ones that take twice the law there: caches a large network emptied), each
+    node in one network only: (graph, whole ms, profiled (node, µs) pairs)."""
+    from explorer.latency._kernels import KernelGraph
+
+    rng = np.random.default_rng(seed)
+    pool = _conv_nodes(40000, seed=seed)
+    tiny = iter([n for n in pool if _law_us(n) < 15])
+    big = iter([n for n in pool if 200 < _law_us(n) < 2000])
+    out = []
+    for i in range(small + large):
+        if i < small:
+            nodes = [(next(tiny), 1.0) for _ in range(int(rng.integers(5, 16)))]
+        else:
+            nodes = [(next(big), 1.0) for _ in range(8)]
+            nodes += [(next(tiny), 2.0) for _ in range(int(rng.integers(30, 60)))]
+        profiled = [(n, _law_us(n) * slower) for n, slower in nodes]
+        whole_us = (5.0 + sum(t for _, t in profiled)) * rng.uniform(0.99, 1.01)
+        graph = KernelGraph(nodes=tuple(n for n, _ in nodes), level="all", block=8)
+        out.append((graph, whole_us / 1e3, profiled))
+    return out
+
+
+def test_the_size_correction_learns_what_a_network_s_size_does_to_its_small_nodes():
+    # the same tiny convolution takes twice as long inside a large network: fitted on every
+    # node, the regressor prices it in between, too slow for a small network; the correction,
+    # fitted on node sums priced out of fold, takes it back
+    train, fresh = _context_networks(0, 40, 30), _context_networks(1, 10, 10)
+    nodes = [nt for _, _, profiled in train for nt in profiled]
+    groups = [i for i, (_, _, profiled) in enumerate(train) for _ in profiled]
+    networks = [(graph, ms) for graph, ms, _ in train]
+    errors = {}
+    for label, g in (("in sample", None), ("out of fold", groups)):
+        kernels = fit_kernel_model(nodes, networks, level="all", block=8, groups=g)
+        errors[label] = np.array([kernels.predict_ms(graph) / ms - 1 for graph, ms, _ in fresh])
+    assert kernels.size_log_factors[0] < -0.3 and kernels.size_log_factors[-1] == 0.0
+    assert np.abs(errors["out of fold"]).max() < 0.06, errors["out of fold"]
+    assert np.abs(errors["in sample"][:10]).max() > 0.10, errors["in sample"]  # needed
+
+
 def test_random_operators_cover_the_kinds_networks_run_beside_convolutions():
     from explorer.latency._sampling import random_op
 

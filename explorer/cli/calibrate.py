@@ -143,7 +143,8 @@ def calibrate_command(
     if "kernels_path" in extra:
         rows.append(("kernel model", extra["kernels_path"]))
         rows.append(("networks / nodes sampled", f"{extra['networks']} / {extra['nodes']}"))
-        rows.append(("networks within ±10 % (fit)", f"{extra['fit_within_10pct']:.0%}"))
+        within = f"{extra['fit_within_10pct']:.0%}"
+        rows.append(("its networks within ±10 % (each priced out of fold)", within))
         low, high = extra["slowdown_range"]  # time over the median time: speed is 1 / that
         speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out, run by run)"
         rows.append(("machine speed while sampling", speeds))

@@ -108,6 +108,7 @@ def calibrate_host_learned(
         [(s.graph, s.measured_ms) for s in samples],
         level="all",
         block=nchwc_block(),
+        groups=[i for i, s in enumerate(samples) for _ in s.nodes],
         threads=threads,
         source=f"explorer calibrate: {len(samples)} networks profiled per node with ONNX "
         f"Runtime on {time.strftime('%Y-%m-%d %H:%M')}",
