@@ -378,10 +378,8 @@ class KernelModel:
         scaled and size-corrected, less the profiler's cost per node, at least a tenth of the
         scaled sum (a guard: the per-node cost is an average, and a network of nodes the
         profiler reads at its 2-µs floor could otherwise come out negative), plus the call."""
-        scaled = self.scale * total_us
-        if self.size_log_factors:
-            scaled *= float(_size_factor(total_us, self.size_log_factors))
-        return self.call_us + max(scaled - self.per_node_us * nodes, 0.1 * scaled)
+        terms = (self.call_us, self.scale, self.per_node_us, self.size_log_factors)
+        return float(_whole_us(np.float64(total_us), np.float64(nodes), *terms))
 
     def predict_nodes_us(self, graph: KernelGraph) -> np.ndarray:
         """Predicted µs of every node of ``graph`` as the profiler reads it (``network_us``
@@ -576,27 +574,33 @@ def _out_of_fold_sums(
     nodes: Sequence[tuple[KernelNode, float]],
     groups: Sequence[int],
     graphs: Sequence[KernelGraph],
+    priced: Sequence[int],
     model: KernelModel,
 ) -> np.ndarray:
-    """Every network's summed node times as predicted by regressors fitted without it.
+    """The summed node times of the networks ``priced`` (indices into ``graphs``), each as
+    predicted by regressors fitted without it.
 
     The networks are split into ``_FOLDS`` folds; for each, the kinds are refitted (with the
-    methods ``model`` chose) on the nodes of the other folds' networks and price this fold's.
-    Fitted on all nodes, the regressors have seen every calibration network's own nodes and
-    price them nearly exactly; a new network's small nodes they price from other networks'.
+    methods ``model`` chose) on the nodes of the other folds' networks and price this fold's
+    (a lone network, with no other to learn from, keeps ``model``'s). Fitted on all nodes, the
+    regressors have seen every calibration network's own nodes and price them nearly exactly;
+    a new network's small nodes they price from other networks'.
     """
     methods = {k: m.method for k, m in model.kinds.items()} | {"pooled": model.pooled.method}
     fold = np.random.default_rng(0).permutation(len(graphs)) % _FOLDS
     node_fold = fold[np.asarray(groups)]
-    sums = np.zeros(len(graphs))
+    sums = np.zeros(len(priced))
     for f in range(_FOLDS):
-        train = [nt for nt, k in zip(nodes, node_fold, strict=True) if k != f]
-        if not train:
+        here = [j for j, i in enumerate(priced) if fold[i] == f]
+        if not here:
             continue
-        kinds, pooled = _fit_kinds(train, methods)
-        part = replace(model, kinds=kinds, pooled=pooled)
-        for i in np.flatnonzero(fold == f):
-            sums[i] = part.predict_nodes_us(graphs[i]).sum()
+        train = [nt for nt, k in zip(nodes, node_fold, strict=True) if k != f]
+        part = model
+        if train:
+            kinds, pooled = _fit_kinds(train, methods)
+            part = replace(model, kinds=kinds, pooled=pooled)
+        for j in here:
+            sums[j] = part.predict_nodes_us(graphs[priced[j]]).sum()
     return sums
 
 
@@ -610,14 +614,11 @@ def _fit_network_terms(
 
     free = len(_SIZE_KNOTS_US) - 1 if size else 0
 
-    def predict(theta: np.ndarray) -> np.ndarray:
-        factor = _size_factor(sums, (*theta[3:], 0.0)) if free else 1.0
-        scaled = theta[1] * sums * factor
-        return theta[0] + np.maximum(scaled - theta[2] * counts, 0.1 * scaled)
-
     def residuals(theta: np.ndarray) -> np.ndarray:
-        smooth = _SIZE_SMOOTHING * np.diff(np.r_[theta[3:], 0.0], 2) if free else []
-        return np.r_[predict(theta) / measured_us - 1, smooth]
+        size = (*theta[3:], 0.0) if free else ()
+        smooth = _SIZE_SMOOTHING * np.diff(size, 2) if free else []
+        whole = _whole_us(sums, counts, theta[0], theta[1], theta[2], size)
+        return np.r_[whole / measured_us - 1, smooth]
 
     fit = least_squares(
         residuals,
@@ -630,9 +631,21 @@ def _fit_network_terms(
     return theta[0], theta[1], theta[2], ((*theta[3:], 0.0) if free else ())
 
 
-def _size_factor(sums: np.ndarray | float, log_factors: tuple[float, ...]) -> np.ndarray:
-    z = np.log10(np.maximum(sums, 1e-3))
-    return np.exp(np.interp(z, np.log10(_SIZE_KNOTS_US), log_factors))
+def _whole_us(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    call_us: float,
+    scale: float,
+    per_node_us: float,
+    size_log_factors: Sequence[float],
+) -> np.ndarray:
+    """``KernelModel.whole_us`` over arrays of node sums and node counts (the fit prices its
+    trial terms with it)."""
+    scaled = scale * sums
+    if len(size_log_factors):
+        z = np.log10(np.maximum(sums, 1e-3))
+        scaled = scaled * np.exp(np.interp(z, np.log10(_SIZE_KNOTS_US), size_log_factors))
+    return call_us + np.maximum(scaled - per_node_us * counts, 0.1 * scaled)
 
 
 def fit_kernel_model(
@@ -687,26 +700,20 @@ def fit_kernel_model(
     if groups is not None:
         if len(groups) != len(nodes):
             raise ValueError(f"{len(groups)} groups for {len(nodes)} nodes")
-        oof = _out_of_fold_sums(nodes, groups, [g for g, _ in networks], model)
-        sums = oof[fitted]
+        sums = _out_of_fold_sums(nodes, groups, [g for g, _ in networks], fitted, model)
     else:
         sums = np.array([model.predict_nodes_us(g).sum() for g in graphs])
-    call, scale, per_node, size = _fit_network_terms(
-        sums,
-        np.array([len(g.nodes) for g in graphs]),
-        np.array([networks[i][1] * 1e3 for i in fitted]),
-        size=groups is not None and len(fitted) >= _MIN_SIZE_FIT,
+    counts = np.array([len(g.nodes) for g in graphs], dtype=float)
+    measured_us = np.array([networks[i][1] * 1e3 for i in fitted])
+    terms = _fit_network_terms(
+        sums, counts, measured_us, size=groups is not None and len(fitted) >= _MIN_SIZE_FIT
     )
+    call, scale, per_node, size = terms
     model = replace(model, call_us=call, scale=scale, per_node_us=per_node, size_log_factors=size)
     # the range a prediction carries: 90th percentile of the fitted networks' errors (out of
     # fold where it can: as a new network's), at least the 5 % two timings of one network
     # differ by on a quiet machine
-    if groups is not None:
-        whole = [model.whole_us(t, len(g.nodes)) / 1e3 for t, g in zip(sums, graphs, strict=True)]
-    else:
-        whole = [model.predict_ms(g) for g in graphs]
-    measured = [networks[i][1] for i in fitted]
-    errors = np.abs([w / ms - 1 for w, ms in zip(whole, measured, strict=True)])
+    errors = np.abs(_whole_us(sums, counts, *terms) / measured_us - 1)
     model.meta["range_pct"] = round(max(5.0, float(np.percentile(errors, 90)) * 100), 1)
     model.meta["within_10pct"] = round(float(np.mean(errors <= 0.10)), 3)
     return model
