@@ -78,3 +78,34 @@ def test_reductions_and_transposes_name_the_axis_they_work_along():
     assert (transpose.axis_size, transpose.axis_inner) == (16, 32)
     assert transpose.outputs[0] == (2, 8, 4, 16)
     assert (by_op["Concat"].axis_size, by_op["Concat"].axis_inner) == (32, 1)
+
+
+class _Gates(nn.Module):
+    """Coordinate-attention gates: the same multiply over the width, the height, the channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = x * x.mean(3, keepdim=True)  # (n, c, h, 1): one value per row
+        h = w * w.mean(2, keepdim=True)  # (n, c, 1, w): one row per plane
+        c = h * h.mean(1, keepdim=True)  # (n, 1, h, w): one plane for all channels
+        return c.permute(0, 3, 2, 1).contiguous() + 1  # width <-> channels: element by element
+
+
+def test_broadcasts_and_transposes_count_the_contiguous_runs_they_walk():
+    x = torch.randn(2, 16, 4, 8)  # 1024 elements
+    graph = describe(_Gates().eval(), (x,), level="extended")
+    spans = {n.inputs[1]: n.features()["spans"] for n in graph.nodes if n.op == "Mul"}
+    # ONNX Runtime loops over runs of the output that every input walks alike: a row (8) when
+    # the gate is one value per row or one row per plane, a plane (32) when it is one plane
+    # for all channels; same FLOPs and bytes, the first two take 2-3x the time
+    assert spans == {(2, 16, 4, 1): 128, (2, 16, 1, 8): 128, (2, 1, 4, 8): 32}
+    (transpose,) = (n for n in graph.nodes if n.op == "Transpose")
+    assert transpose.perm == (0, 3, 2, 1)
+    assert transpose.features()["spans"] == 1024  # the channels innermost: no two neighbours
+    # a plain multiply (same shapes) and a scalar one are one run
+    mul = describe(_Scaled().eval(), (x,), level="extended").nodes
+    assert [n.features()["spans"] for n in mul if n.op in ("Mul", "Add")] == [1, 1]
+
+
+class _Scaled(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * x + 2.0

@@ -57,8 +57,9 @@ __all__ = [
 ]
 
 FORMAT = "explorer-kernel-latency"
-VERSION = 4  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
-# fused activation described by what it costs (``activation``); 4: the size correction
+VERSION = 5  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
+# fused activation described by what it costs (``activation``); 4: the size correction; 5: the
+# contiguous runs a broadcast or a transpose walks (``spans``)
 FEATURES = (
     "flops",
     "bytes",
@@ -80,6 +81,7 @@ FEATURES = (
     "broadcast",
     "axis_size",
     "axis_inner",
+    "spans",
 )
 # The linear model sees the sizes that scale a kernel's time and the fused activation's cost
 # (16), not the shape descriptors and flags (channels in, inputs, rank, last dim, broadcast,

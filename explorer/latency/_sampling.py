@@ -398,7 +398,7 @@ def _random_op(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...
         op = "mul" if rng.random() < 0.7 else "add"
         return f"gate{op}{''.join(map(str, dims))}_{label}", _Gate(dims, op), shape
     if kind == "permute":
-        perm = [(0, 2, 1, 3), (0, 1, 3, 2), (0, 2, 3, 1), (0, 3, 1, 2), (1, 0, 2, 3)]
+        perm = [(0, 2, 1, 3), (0, 1, 3, 2), (0, 2, 3, 1), (0, 3, 1, 2), (0, 3, 2, 1), (1, 0, 2, 3)]
         p = perm[int(rng.integers(len(perm)))]
         return f"permute{''.join(map(str, p))}_{label}", _Permute(p), shape
     k = int(rng.choice([2, 3]))
