@@ -80,7 +80,7 @@ def broadcast_spans(inputs: Sequence[tuple[int, ...]], out: tuple[int, ...]) -> 
 
     ONNX Runtime's broadcaster loops over these runs: ``(2, 32, 32, 32) x (2, 1, 32, 32)``
     is 64 runs of 1024, ``(2, 32, 32, 32) x (2, 32, 32, 1)`` 2048 runs of 32 and, with the
-    same FLOPs and bytes, two to three times slower on one x86 core. Inputs that do not
+    same FLOPs and bytes, two to four times slower on one x86 core. Inputs that do not
     broadcast to ``out`` (a convolution's weights, a concatenation's parts) make it 1.
     """
     rank = len(out)

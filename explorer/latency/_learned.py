@@ -85,7 +85,7 @@ FEATURES = (
 )
 # The linear model sees the sizes that scale a kernel's time and the fused activation's cost
 # (16), not the shape descriptors and flags (channels in, inputs, rank, last dim, broadcast,
-# axis).
+# axis, runs).
 _LINEAR = (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 16)
 _MIN_TREES = 30  # fewer samples of a kind: linear only
 _MIN_KIND = 6  # fewer samples of a kind: priced by the pooled model of all kinds
