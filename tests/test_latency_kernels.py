@@ -96,7 +96,7 @@ def test_broadcasts_and_transposes_count_the_contiguous_runs_they_walk():
     spans = {n.inputs[1]: n.features()["spans"] for n in graph.nodes if n.op == "Mul"}
     # ONNX Runtime loops over runs of the output that every input walks alike: a row (8) when
     # the gate is one value per row or one row per plane, a plane (32) when it is one plane
-    # for all channels; same FLOPs and bytes, the first two take 2-3x the time
+    # for all channels; same FLOPs and bytes, the first two take 2-4x the time
     assert spans == {(2, 16, 4, 1): 128, (2, 16, 1, 8): 128, (2, 1, 4, 8): 32}
     (transpose,) = (n for n in graph.nodes if n.op == "Transpose")
     assert transpose.perm == (0, 3, 2, 1)

@@ -466,14 +466,18 @@ def _kind(op_type: str, domain: str, groups: int, weight: tuple[int, ...]) -> st
     return "elementwise"
 
 
+def _perm(a: dict[str, Any], rank: int) -> tuple[int, ...]:
+    """A transpose's permutation: its ``perm`` attribute, else (ONNX's default) reversed axes."""
+    return tuple(int(p) for p in a.get("perm") or range(rank - 1, -1, -1))
+
+
 def _axis(op_type: str, x: tuple[int, ...], a: dict[str, Any], axes_input: Any) -> tuple[int, int]:
     """(length, input stride) of the axis the operator works along; (1, 1) if none."""
     rank = len(x)
     if not rank:
         return 1, 1
     if op_type == "Transpose":
-        perm = list(a.get("perm") or range(rank - 1, -1, -1))
-        inner = perm[-1]
+        inner = _perm(a, rank)[-1]
         return x[inner], math.prod(x[inner + 1 :])
     if op_type in _REDUCE_OPS:
         axes = a.get("axes")
@@ -566,9 +570,7 @@ def _node(
         weight_bytes=weight_bytes,
         axis_size=int(axis_size),
         axis_inner=int(axis_inner),
-        perm=tuple(int(p) for p in a.get("perm") or range(len(x) - 1, -1, -1))
-        if op_type == "Transpose"
-        else (),
+        perm=_perm(a, len(x)) if op_type == "Transpose" else (),
         attrs={k: v for k, v in a.items() if isinstance(v, int | float | str)},
     )
 
