@@ -109,3 +109,16 @@ def test_broadcasts_and_transposes_count_the_contiguous_runs_they_walk():
 class _Scaled(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * x + 2.0
+
+
+def test_a_convolutions_border_share_counts_the_output_positions_its_padding_reaches():
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),  # 16x16 'same': the outer ring, 1 - (14/16)^2
+        nn.Conv2d(8, 8, 3),  # unpadded: 14x14, no window reaches outside
+        nn.Conv2d(8, 8, 7, stride=2, padding=3),  # 14 -> 7: 2 + 1 positions a side of 7
+    ).eval()
+    graph = describe(model, (torch.randn(1, 3, 16, 16),), level="extended")
+    borders = [n.features()["border"] for n in graph.nodes if "conv" in n.kind]
+    assert borders == pytest.approx([1 - (14 / 16) ** 2, 0.0, 1 - (4 / 7) ** 2])
+    # nodes without a window have none
+    assert all(n.features()["border"] == 0 for n in graph.nodes if "conv" not in n.kind)

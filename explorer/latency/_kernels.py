@@ -100,6 +100,28 @@ def broadcast_spans(inputs: Sequence[tuple[int, ...]], out: tuple[int, ...]) -> 
     return max(1, math.prod(out) // span)
 
 
+def border_share(
+    size_in: Sequence[int], size_out: Sequence[int], kernel: Sequence[int], stride: Sequence[int]
+) -> float:
+    """The share of a convolution's or pool's output positions whose window reaches into
+    the padding, from its spatial sizes (the padding inferred from them, split evenly).
+
+    ONNX Runtime's NCHWc kernels compute such positions one by one: a 3x3 convolution of 4 to
+    16 channels on 55x55 maps took 1.9 ns an output pixel padded ('same') and 1.5 ns
+    unpadded, with the same FLOPs give or take the 7 % of border pixels (one x86 core).
+    """
+    if not kernel or len(size_in) != len(kernel) or len(size_out) != len(kernel):
+        return 0.0
+    inner = 1.0
+    for n, o, k, s in zip(size_in, size_out, kernel, stride or (1,) * len(kernel), strict=True):
+        pad = max(0, (o - 1) * s + k - n)
+        begin = pad // 2
+        first = -(-begin // s)  # output positions starting in the leading padding
+        last = max(0, o - 1 - (n - k + begin) // s)  # ending in the trailing padding
+        inner *= max(0, o - first - last) / max(o, 1)
+    return 1.0 - inner
+
+
 def transpose_runs(shape: tuple[int, ...], perm: Sequence[int]) -> int:
     """The number of contiguous runs a transpose of ``shape`` by ``perm`` copies: 1 when,
     its one-long axes dropped and its axes that stay neighbours merged, it moves nothing (a
@@ -190,6 +212,9 @@ class KernelNode:
                 if self.perm
                 else broadcast_spans(self.inputs, out0)
             ),
+            "border": border_share(first[2:], out0[2:], self.kernel, self.stride)
+            if len(first) > 2 and len(out0) > 2
+            else 0.0,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -57,9 +57,10 @@ __all__ = [
 ]
 
 FORMAT = "explorer-kernel-latency"
-VERSION = 5  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
+VERSION = 6  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
 # fused activation described by what it costs (``activation``); 4: the size correction; 5: the
-# contiguous runs a broadcast or a transpose walks (``spans``)
+# contiguous runs a broadcast or a transpose walks (``spans``); 6: the share of a window's
+# output positions its padding reaches (``border``)
 FEATURES = (
     "flops",
     "bytes",
@@ -82,6 +83,7 @@ FEATURES = (
     "axis_size",
     "axis_inner",
     "spans",
+    "border",
 )
 # The linear model sees the sizes that scale a kernel's time and the fused activation's cost
 # (16), not the shape descriptors and flags (channels in, inputs, rank, last dim, broadcast,

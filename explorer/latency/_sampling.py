@@ -240,6 +240,12 @@ def _with_bn_act(conv: nn.Conv2d, rng: np.random.Generator) -> nn.Module:
     return nn.Sequential(*layers).eval()
 
 
+def _padding(rng: np.random.Generator, k: int, h: int, w: int) -> int:
+    """'Same' padding three times in four, else none (where the map is at least the kernel):
+    the runtime computes padded border positions one by one (``border_share``)."""
+    return 0 if min(h, w) >= k and rng.random() < 0.25 else k // 2
+
+
 def _random_conv(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ...]]:
     style = rng.choice(["dense", "dense", "depthwise", "grouped", "conv1d"])
     # 1-4 px: the last stages of deep networks (a 3x3 on 1x1 runs only its centre tap);
@@ -268,9 +274,10 @@ def _random_conv(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, .
     # keep each sample small: at most ~150 M multiply-adds
     while h * w > 1 and batch * cout * (h * w / stride**2) * (cin // groups) * k * k > 1.5e8:
         h, w = max(1, h // 2), max(1, w // 2)
-    conv = nn.Conv2d(cin, cout, k, stride, padding=k // 2, groups=groups)
+    pad = _padding(rng, k, h, w)
+    conv = nn.Conv2d(cin, cout, k, stride, padding=pad, groups=groups)
     return (
-        f"{style}{k}x{k}_{cin}-{cout}_g{groups}_s{stride}_{batch}x{h}x{w}",
+        f"{style}{k}x{k}_{cin}-{cout}_g{groups}_p{pad}_s{stride}_{batch}x{h}x{w}",
         _with_bn_act(conv, rng),
         (batch, cin, h, w),
     )
@@ -293,9 +300,10 @@ def random_stem(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, ..
         w = int(rng.choice([4, 8, 16, 32, 64, 128, 301]))
     while batch > 1 and batch * cout * cin * k * k * h * w / stride**2 > 2e8:
         batch //= 2  # ~200 M multiply-adds at most
+    pad = _padding(rng, k, h, w)
     return (
-        f"stem{k}x{k}_{cin}-{cout}_s{stride}_{batch}x{h}x{w}",
-        _with_bn_act(nn.Conv2d(cin, cout, k, stride, padding=k // 2), rng),
+        f"stem{k}x{k}_{cin}-{cout}_p{pad}_s{stride}_{batch}x{h}x{w}",
+        _with_bn_act(nn.Conv2d(cin, cout, k, stride, padding=pad), rng),
         (batch, cin, h, w),
     )
 
