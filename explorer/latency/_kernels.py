@@ -112,7 +112,7 @@ def border_share(
     unpadded, with the same FLOPs give or take the 7 % of border pixels (one x86 core).
     """
     if not kernel or len(size_in) != len(kernel) or len(size_out) != len(kernel):
-        return 0.0
+        return 0.0  # no window, or not a spatial map (a 2-D input's ``[2:]`` is empty)
     inner = 1.0
     for n, o, k, s in zip(size_in, size_out, kernel, stride or (1,) * len(kernel), strict=True):
         pad = max(0, (o - 1) * s + k - n)
@@ -213,9 +213,7 @@ class KernelNode:
                 if self.perm
                 else broadcast_spans(self.inputs, out0)
             ),
-            "border": border_share(first[2:], out0[2:], self.kernel, self.stride)
-            if len(first) > 2 and len(out0) > 2
-            else 0.0,
+            "border": border_share(first[2:], out0[2:], self.kernel, self.stride),
         }
 
     def to_dict(self) -> dict[str, Any]:
