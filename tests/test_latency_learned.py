@@ -483,3 +483,28 @@ def test_collect_gives_every_sample_at_the_median_speed_of_the_readings(monkeypa
         assert s.slowdown == pytest.approx(s.reference_ms / 0.30)
         assert s.measured_ms == pytest.approx(0.02) and s.nodes[0][1] == pytest.approx(30.0)
     assert {round(s.slowdown, 3) for s in samples} == {1.0, 1.1, 0.9, 1.2}
+
+
+def test_a_sample_is_described_from_its_own_profile_as_describe_describes_it(tmp_path):
+    from explorer.latency import _sampling
+
+    torch.manual_seed(0)
+    model = nn.Sequential(  # NCHWc convolutions (reorders around them), a pool, a dense layer
+        nn.Conv2d(3, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16),
+        nn.Conv2d(16, 24, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(24, 5),
+    ).eval()
+    inputs = (torch.randn(2, 3, 32, 32),)
+    probe = _sampling._Probe(tmp_path, level="all", threads=1)
+    sample = _sampling.measure_kernels("net", model, inputs, target_s=0.02, pace=probe)
+    assert sample.graph == describe(model, inputs)  # one profiled session, the same graph
+    profiled = [n for n, _ in sample.nodes]
+    assert {n.name for n in profiled if n.kind != "reorder"} == {
+        n.name for n in sample.graph.nodes if n.kind != "reorder"
+    }
+    assert sum(n.kind == "reorder" for n in profiled) >= 1
+    assert all(t > 0 for _, t in sample.nodes) and sample.measured_ms > 0

@@ -618,17 +618,26 @@ def _profiled_shapes(path: Path, out: Path, level: str, tmp: Path) -> dict[str, 
         feed[i.name] = np.zeros([d if isinstance(d, int) else 1 for d in i.shape], dtype)
     session.run(None, feed)
     events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
-    shapes: dict[str, Any] = {k: v.shape for k, v in feed.items()}
+    return profiled_shapes(events, {k: v.shape for k, v in feed.items()}, runs=1)
+
+
+def profiled_shapes(
+    events: Sequence[dict[str, Any]], inputs: dict[str, tuple[int, ...]], *, runs: int
+) -> dict[str, Any]:
+    """Every node's output shapes from an ONNX Runtime profile of ``runs`` runs (the first
+    run's): ``{"inputs": inputs, "nodes": {node name: [shape, ...]}}``. A name the runtime
+    gave several nodes (seen more often than ``runs`` times) is left out: neither is trusted."""
     by_node: dict[str, list[tuple[int, ...]]] = {}
-    ambiguous = set()  # the runtime may give several nodes one name: trust neither
+    seen: dict[str, int] = {}
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            outs = [tuple(next(iter(d.values()))) for d in e["args"].get("output_type_shape", [])]
             name = e["name"].removesuffix("_kernel_time")
-            if name in by_node:
-                ambiguous.add(name)
-            by_node[name] = outs
-    return {"inputs": shapes, "nodes": {k: v for k, v in by_node.items() if k not in ambiguous}}
+            seen[name] = seen.get(name, 0) + 1
+            if name not in by_node:
+                shapes = e["args"].get("output_type_shape", [])
+                by_node[name] = [tuple(next(iter(d.values()))) for d in shapes]
+    nodes = {k: v for k, v in by_node.items() if seen[k] == runs}
+    return {"inputs": dict(inputs), "nodes": nodes}
 
 
 def _generated_name(node: Any) -> bool:
@@ -649,12 +658,22 @@ def describe_onnx(path: str | Path, *, level: str = "all", keep: str | Path | No
             only, as on a runtime without NCHWc kernels).
         keep: also keep the optimised model at this path.
     """
-    import onnx
-
     with tempfile.TemporaryDirectory(prefix="explorer-kernels-") as tmp:
         out = Path(keep) if keep else Path(tmp) / "opt.onnx"
         profiled = _profiled_shapes(Path(path), out, level, Path(tmp))
-        model = onnx.load(str(out))
+        return describe_optimised(path, out, profiled, level=level)
+
+
+def describe_optimised(
+    path: str | Path, optimised: str | Path, profiled: dict[str, Any], *, level: str
+) -> KernelGraph:
+    """The ``KernelGraph`` of the model ONNX Runtime saved at ``optimised`` after optimising
+    the one at ``path``, with the shapes ``profiled`` (``profiled_shapes``) of one of its runs
+    (``describe_onnx`` optimises and runs it; a caller that profiles the model anyway passes
+    its own profile)."""
+    import onnx
+
+    model = onnx.load(str(optimised))
     block = nchwc_block() if level == "all" else 0
     shapes: dict[str, Any] = {}
     initializers = {i.name for i in model.graph.initializer}

@@ -34,7 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._kernels import KernelGraph, KernelNode, _ort_options, describe_onnx
+from ._kernels import (
+    KernelGraph,
+    KernelNode,
+    _ort_options,
+    describe_optimised,
+    profiled_shapes,
+)
+from ._learned import _MIN_NETWORK_NODES
 from ._timing import paused_gc
 
 __all__ = [
@@ -105,30 +112,41 @@ def _reorder_node(event: dict[str, Any]) -> KernelNode:
 
 def profile_nodes(
     path: Path,
-    graph: KernelGraph,
     *,
-    runs: int,
+    level: str,
+    target_s: float,
     threads: int = 1,
     tmp: Path,
     pace: _Probe,
-) -> list[tuple[KernelNode, float]]:
-    """Run the model ``runs`` times under ONNX Runtime's profiler, paced (``_paced``); (node,
-    typical time) pairs, each run's node times divided by the reference network's reading
-    before that run: in reference runs, not µs.
+) -> tuple[KernelGraph, list[tuple[KernelNode, float]]]:
+    """Let ONNX Runtime optimise the model at ``path`` and run it under its profiler for about
+    ``target_s`` seconds (5 to 60 runs after two untimed ones), paced (``_paced``). Returns
+    its optimised graph (``describe_optimised``: the first run's profile gives the shapes)
+    and (node, typical time) pairs, each run's node times divided by the reference network's
+    reading before that run: in reference runs, not µs.
 
+    One session serves both: the description costs no session and no run of its own.
     Nodes join the profile by name; reorder nodes, which the runtime renames between its saved
     graph and its profile, are described from the profile's own shapes instead.
     """
     import onnxruntime as ort
 
-    opts = _ort_options(graph.level, threads)
+    opts = _ort_options(level, threads)
+    opts.optimized_model_filepath = str(tmp / "opt.onnx")
     opts.enable_profiling = True
     opts.profile_file_prefix = str(tmp / "nodes")
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feed = _feed(session)
-    calls = runs + 2
-    refs = [ref for _ms, ref in _paced(lambda: session.run(None, feed), calls, pace)]
+    session.run(None, feed)  # allocates: untimed, and its profile gives the shapes
+    start = time.perf_counter()
+    session.run(None, feed)
+    runs = max(5, min(60, int(target_s / max(time.perf_counter() - start, 1e-6))))
+    refs = [ref for _ms, ref in _paced(lambda: session.run(None, feed), runs, pace)]
     events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    calls = runs + 2
+    inputs = {name: value.shape for name, value in feed.items()}
+    shapes = profiled_shapes(events, inputs, runs=calls)
+    graph = describe_optimised(path, tmp / "opt.onnx", shapes, level=level)
     times: dict[str, list[float]] = {}
     first: dict[str, dict[str, Any]] = {}
     for e in events:
@@ -144,7 +162,7 @@ def profile_nodes(
         # The mean of the middle half of the timed runs: the profiler reads whole µs, so a
         # minimum is biased low by a µs on small nodes (and lower, the more runs), and on a
         # shared machine a node descheduled mid-run reads many times its cost (the tails).
-        timed = [d / ref for d, ref in zip(durations[2:], refs[2:], strict=True) if ref > 0]
+        timed = [d / ref for d, ref in zip(durations[2:], refs, strict=True) if ref > 0]
         middle = sorted(timed)
         quarter = len(middle) // 4
         middle = middle[quarter : len(middle) - quarter]
@@ -153,32 +171,35 @@ def profile_nodes(
             out.append((_reorder_node(first[name]), typical))
         elif name in by_name:
             out.append((by_name[name], typical))
-    return out
+    return graph, out
 
 
 def time_whole(
     path: Path,
-    graph: KernelGraph,
     *,
+    level: str,
     target_s: float,
     threads: int = 1,
     pace: _Probe,
 ) -> float:
     """One inference without the profiler: the median of each run's thread-CPU time over the
-    reference network's reading before it (``_paced``), in reference runs."""
+    reference network's reading before it (``_paced``), in reference runs. Two untimed runs
+    after the first warm a network under ``_REWARM_BELOW_MS``; a slower one is warm after its
+    first (its first paced run re-warms it after every reading anyway)."""
     import onnxruntime as ort
 
-    from ._timing import auto_runs
-
-    opts = _ort_options(graph.level, threads)
+    opts = _ort_options(level, threads)
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feed = _feed(session)
 
     def fn() -> object:
         return session.run(None, feed)
 
-    runs = auto_runs(fn, target_s=target_s, lo=5, hi=200)
-    for _ in range(3):
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-6)
+    runs = max(5, min(200, int(target_s / once)))
+    for _ in range(3 if once * 1e3 < _REWARM_BELOW_MS else 0):
         fn()
     return statistics.median(ms / ref for ms, ref in _paced(fn, runs, pace) if ref > 0)
 
@@ -206,11 +227,13 @@ def measure_kernels(
     with tempfile.TemporaryDirectory(prefix="explorer-kcal-") as tmp:
         path = Path(tmp) / "m.onnx"
         export_onnx(module.eval(), tuple(inputs), path, check=False)
-        graph = describe_onnx(path, level=level)
-        runs_whole = time_whole(path, graph, target_s=target_s / 2, threads=threads, pace=pace)
-        once_ms = runs_whole * statistics.median(pace.paced[first:])
-        runs = max(5, min(60, int(target_s / 2 / max(once_ms * 1e-3, 1e-6))))
-        nodes = profile_nodes(path, graph, runs=runs, threads=threads, tmp=Path(tmp), pace=pace)
+        graph, nodes = profile_nodes(
+            path, level=level, target_s=target_s / 2, threads=threads, tmp=Path(tmp), pace=pace
+        )
+        # a network of a few nodes: its whole time only feeds the roofline fit (the learned
+        # model's per-inference terms are fitted on larger ones), so it is timed for less
+        whole_s = target_s / 2 if len(graph.nodes) >= _MIN_NETWORK_NODES else target_s / 8
+        runs_whole = time_whole(path, level=level, target_s=whole_s, threads=threads, pace=pace)
     reference_ms = statistics.median(pace.paced[first:])  # from reference runs to ms
     return KernelSample(
         name=name,
