@@ -61,6 +61,9 @@ def test_nodes_carry_the_sizes_that_decide_their_time(graph):
     for node in graph.nodes:  # every node has its shapes (none left unknown)
         assert node.outputs and all(all(d > 0 for d in s) for s in node.outputs), node
         assert node.features()["out_elems"] > 0
+    # and all the bytes their network moves, the cache the other nodes leave them
+    assert {n.network_bytes for n in graph.nodes} == {sum(n.bytes for n in graph.nodes)}
+    assert graph.network_bytes > 4 * 3 * 32 * 32
 
 
 class _Pools(nn.Module):

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -59,6 +60,24 @@ def _conv_nodes(n: int, seed: int) -> list[KernelNode]:
 def _law_us(node: KernelNode) -> float:
     """A known kernel law: 3 µs fixed, 50 GFLOP/s of compute, 20 GB/s of traffic."""
     return 3.0 + node.flops / 50e3 + node.bytes / 20e3
+
+
+def test_the_same_node_in_a_larger_network_is_priced_as_it_ran_there():
+    # a known law and a context: the same convolution runs 40 % slower in a network that
+    # moves 64 MB (its data evicted from the cache by the other nodes) than in one of 1 MB
+    rng = np.random.default_rng(3)
+    train = []
+    for node in _conv_nodes(400, seed=1):
+        network = float(rng.choice([1e6, 64e6]))
+        train.append(replace(node, network_bytes=network))
+    y = np.log([_law_us(n) * (1.4 if n.network_bytes > 1e7 else 1.0) for n in train])
+    model = fit_kind("conv", features(train), y, seed=0)
+    test = _conv_nodes(80, seed=2)
+    small = np.exp(model.predict_log(features([replace(n, network_bytes=1e6) for n in test])))
+    large = np.exp(model.predict_log(features([replace(n, network_bytes=64e6) for n in test])))
+    assert np.median(large / small) == pytest.approx(1.4, rel=0.05)
+    truth = np.array([_law_us(n) for n in test])
+    assert np.median(np.abs(small / truth - 1)) < 0.05
 
 
 def test_a_regressor_fitted_on_a_known_law_recovers_it():
@@ -507,4 +526,5 @@ def test_a_sample_is_described_from_its_own_profile_as_describe_describes_it(tmp
         n.name for n in sample.graph.nodes if n.kind != "reorder"
     }
     assert sum(n.kind == "reorder" for n in profiled) >= 1
+    assert {n.network_bytes for n in profiled} == {sample.graph.network_bytes}  # reorders too
     assert all(t > 0 for _, t in sample.nodes) and sample.measured_ms > 0

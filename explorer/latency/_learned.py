@@ -57,10 +57,11 @@ __all__ = [
 ]
 
 FORMAT = "explorer-kernel-latency"
-VERSION = 6  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
+VERSION = 7  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
 # fused activation described by what it costs (``activation``); 4: the size correction; 5: the
 # contiguous runs a broadcast or a transpose walks (``spans``); 6: the share of a window's
-# output positions its padding reaches (``border``)
+# output positions its padding reaches (``border``); 7: the bytes its whole network moves
+# (``network_bytes``)
 FEATURES = (
     "flops",
     "bytes",
@@ -84,6 +85,7 @@ FEATURES = (
     "axis_inner",
     "spans",
     "border",
+    "network_bytes",
 )
 # The linear model sees the sizes that scale a kernel's time and the fused activation's cost
 # (16), not the shape descriptors and flags (channels in, inputs, rank, last dim, broadcast,

@@ -92,7 +92,7 @@ def _feed(session: Any) -> dict[str, np.ndarray]:
     return feed
 
 
-def _reorder_node(event: dict[str, Any]) -> KernelNode:
+def _reorder_node(event: dict[str, Any], network_bytes: float) -> KernelNode:
     args = event["args"]
     ins = tuple(tuple(next(iter(d.values()))) for d in args.get("input_type_shape", []))
     outs = tuple(tuple(next(iter(d.values()))) for d in args.get("output_type_shape", []))
@@ -107,6 +107,7 @@ def _reorder_node(event: dict[str, Any]) -> KernelNode:
         channels_out=outs[0][1] if outs and len(outs[0]) > 1 else 0,
         flops=float(sum(math.prod(s) for s in outs)),
         bytes=4.0 * elems,
+        network_bytes=network_bytes,
     )
 
 
@@ -168,7 +169,7 @@ def profile_nodes(
         middle = middle[quarter : len(middle) - quarter]
         typical = sum(middle) / len(middle)
         if first[name]["args"].get("op_name") in ("ReorderInput", "ReorderOutput"):
-            out.append((_reorder_node(first[name]), typical))
+            out.append((_reorder_node(first[name], graph.network_bytes), typical))
         elif name in by_name:
             out.append((by_name[name], typical))
     return graph, out
