@@ -6,8 +6,9 @@ activation fused (``FusedConv``, or ``Conv`` of the ``com.microsoft.nchwc`` doma
 ``activation`` attribute), channel-blocked (NCHWc) layouts padded to the SIMD block, the
 ``ReorderInput``/``ReorderOutput`` nodes those layouts insert, fused GEMMs and so on. Each node
 becomes a ``KernelNode``: its kind (what decides which kernel runs), shapes, channels, groups,
-kernel size, stride, bytes and FLOPs. Shapes come from ONNX shape inference, with rules for
-the runtime's own operators (which ONNX does not know).
+kernel size, stride, bytes and FLOPs, and the bytes its whole network moves. Shapes come from
+the runtime's own profile of one run, else ONNX shape inference with rules for the runtime's
+own operators (which ONNX does not know).
 
     >>> graph = describe(model, inputs)
     >>> [n.kind for n in graph.nodes]
