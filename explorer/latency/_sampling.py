@@ -184,9 +184,9 @@ def time_whole(
     pace: _Probe,
 ) -> float:
     """One inference without the profiler: the median of each run's thread-CPU time over the
-    reference network's reading before it (``_paced``), in reference runs. Two untimed runs
+    reference network's reading before it (``_paced``), in reference runs. Three untimed runs
     after the first warm a network under ``_REWARM_BELOW_MS``; a slower one is warm after its
-    first (its first paced run re-warms it after every reading anyway)."""
+    first (and re-warms within its first run after every reading)."""
     import onnxruntime as ort
 
     opts = _ort_options(level, threads)
