@@ -2,8 +2,8 @@
 
 The paper's rule (reports.feasibility): ✗ when the model's GFLOPs exceed the board's
 GFLOP/s, ✓ when ridge / model intensity >= 1 (memory-bound side), / when the intensity is
-above the ridge (compute-bound). Table IX prints ✓ ✓ ✓ for its model (lu2025). See
-/work/notes/reports_findings.md (and the README) for the discussion.
+above the ridge (compute-bound). Table IX prints ✓ ✓ ✓ for its model (lu2025). The README
+discusses where our counts and the table differ.
 """
 
 from __future__ import annotations
