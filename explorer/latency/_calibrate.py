@@ -36,7 +36,7 @@ from explorer.profiling import ModelProfile, profile_model
 
 from ._backends import BenchSettings, OrtBackend, ort_feed, ort_session
 from ._fit import fit_calibration
-from ._timing import torch_threads
+from ._timing import runs_to_fill, torch_threads
 
 __all__ = [
     "CalibrationRun",
@@ -372,8 +372,7 @@ def _runs_for(session: Any, feed: dict[str, Any], target_s: float) -> int:
     start = time.perf_counter()
     session.run(None, feed)
     session.run(None, feed)
-    once = max((time.perf_counter() - start) / 2, 1e-6)
-    return max(11, min(400, int(target_s / once)))
+    return runs_to_fill((time.perf_counter() - start) / 2, target_s=target_s, lo=11, hi=400)
 
 
 def measure_bandwidth_gb_s(*, mbytes: int = 128, repeats: int = 7) -> float:

@@ -42,7 +42,7 @@ from ._kernels import (
     profiled_shapes,
 )
 from ._learned import _MIN_NETWORK_NODES
-from ._timing import paused_gc
+from ._timing import paused_gc, runs_to_fill
 
 __all__ = [
     "KernelSample",
@@ -141,7 +141,7 @@ def profile_nodes(
     session.run(None, feed)  # allocates: untimed, and its profile gives the shapes
     start = time.perf_counter()
     session.run(None, feed)
-    runs = max(5, min(60, int(target_s / max(time.perf_counter() - start, 1e-6))))
+    runs = runs_to_fill(time.perf_counter() - start, target_s=target_s, lo=5, hi=60)
     refs = [ref for _ms, ref in _paced(lambda: session.run(None, feed), runs, pace)]
     events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
     calls = runs + 2
@@ -156,6 +156,7 @@ def profile_nodes(
             times.setdefault(name, []).append(float(e["dur"]))
             first.setdefault(name, e)
     by_name = {n.name: n for n in graph.nodes if n.kind != "reorder"}
+    network_bytes = graph.network_bytes
     out = []
     for name, durations in times.items():
         if len(durations) != calls:  # a name shared by several nodes: ambiguous
@@ -169,7 +170,7 @@ def profile_nodes(
         middle = middle[quarter : len(middle) - quarter]
         typical = sum(middle) / len(middle)
         if first[name]["args"].get("op_name") in ("ReorderInput", "ReorderOutput"):
-            out.append((_reorder_node(first[name], graph.network_bytes), typical))
+            out.append((_reorder_node(first[name], network_bytes), typical))
         elif name in by_name:
             out.append((by_name[name], typical))
     return graph, out
@@ -198,8 +199,8 @@ def time_whole(
 
     start = time.perf_counter()
     fn()
-    once = max(time.perf_counter() - start, 1e-6)
-    runs = max(5, min(200, int(target_s / once)))
+    once = time.perf_counter() - start
+    runs = runs_to_fill(once, target_s=target_s, lo=5, hi=200)
     for _ in range(3 if once * 1e3 < _REWARM_BELOW_MS else 0):
         fn()
     return statistics.median(ms / ref for ms, ref in _paced(fn, runs, pace) if ref > 0)

@@ -12,6 +12,7 @@ __all__ = [
     "WARMUP_BUDGET_S",
     "auto_runs",
     "paused_gc",
+    "runs_to_fill",
     "time_runs",
     "torch_threads",
     "warm_up",
@@ -55,8 +56,12 @@ def auto_runs(
     """How many runs fill about ``target_s`` seconds, from one probe run (clamped to [lo, hi])."""
     start = time.perf_counter()
     fn()
-    once = max(time.perf_counter() - start, 1e-6)
-    return max(lo, min(hi, int(target_s / once)))
+    return runs_to_fill(time.perf_counter() - start, target_s=target_s, lo=lo, hi=hi)
+
+
+def runs_to_fill(once_s: float, *, target_s: float, lo: int, hi: int) -> int:
+    """How many runs of ``once_s`` seconds each fill about ``target_s`` (clamped to [lo, hi])."""
+    return max(lo, min(hi, int(target_s / max(once_s, 1e-6))))
 
 
 CLOCKS = ("wall", "cpu")
