@@ -57,11 +57,11 @@ __all__ = [
 ]
 
 FORMAT = "explorer-kernel-latency"
-VERSION = 7  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
+VERSION = 8  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
 # fused activation described by what it costs (``activation``); 4: the size correction; 5: the
 # contiguous runs a broadcast or a transpose walks (``spans``); 6: the share of a window's
 # output positions its padding reaches (``border``); 7: the bytes its whole network moves
-# (``network_bytes``)
+# (``network_bytes``); 8: which of the runtime's routines a transpose takes (``transpose_path``)
 FEATURES = (
     "flops",
     "bytes",
@@ -86,6 +86,7 @@ FEATURES = (
     "spans",
     "border",
     "network_bytes",
+    "transpose_path",
 )
 # The linear model sees the sizes that scale a kernel's time and the fused activation's cost
 # (16), not the shape descriptors and flags (channels in, inputs, rank, last dim, broadcast,
