@@ -114,6 +114,47 @@ def test_the_json_trees_predict_what_lightgbm_predicts():
     assert Trees.from_dict(json.loads(json.dumps(trees.to_dict()))) == trees
 
 
+def test_a_model_only_scored_prices_as_the_saved_one_would():
+    # cross-validation folds and out-of-fold refits keep their trees in LightGBM; the kept
+    # model is flattened for its file: the same regressor must price the same
+    from explorer.latency._learned import _fit_method
+
+    train, test = _conv_nodes(300, seed=1), _conv_nodes(80, seed=2)
+    y = np.log([_law_us(n) * (1.4 if n.kernel == (5, 5) else 1.0) for n in train])
+    x = features(train)
+    kept = _fit_method("conv", "roofline+trees", x, y, seed=0)
+    scored = _fit_method("conv", "roofline+trees", x, y, seed=0, kept=False)
+    assert isinstance(kept.trees, Trees) and not isinstance(scored.trees, Trees)
+    assert np.allclose(kept.predict_log(features(test)), scored.predict_log(features(test)))
+    assert np.ptp(kept.trees.predict(features(test))) > 0.01  # the trees do move the price
+
+
+def test_out_of_fold_sums_price_each_network_as_its_own_nodes_would():
+    # a fold's networks are priced in one pass and split back: each sum must be the one
+    # its own nodes give under the same fold's regressors
+    from explorer.latency._kernels import KernelGraph
+    from explorer.latency._learned import _FOLDS, _fit_kinds, _out_of_fold_sums
+
+    rng = np.random.default_rng(5)
+    pool = iter(_conv_nodes(4000, seed=6))
+    graphs, profiled, groups = [], [], []
+    for i in range(12):
+        nodes = tuple(next(pool) for _ in range(int(rng.integers(3, 40))))
+        graphs.append(KernelGraph(nodes=nodes, level="all", block=8))
+        profiled += [(n, _law_us(n) * rng.uniform(0.9, 1.1)) for n in nodes]
+        groups += [i] * len(nodes)
+    model = fit_kernel_model(profiled, [(g, 1.0) for g in graphs], level="all", block=8)
+    sums = _out_of_fold_sums(profiled, groups, graphs, list(range(12)), model)
+    methods = {k: m.method for k, m in model.kinds.items()} | {"pooled": model.pooled.method}
+    fold = np.random.default_rng(0).permutation(len(graphs)) % _FOLDS
+    for i in (0, 7, 11):
+        train = [nt for nt, g in zip(profiled, groups, strict=True) if fold[g] != fold[i]]
+        kinds, pooled = _fit_kinds(train, methods)
+        alone = replace(model, kinds=kinds, pooled=pooled).predict_nodes_us(graphs[i]).sum()
+        assert sums[i] == pytest.approx(alone, rel=1e-9)
+        assert sums[i] != pytest.approx(model.predict_nodes_us(graphs[i]).sum(), rel=1e-6)
+
+
 def _small_model() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     torch.manual_seed(0)
     model = nn.Sequential(
