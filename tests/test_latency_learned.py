@@ -144,7 +144,8 @@ def test_out_of_fold_sums_price_each_network_as_its_own_nodes_would():
         profiled += [(n, _law_us(n) * rng.uniform(0.9, 1.1)) for n in nodes]
         groups += [i] * len(nodes)
     model = fit_kernel_model(profiled, [(g, 1.0) for g in graphs], level="all", block=8)
-    sums = _out_of_fold_sums(profiled, groups, graphs, list(range(12)), model)
+    x = features([n for n, _ in profiled])
+    sums = _out_of_fold_sums(profiled, groups, graphs, list(range(12)), model, x)
     methods = {k: m.method for k, m in model.kinds.items()} | {"pooled": model.pooled.method}
     fold = np.random.default_rng(0).permutation(len(graphs)) % _FOLDS
     for i in (0, 7, 11):

@@ -608,6 +608,7 @@ def _out_of_fold_sums(
     graphs: Sequence[KernelGraph],
     priced: Sequence[int],
     model: KernelModel,
+    x: np.ndarray,
 ) -> np.ndarray:
     """The summed node times of the networks ``priced`` (indices into ``graphs``), each as
     predicted by regressors fitted without it.
@@ -616,12 +617,11 @@ def _out_of_fold_sums(
     methods ``model`` chose) on the nodes of the other folds' networks and price this fold's
     (a lone network, with no other to learn from, keeps ``model``'s). Fitted on all nodes, the
     regressors have seen every calibration network's own nodes and price them nearly exactly;
-    a new network's small nodes they price from other networks'.
+    a new network's small nodes they price from other networks'. ``x``: the nodes' ``features``.
     """
     methods = {k: m.method for k, m in model.kinds.items()} | {"pooled": model.pooled.method}
     fold = np.random.default_rng(0).permutation(len(graphs)) % _FOLDS
     node_fold = fold[np.asarray(groups)]
-    x = features([n for n, _ in nodes])
     sums = np.zeros(len(priced))
     for f in range(_FOLDS):
         here = [j for j, i in enumerate(priced) if fold[i] == f]
@@ -719,7 +719,8 @@ def fit_kernel_model(
     """
     if not nodes:
         raise UsageError("the kernel latency fit needs profiled nodes; none were measured")
-    kinds, pooled = _fit_kinds(nodes)
+    x = features([n for n, _ in nodes])  # once: the out-of-fold refits take their rows
+    kinds, pooled = _fit_kinds(nodes, x=x)
     model = KernelModel(
         kinds=kinds,
         pooled=pooled,
@@ -739,7 +740,7 @@ def fit_kernel_model(
     if groups is not None:
         if len(groups) != len(nodes):
             raise ValueError(f"{len(groups)} groups for {len(nodes)} nodes")
-        sums = _out_of_fold_sums(nodes, groups, [g for g, _ in networks], fitted, model)
+        sums = _out_of_fold_sums(nodes, groups, [g for g, _ in networks], fitted, model, x)
     else:
         sums = np.array([model.predict_nodes_us(g).sum() for g in graphs])
     counts = np.array([len(g.nodes) for g in graphs], dtype=float)
