@@ -546,6 +546,51 @@ def test_collect_gives_every_sample_at_the_median_speed_of_the_readings(monkeypa
     assert {round(s.slowdown, 3) for s in samples} == {1.0, 1.1, 0.9, 1.2}
 
 
+def test_collect_stops_where_the_time_kept_for_the_fits_begins(monkeypatch):
+    """No network is started once the nodes sampled so far would need the rest of the budget
+    to be fitted: the reserve is asked with the nodes so far and the reference's reading."""
+    from explorer.latency import _sampling
+    from explorer.latency._kernels import KernelGraph
+
+    node = _conv_nodes(1, seed=0)[0]
+
+    def fake_sources(**_):
+        for i in range(1000):
+            yield f"net{i}", None, ()
+
+    def fake_measure(name, *_a, pace, **_k):
+        pace.paced.append(0.3)
+        graph = KernelGraph(nodes=(node, node), level="all", block=8)
+        return _sampling.KernelSample(
+            name=name, graph=graph, nodes=((node, 30.0), (node, 30.0)), measured_ms=0.02,
+            reference_ms=0.3,
+        )  # fmt: skip
+
+    asked: list[tuple[int, float]] = []
+
+    def reserve(nodes: int, reference_ms: float) -> float:
+        asked.append((nodes, reference_ms))
+        return 0.0 if nodes < 14 else 1e9  # 7 networks of 2 nodes, then the fits take it all
+
+    monkeypatch.setattr(_sampling, "sample_sources", fake_sources)
+    monkeypatch.setattr(_sampling, "measure_kernels", fake_measure)
+    samples, readings = _sampling.collect(budget_s=60.0, reserve=reserve)
+    assert len(samples) == 7
+    assert [n for n, _ in asked] == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert all(ms > 0 for _, ms in asked) and readings
+
+
+def test_the_time_kept_for_the_fits_grows_with_the_nodes_and_a_slower_machine():
+    from explorer.latency._host_learned import _FIT_AT_MS, _FIT_TAIL_S, fit_reserve
+
+    assert fit_reserve(0, _FIT_AT_MS) > _FIT_TAIL_S  # the boosters' fixed cost
+    assert fit_reserve(20_000, _FIT_AT_MS) > fit_reserve(5_000, _FIT_AT_MS)
+    slow = fit_reserve(20_000, 3 * _FIT_AT_MS) - _FIT_TAIL_S
+    assert slow == pytest.approx(3 * (fit_reserve(20_000, _FIT_AT_MS) - _FIT_TAIL_S))
+    # a machine far faster than the one measured is credited at most twice the speed
+    assert fit_reserve(20_000, _FIT_AT_MS / 10) == fit_reserve(20_000, _FIT_AT_MS / 2)
+
+
 def test_a_sample_is_described_from_its_own_profile_as_describe_describes_it(tmp_path):
     from explorer.latency import _sampling
 

@@ -2,7 +2,8 @@
 
 The budget is split: a few seconds for the roofs (copies and matrix products, kept for the
 roofline model), most of it for sampling networks (``_sampling.collect``), and the last part
-for the fits. The roofline calibration is fitted on the operator suite and single
+for the fits: sampling stops where the fits of the nodes sampled so far would need the rest
+(``fit_reserve``). The roofline calibration is fitted on the operator suite and single
 convolutions among the samples, so the written profile still works without the kernel file.
 """
 
@@ -27,11 +28,20 @@ from ._learned import KernelModel, fit_kernel_model
 from ._sampling import _PACE_EVERY_MS, KernelSample, collect, speed_scatter
 from ._timing import torch_threads
 
-__all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned"]
+__all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned", "fit_reserve"]
 
-# of the budget kept for the fits: 13-16k nodes are fitted in 25-30 s on a 2-core VM, where a
-# 5-minute calibration ended at 268 s with 0.2 (every second sampling more reaches more networks)
-_FIT_SHARE = 0.2
+# The time kept back for the fits, estimated as sampling goes from the nodes sampled so far:
+# the lesser of two lines, (fixed s, s per node), as measured on a 2-core VM whose reference
+# network read _FIT_AT_MS ms (benchmarks/calibration_fit_time.py: 5.2 s at 2,600 nodes, 8.8 s
+# at 4,800, 16.1 s at 10,000, 19-20 s at 22-23k). Up to ~10k nodes every new kind of kernel
+# adds its cross-validated boosters; past that they are all there and only grow. Scaled by this
+# machine's reading of the reference, with a margin, plus a tail for the roofline fit and the
+# files. A fixed fifth of the budget (until 2026-12) kept 60 s of 5 minutes for fits of 20-30 s,
+# yet ran 1.5 s over a 1-minute budget.
+_FIT_LINES = ((1.0, 1.6e-3), (13.0, 0.3e-3))
+_FIT_AT_MS = 0.39
+_FIT_MARGIN = 1.5
+_FIT_TAIL_S = 2.0
 _MIN_BUDGET_S = 20.0
 NOISY_SCATTER = 0.05  # a ``speed_scatter`` above this is warned about: ±10 % cannot be checked
 
@@ -76,10 +86,14 @@ def calibrate_host_learned(
         log("roofs: copies and matrix products")
         copies = measure_bandwidths(log)
         peak = measure_peak_gflops(threads, log=log, clock="cpu")
-        budget = time_s * (1 - _FIT_SHARE) - (time.perf_counter() - start)
-        log(f"sampling kernels for {budget:.0f} s (ONNX Runtime, {threads} thread(s))")
+        budget = time_s - (time.perf_counter() - start)
+        log(
+            f"sampling kernels for up to {budget - fit_reserve(0, _FIT_AT_MS):.0f} s, less the "
+            f"time the fits will take (ONNX Runtime, {threads} thread(s))"
+        )
         samples, readings = collect(
             budget_s=budget,
+            reserve=fit_reserve,
             threads=threads,
             exclude_families=exclude_families,
             seed=seed,
@@ -137,6 +151,15 @@ def calibrate_host_learned(
         samples=tuple(samples),
         seconds=time.perf_counter() - start,
     )
+
+
+def fit_reserve(nodes: int, reference_ms: float) -> float:
+    """Seconds to keep for the fits (and what follows them) after sampling ``nodes`` nodes on
+    a machine whose reference network reads ``reference_ms`` (``_sampling.reference_network``):
+    slower machines fit slower, faster ones are credited at most twice the speed."""
+    speed = max(reference_ms / _FIT_AT_MS, 0.5)
+    fit = min(fixed + per_node * nodes for fixed, per_node in _FIT_LINES)
+    return _FIT_TAIL_S + _FIT_MARGIN * speed * fit
 
 
 def _roofline_samples(samples: Sequence[KernelSample]) -> list[_Sample]:

@@ -794,12 +794,18 @@ def collect(
     seed: int = 0,
     progress: Callable[[float, str], None] = lambda _f, _m: None,
     keep_small_modules: bool = False,
+    reserve: Callable[[int, float], float] = lambda _nodes, _ms: 0.0,
 ) -> tuple[list[KernelSample], list[tuple[float, float]]]:
     """Measure calibration networks until ``budget_s`` seconds have passed, every run paced by
     the reference network (``_paced``), every sample given at the median speed of all the
     readings (its own median reading over that is kept as ``KernelSample.slowdown``). Returns
     the samples and the reference network's longer readings every few seconds, (time, ms)
     pairs (``speed_scatter``).
+
+    ``reserve(nodes, reference_ms)`` is the time to keep back for what follows (the fits) once
+    ``nodes`` nodes are sampled on a machine that runs the reference network in
+    ``reference_ms``: no network is started that could end inside it (the longest one so far
+    taken as the next one's time).
 
     ``keep_small_modules`` keeps the modules of the suite's and the random convolutions'
     samples (not of family networks, random CNNs or random operators) in the returned
@@ -811,10 +817,14 @@ def collect(
         probe = _Probe(Path(tmp), level=level, threads=threads)
         probe.take()
         sources = sample_sources(seed=seed, exclude_families=exclude_families)
+        nodes, longest = 0, 0.0
         for name, module, inputs in sources:
-            elapsed = time.perf_counter() - start
-            if elapsed >= budget_s:
+            began = time.perf_counter()
+            elapsed = began - start
+            held = reserve(nodes, statistics.median(ms for _, ms in probe.readings))
+            if elapsed + longest + held >= budget_s:
                 break
+            share = min(1.0, elapsed / max(budget_s - held, 1e-9))
             if time.perf_counter() - probe.readings[-1][0] >= _PROBE_EVERY_S:
                 probe.take()
             try:
@@ -832,9 +842,11 @@ def collect(
                     )
                 )
             except Exception as exc:  # an exporter or runtime failure skips one network
-                progress(min(1.0, elapsed / budget_s), f"skipped {name}: {type(exc).__name__}")
+                progress(share, f"skipped {name}: {type(exc).__name__}")
                 continue
-            progress(min(1.0, (time.perf_counter() - start) / budget_s), name)
+            nodes += len(samples[-1].nodes)
+            longest = max(longest, time.perf_counter() - began)
+            progress(min(1.0, (time.perf_counter() - start) / max(budget_s - held, 1e-9)), name)
         probe.take()
     typical = statistics.median(probe.paced) if probe.paced else 1.0
     normalised = [_divide_out(s, s.reference_ms / typical) for s in samples]
