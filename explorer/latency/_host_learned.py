@@ -40,7 +40,7 @@ __all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned", "fit_reserve
 # yet ran 1.5 s over a 1-minute budget.
 _FIT_LINES = ((1.0, 1.6e-3), (13.0, 0.3e-3))
 _FIT_AT_MS = 0.39
-_FIT_MARGIN = 1.5
+_FIT_MARGIN = 1.75  # 1.5 ended a 5-minute calibration at 289 s on a noisy day
 _FIT_TAIL_S = 2.0
 _MIN_BUDGET_S = 20.0
 NOISY_SCATTER = 0.05  # a ``speed_scatter`` above this is warned about: ±10 % cannot be checked
@@ -108,7 +108,10 @@ def calibrate_host_learned(
         "runs; each run divided by the reading before it)"
     )
     log(f"and its speed jumped by ±{scatter:.1%} (90th percentile) between readings seconds apart")
-    log(f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes")
+    log(
+        f"fitting on {len(samples)} networks, {sum(len(s.nodes) for s in samples)} nodes "
+        f"({time.perf_counter() - start:.0f} s of the {time_s:.0f} s spent)"
+    )
     roofline = host_calibration(
         _roofline_samples(samples),
         copies=copies,
