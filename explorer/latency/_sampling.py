@@ -659,6 +659,7 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 # a 0.3-ms network's first run after the reference read +24 %, its second +3 %, its third 0.
 _PACE_EVERY_MS = 10.0  # ms of a sample's runs between two readings of the reference network
 _REWARM_RUNS = 2  # untimed runs on either side of a reading (the network's: if under 5 ms)
+_REFERENCE_REWARM_RUNS = 4  # untimed runs of the reference before it is read
 _REWARM_BELOW_MS = 5.0  # a network this slow re-warms in its first run: its runs all timed
 _PROBE_EVERY_S = 4.0  # seconds between two longer readings (``speed_scatter``, the meta data)
 _PROBE_RUNS = 15
@@ -717,9 +718,10 @@ class _Probe:
         self.readings.append((time.perf_counter(), statistics.median(ms)))
 
     def once(self) -> float:
-        """The reference's thread-CPU ms in one run after ``_REWARM_RUNS`` untimed ones (right
-        after a large sample its first runs find its data out of cache)."""
-        for _ in range(_REWARM_RUNS):
+        """The reference's thread-CPU ms in one run after ``_REFERENCE_REWARM_RUNS`` untimed
+        ones (right after a sample its first runs find its data out of cache: after two, the
+        reading still depended on the sample before it, by up to 21 points; after four, 10)."""
+        for _ in range(_REFERENCE_REWARM_RUNS):
             self._session.run(None, self._feed)
         start = time.thread_time_ns()
         self._session.run(None, self._feed)
