@@ -658,7 +658,7 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 # following a 5-24 ms network was 25-30 % slow, after two within 2-5 % of its steady time;
 # a 0.3-ms network's first run after the reference read +24 %, its second +3 %, its third 0.
 _PACE_EVERY_MS = 10.0  # ms of a sample's runs between two readings of the reference network
-_REWARM_RUNS = 2  # untimed runs on either side of a reading (the network's: if under 5 ms)
+_REWARM_RUNS = 2  # untimed runs of a network under 5 ms after each reading of the reference
 _REFERENCE_REWARM_RUNS = 4  # untimed runs of the reference before it is read
 _REWARM_BELOW_MS = 5.0  # a network this slow re-warms in its first run: its runs all timed
 _PROBE_EVERY_S = 4.0  # seconds between two longer readings (``speed_scatter``, the meta data)
