@@ -655,7 +655,8 @@ def _rough_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
 # (``_paced``): divided by a reading of a fixed reference network taken a few ms before it,
 # and the sample given at the median speed of the whole calibration. Both sides of a reading
 # are re-warmed, measured on a 2-core Intel VM: the reference read after one untimed run
-# following a 5-24 ms network was 25-30 % slow, after two within 2-5 % of its steady time;
+# following a 5-24 ms network was 25-30 % slow, after two within 2-5 % of its steady time for
+# most networks but still 21 % slow after ishtiaq#10 (14 % after three, 6 % after four);
 # a 0.3-ms network's first run after the reference read +24 %, its second +3 %, its third 0.
 _PACE_EVERY_MS = 10.0  # ms of a sample's runs between two readings of the reference network
 _REWARM_RUNS = 2  # untimed runs of a network under 5 ms after each reading of the reference
