@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 
 from explorer.cli.calibrate import parse_duration
-from explorer.latency._host_learned import _FIT_AT_MS, _FIT_TAIL_S, fit_reserve
-from explorer.latency._kernels import nchwc_block
-from explorer.latency._learned import fit_kernel_model
+from explorer.latency._host_learned import _FIT_AT_MS, _FIT_TAIL_S, fit_reserve, fit_samples
 from explorer.latency._sampling import collect
 from explorer.latency._timing import torch_threads
 
@@ -43,22 +41,13 @@ def main() -> None:
     rows = []
     for k in [p for p in PREFIXES if p < len(samples)] + [len(samples)]:
         part = samples[:k]
-        nodes = [nt for s in part for nt in s.nodes]
+        nodes = sum(len(s.nodes) for s in part)
         start = time.perf_counter()
-        fit_kernel_model(
-            nodes,
-            [(s.graph, s.measured_ms) for s in part],
-            level="all",
-            block=nchwc_block(),
-            groups=[i for i, s in enumerate(part) for _ in s.nodes],
-            threads=1,
-            source="benchmark",
-            meta={},
-        )
+        fit_samples(part, threads=1, source="benchmark", meta={})
         seconds = time.perf_counter() - start
-        kept = fit_reserve(len(nodes), reference_ms) - _FIT_TAIL_S
-        rows.append({"networks": k, "nodes": len(nodes), "fit_s": seconds, "reserve_s": kept})
-        print(f"  {k:5d} networks {len(nodes):6d} nodes: fit {seconds:6.2f} s, kept {kept:6.2f} s")
+        kept = fit_reserve(nodes, reference_ms) - _FIT_TAIL_S
+        rows.append({"networks": k, "nodes": nodes, "fit_s": seconds, "reserve_s": kept})
+        print(f"  {k:5d} networks {nodes:6d} nodes: fit {seconds:6.2f} s, kept {kept:6.2f} s")
     least = min(r["reserve_s"] / r["fit_s"] for r in rows)
     print(f"the least time kept over the fit's time: {least:.2f} (must be above 1)")
     write_results(

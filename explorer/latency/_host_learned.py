@@ -28,7 +28,7 @@ from ._learned import KernelModel, fit_kernel_model
 from ._sampling import _PACE_EVERY_MS, KernelSample, collect, speed_scatter
 from ._timing import torch_threads
 
-__all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned", "fit_reserve"]
+__all__ = ["NOISY_SCATTER", "LearnedRun", "calibrate_host_learned", "fit_reserve", "fit_samples"]
 
 # The time kept back for the fits, estimated as sampling goes from the nodes sampled so far:
 # the lesser of two lines, (fixed s, s per node), as measured on a 2-core VM whose reference
@@ -122,12 +122,8 @@ def calibrate_host_learned(
         start=start,
     )
     families = sorted({s.name.split("#")[0] for s in samples if "#" in s.name})
-    kernels = fit_kernel_model(
-        [nt for s in samples for nt in s.nodes],
-        [(s.graph, s.measured_ms) for s in samples],
-        level="all",
-        block=nchwc_block(),
-        groups=[i for i, s in enumerate(samples) for _ in s.nodes],
+    kernels = fit_samples(
+        samples,
         threads=threads,
         source=f"explorer calibrate: {len(samples)} networks profiled per node with ONNX "
         f"Runtime on {time.strftime('%Y-%m-%d %H:%M')}",
@@ -153,6 +149,23 @@ def calibrate_host_learned(
         kernels=kernels,
         samples=tuple(samples),
         seconds=time.perf_counter() - start,
+    )
+
+
+def fit_samples(
+    samples: Sequence[KernelSample], *, threads: int, source: str, meta: dict
+) -> KernelModel:
+    """The kernel model fitted on sampled networks: every node's time, each network's whole
+    time for its per-inference term, nodes grouped by network for the cross-validation."""
+    return fit_kernel_model(
+        [nt for s in samples for nt in s.nodes],
+        [(s.graph, s.measured_ms) for s in samples],
+        level="all",
+        block=nchwc_block(),
+        groups=[i for i, s in enumerate(samples) for _ in s.nodes],
+        threads=threads,
+        source=source,
+        meta=meta,
     )
 
 

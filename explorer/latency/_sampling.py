@@ -820,14 +820,17 @@ def collect(
         probe = _Probe(Path(tmp), level=level, threads=threads)
         probe.take()
         sources = sample_sources(seed=seed, exclude_families=exclude_families)
-        nodes, longest = 0, 0.0
+        nodes, longest, held = 0, 0.0, 0.0
+
+        def spent() -> float:  # the share of the sampling time (budget less reserve) spent
+            return min(1.0, (time.perf_counter() - start) / max(budget_s - held, 1e-9))
+
         for name, module, inputs in sources:
             began = time.perf_counter()
             elapsed = began - start
             held = reserve(nodes, statistics.median(ms for _, ms in probe.readings))
             if elapsed + longest + held >= budget_s:
                 break
-            share = min(1.0, elapsed / max(budget_s - held, 1e-9))
             if time.perf_counter() - probe.readings[-1][0] >= _PROBE_EVERY_S:
                 probe.take()
             try:
@@ -845,11 +848,11 @@ def collect(
                     )
                 )
             except Exception as exc:  # an exporter or runtime failure skips one network
-                progress(share, f"skipped {name}: {type(exc).__name__}")
+                progress(spent(), f"skipped {name}: {type(exc).__name__}")
                 continue
             nodes += len(samples[-1].nodes)
             longest = max(longest, time.perf_counter() - began)
-            progress(min(1.0, (time.perf_counter() - start) / max(budget_s - held, 1e-9)), name)
+            progress(spent(), name)
         probe.take()
     typical = statistics.median(probe.paced) if probe.paced else 1.0
     normalised = [_divide_out(s, s.reference_ms / typical) for s in samples]
