@@ -135,7 +135,7 @@ def _design(target: Target, profiles: Sequence[Any]) -> _Design:
             rows.append((
                 s, _CLASSES.index(cls) if cls in _CLASSES else 0, op.total_flops / peak,
                 op.traffic_bytes / bandwidth, 2 * op.strided_bytes / bandwidth, fused,
-                op_calls(op),
+                op_calls(op, processor=target.processor),
             ))  # fmt: skip
     a = np.array(rows, dtype=float).reshape(-1, 7)
     return _Design(

@@ -169,15 +169,17 @@ def _is_3x3_stride_1(op: OpRecord) -> bool:
     return outputs > 0 and op.macs == outputs * op.input_shape[1] * 9
 
 
-def op_calls(op: OpRecord) -> int:
-    """Kernel calls an operator costs: one, but ``batch x groups`` for a grouped convolution.
+def op_calls(op: OpRecord, *, processor: str = "cpu") -> int:
+    """Kernel calls an operator costs: one, but ``batch x groups`` for a grouped convolution
+    on a CPU.
 
     ONNX Runtime (MLAS) has vectorised kernels for dense and depthwise convolutions; any other
     grouped convolution (a ghost module's cheap operation: groups = input channels, several
     outputs per group) runs one im2col + small GEMM per image and group, and that per-call
-    cost dominates such layers.
+    cost dominates such layers. A GPU runs every group in one launch: PyTorch's profiler on an
+    H200 counted 257 CUDA kernels for a ghost network that the CPU count makes 7417 calls.
     """
-    if calibration_class(op) not in PER_CALL_CLASSES:
+    if processor == "gpu" or calibration_class(op) not in PER_CALL_CLASSES:
         return 1
     return max(1, op.output_shape[0] if op.output_shape else 1) * op.groups
 
@@ -212,7 +214,7 @@ def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
         compute_t = compute_s / compute_fraction * _work_factor(cal, compute_s)
         memory_t = memory_s / bandwidth_fraction
         core = compute_t + memory_t if getattr(cal, "additive", False) else max(compute_t, memory_t)
-        ms = core * 1e3 + _overhead_us(cal, cls) * op_calls(op) * 1e-3
+        ms = core * 1e3 + _overhead_us(cal, cls) * op_calls(op, processor=_processor(device)) * 1e-3
         if op.strided_bytes:  # the exported graph copies a permuted/sliced input first
             copy_s = 2 * op.strided_bytes / (bandwidth * _bandwidth_fraction(cal, "memory"))
             ms += copy_s * 1e3 + _overhead_us(cal, "memory") * 1e-3
@@ -227,15 +229,23 @@ def _op_time(op: OpRecord, device: Any, *, fused: bool) -> OpTime:
     )
 
 
-def _kernel_costs_ms(ops: tuple[OpRecord, ...], fused: list[bool], cal: Any) -> float:
+def _kernel_costs_ms(
+    ops: tuple[OpRecord, ...], fused: list[bool], cal: Any, *, processor: str
+) -> float:
     """The per-kernel fixed costs in a prediction (ms): what ``_op_time`` adds per launch."""
     total_us = 0.0
     for op, f in zip(ops, fused, strict=True):
         if not f:
-            total_us += _overhead_us(cal, calibration_class(op)) * op_calls(op)
+            calls = op_calls(op, processor=processor)
+            total_us += _overhead_us(cal, calibration_class(op)) * calls
             if op.strided_bytes:
                 total_us += _overhead_us(cal, "memory")
     return total_us * 1e-3
+
+
+def _processor(device: Any) -> str:
+    """``cpu`` or ``gpu``: a target's processor, else a bare profile's kind (CPU if neither)."""
+    return getattr(device, "processor", None) or getattr(device, "kind", None) or "cpu"
 
 
 def _work_factor(cal: Any, compute_s: float) -> float:
@@ -364,7 +374,11 @@ def _roofline_prediction(profile: ModelProfile, device: DeviceProfile | Target) 
     if range_fn is None:
         low, high = roofline_ms, None
     else:
-        fixed_ms = call_ms + _kernel_costs_ms(profile.ops, flags, cal) if cal is not None else 0.0
+        fixed_ms = (
+            call_ms + _kernel_costs_ms(profile.ops, flags, cal, processor=_processor(device))
+            if cal is not None
+            else 0.0
+        )
         low, high = range_fn(ms, roofline_ms=roofline_ms, fixed_ms=fixed_ms)
     return Prediction(
         device=address,

@@ -77,6 +77,32 @@ def test_vectorised_pricing_equals_predict_latency() -> None:
     np.testing.assert_allclose(fast, slow, rtol=1e-9)
 
 
+def _single(name: str, o: OpRecord) -> ModelProfile:
+    """A network of one operator."""
+    return ModelProfile(
+        model=name, params=0, macs=o.macs, flops=o.flops, elementwise_flops=0, weight_bytes=0,
+        traffic_bytes=o.traffic_bytes, peak_activation_bytes=0, ops=(o,),
+    )  # fmt: skip
+
+
+def test_a_gpu_runs_a_grouped_convolution_in_one_launch() -> None:
+    """A ghost module's cheap operation (groups = input channels, several outputs per group)
+    pays its fixed cost once per group on a CPU (ONNX Runtime loops over them) and once on a
+    GPU (one kernel; PyTorch's profiler on an H200 counted it so), in the fit's pricing and in
+    predict_latency alike."""
+    ghost = _op("conv", 0, 16, 64, 14, groups=16, k=3)
+    plain = replace(ghost, groups=1, macs=ghost.macs, flops=ghost.flops)
+    nets = [_single(name, o) for name, o in (("ghost", ghost), ("plain", plain))]
+    cal = replace(TRUE, additive=False, work_exponent=0.0)
+    for processor, calls in (("cpu", 16), ("gpu", 1)):
+        target = replace(TARGET, processor=processor, calibration=cal)
+        fast = _price(_design(target, nets), cal)
+        slow = [predict_latency(n, target).ms for n in nets]
+        np.testing.assert_allclose(fast, slow, rtol=1e-9)
+        # the same work as one dense conv; only the launches differ
+        assert slow[0] - slow[1] == pytest.approx((calls - 1) * cal.overhead_us * 1e-3)
+
+
 def test_fit_recovers_known_efficiencies_and_fixed_costs() -> None:
     truth = replace(TARGET, calibration=TRUE)
     samples = [(n.model, n, predict_latency(n, truth).ms) for n in NETWORKS]
