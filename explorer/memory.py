@@ -8,6 +8,8 @@ forward (the profile on fake tensors), and refuses a total over the limit with a
 ``UsageError``. Training (``training=True``: ``train``, ``prune`` fine-tuning, each search
 trial) also holds a gradient and two Adam moments per parameter and keeps every activation of
 the forward for the backward, so its estimate counts those instead of one forward's peak.
+``check_feature_memory`` sizes a data set's features in a model's input shapes the same way
+before a clip is decoded (kumar2025's 90 frames of 224 px make 13.5 MB a clip).
 The limit is ``DEFAULT_MAX_MEMORY`` unless ``--max-memory`` (or the
 ``EXPLORER_MAX_MEMORY`` environment variable, which worker processes inherit) raises it.
 """
@@ -25,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "ENV_VAR",
     "MAX_BATCH",
+    "check_feature_memory",
     "check_model_memory",
     "estimate_memory",
     "max_memory",
@@ -165,3 +168,27 @@ def check_model_memory(
             "--max-memory (e.g. --max-memory 16GB)"
         )
     return total
+
+
+def check_feature_memory(samples: int, spec: Any, *, dataset: str, stacking: bool = True) -> int:
+    """Refuse building (``stacking``: the per-clip arrays and their stacked copy, twice the
+    set) or loading the features of ``samples`` samples in ``spec``'s shapes (float32 audio,
+    uint8 video frames) when they need more than ``max_memory()``; returns the bytes.
+
+    Raises:
+        UsageError: one line with the estimate, the limit and the fixes.
+    """
+    video = spec.frames * spec.channels * spec.height * spec.width
+    per_sample = 4 * math.prod(spec.audio_shape) + video
+    need = samples * per_sample * (2 if stacking else 1)
+    limit = max_memory()
+    if need > limit:
+        raise UsageError(
+            f"the features of data set {dataset!r} for this model need about {_human(need)} "
+            f"({samples} samples of {spec.frames}x{spec.channels}x{spec.height}x{spec.width} "
+            f"video frames{', held twice while they are stacked' if stacking else ''}), over "
+            f"the {_human(limit)} memory limit: give the model fewer frames or a smaller image "
+            "(e.g. MODEL:frames=16,image_size_px=112), or raise the limit with --max-memory "
+            "(e.g. --max-memory 16GB)"
+        )
+    return need

@@ -197,3 +197,51 @@ def test_search_trains_only_candidates_whose_training_step_fits(tmp_path, monkey
             refused += 1
             assert "optimizer" in t.user_attrs["reason"] and not t.user_attrs["feasible"]
     assert trained >= 1 and refused >= 1
+
+
+def test_train_refuses_features_over_the_limit_before_decoding_a_clip(capsys, monkeypatch) -> None:
+    """640 clips of 16 frames at 128 px make more features than the 250 MB in which the
+    training step fits: refused in one line, before a clip is decoded."""
+    import explorer.data._build as build
+
+    monkeypatch.setattr(build, "_decode_all", lambda *a, **k: pytest.fail("a clip was decoded"))
+    code, err = cli(
+        capsys,
+        "train",
+        "ding2025:image_size_px=128,frames=16",
+        "--dataset",
+        "synthetic:actors=2,clips_per_class=40,clip_seconds=0.5",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "1",
+        "--max-memory",
+        "250MB",
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "features of data set" in err and "640 samples of 16x1x128x128" in err
+    assert "250 MB memory limit" in err and "--max-memory" in err
+
+
+def test_a_search_whose_features_never_fit_stops_naming_the_limit(tmp_path, monkeypatch) -> None:
+    """Each trial whose features are over the limit is recorded as invalid (nothing decoded,
+    nothing trained); when every one is, the search stops saying why and what to raise."""
+    import optuna
+
+    from explorer.errors import ExplorerError
+    from explorer.search import run_search
+    from tests._search_helpers import tiny_config
+
+    monkeypatch.setenv(ENV_VAR, str(10**7))  # ding at 32 px trains in 3 MB; 16,000 clips do not
+    config = tiny_config(
+        tmp_path / "run", trials=3, dataset="synthetic:actors=2,clips_per_class=1000"
+    )
+    with pytest.raises(ExplorerError, match=r"features of data set .*--max-memory") as info:
+        run_search(config, write_report=False)
+    assert len(str(info.value).splitlines()) == 1
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert done and not any("f1_curve" in t.user_attrs for t in done)  # nothing trained
+    reasons = [t.user_attrs.get("reason", "") for t in done]
+    assert all("16000 samples" in r for r in reasons if "features" in r)
+    assert sum("features of data set" in r for r in reasons) > 3 * 3  # most of the draws

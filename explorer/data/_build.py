@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from explorer.errors import DataError, UsageError
+from explorer.memory import check_feature_memory
 from search_spaces import InputSpec
 
 from . import cache as _cache
@@ -119,7 +120,8 @@ def build_features(
         ``(N, frames, channels, height, width)``, labels, actors, clip indexes.
 
     Raises:
-        UsageError: the spec's class count differs from the data set's, or bad options.
+        UsageError: the spec's class count differs from the data set's, bad options, or the
+            features need more than the memory limit (``explorer.memory``).
         DataError: no clip could be decoded.
     """
     if spec.num_classes != len(dataset.class_names):
@@ -131,6 +133,8 @@ def build_features(
         )
     if not (isinstance(samples_per_clip, int) and 1 <= samples_per_clip <= 64):
         raise UsageError(f"samples_per_clip={samples_per_clip!r} is invalid: use 1..64")
+    samples = len(dataset) * samples_per_clip
+    check_feature_memory(samples, spec, dataset=dataset.name, stacking=False)  # a cached set
     start = time.perf_counter()
     cache_dir = Path(cache_dir) if cache_dir is not None else _cache.default_cache_dir()
     key = _cache.cache_key(dataset.fingerprint, spec.to_dict(), samples_per_clip=samples_per_clip)
@@ -148,6 +152,7 @@ def build_features(
                 dataset, spec, arrays, start, from_cache=True, skipped=skipped_before
             )
 
+    check_feature_memory(samples, spec, dataset=dataset.name)  # per-clip arrays, then stacked
     arrays, skipped = _decode_all(
         dataset, spec, samples_per_clip=samples_per_clip, progress=progress
     )

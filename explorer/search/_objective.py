@@ -35,7 +35,7 @@ import torch
 import search_spaces as ss
 from explorer.budget import check_budgets
 from explorer.errors import ExplorerError, UsageError
-from explorer.memory import check_model_memory
+from explorer.memory import check_feature_memory, check_model_memory
 
 from ._keys import TrialKey
 from ._objectives import CostInputs, get_objective, profile_totals
@@ -147,6 +147,8 @@ class Objective:
         if check.feasible:  # it will be trained: its gradients, Adam moments and activations too
             try:
                 check_model_memory(config, batch_size=cfg.batch_size, training=True)
+                self.load_data()  # and its features, in its input shapes
+                check_feature_memory(len(self._data), model.input_spec, dataset=self._data.name)
             except UsageError as exc:
                 return self._invalid(trial, str(exc), n_budgets)
         _set_constraints(trial, [0.0] + [u - 1.0 for u in check.usage], cfg.budgets)

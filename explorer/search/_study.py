@@ -428,8 +428,9 @@ def _run_loop(
                 return "trials"
             if counts["invalid"] > 10 * config.trials:
                 raise ExplorerError(
-                    f"{counts['invalid']} drawn configs were rejected by their families: the "
-                    "search space is mostly invalid; narrow --families"
+                    f"{counts['invalid']} drawn configs were invalid (the last: "
+                    f"{_last_invalid_reason(trials)}): narrow --families, or raise "
+                    "--max-memory if that is what they were over"
                 )
             if stopper.requested or orphaned():
                 return "interrupted"
@@ -640,3 +641,13 @@ def run_worker(
     return run_search(
         config, progress=progress, train_fn=train_fn, worker_seed=worker_seed, main=False
     )
+
+
+def _last_invalid_reason(trials: list[optuna.trial.FrozenTrial]) -> str:
+    """Why the most recent invalid trial was (a family's rejection, a memory limit)."""
+    reasons = [
+        t.user_attrs.get(TrialKey.REASON, "")
+        for t in trials
+        if t.user_attrs.get(TrialKey.REASON, "").startswith("invalid")
+    ]
+    return reasons[-1].removeprefix("invalid config: ")[:300] if reasons else "no reason recorded"
