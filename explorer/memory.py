@@ -35,7 +35,7 @@ __all__ = [
     "set_max_memory",
 ]
 
-DEFAULT_MAX_MEMORY = 2 * 10**9  # bytes: every preset at batch 32 fits with room to spare
+DEFAULT_MAX_MEMORY = 2 * 10**9  # bytes: every preset's forward at batch 1 (kumar2025: 0.74 GB)
 ENV_VAR = "EXPLORER_MAX_MEMORY"
 MAX_BATCH = 2**63 - 1  # PyTorch sizes are int64
 
