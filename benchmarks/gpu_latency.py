@@ -35,11 +35,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from explorer.measurements import MEASUREMENT_COLUMNS
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from explorer.measurements import MEASUREMENT_COLUMNS  # noqa: E402
 
 PRESETS = ("ding2025", "lu2025", "yang2025", "ishtiaq2025", "kumar2025")
 HYBRIDS = ("hybrid_ding_lu", "hybrid_ghost_tucker")
@@ -75,17 +74,12 @@ def networks(per_family: int) -> list[tuple[str, str]]:
 
 
 def _median_events(run, n: int) -> float:
-    import torch
+    """Median milliseconds of ``n`` calls of ``run`` timed with CUDA events, as ``explorer bench``
+    times them (after one untimed call)."""
+    from explorer.latency import BenchSettings
+    from explorer.latency._backends import _time_cuda
 
-    times = []
-    for _ in range(n):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        run()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+    return statistics.median(_time_cuda(run, BenchSettings(runs=n, warmup=1, device="cuda")))
 
 
 def kernels_launched(model, inputs, n: int = 10) -> dict[str, Any]:
@@ -233,6 +227,7 @@ def measure(
     print(json.dumps(facts["eager_op_cost"]), flush=True)
     rows, details = [], []
     settings = BenchSettings(runs=runs, warmup=20, device="cuda")
+    board, _, target = device.partition(":")
     todo = list(enumerate(networks(per_family)))
     for i, (name, shape) in reversed(todo) if reverse else todo:
         t0 = time.perf_counter()
@@ -254,7 +249,6 @@ def measure(
                         entry["graph_ms"] = graph_ms(model, inputs)
                     except Exception as exc:  # some networks do not capture (host syncs)
                         entry["graph_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-            board, _, target = device.partition(":")
             rows.append({
                 "board": board, "target": target, "model": name, "input_shape": shape,
                 "batch": 1, "runtime": "pytorch", "precision": "fp32", "threads": "",
@@ -356,16 +350,15 @@ def _key(entry: dict[str, Any]) -> str:
 
 
 def _shares(predicted: list[float], measured: list[float]) -> dict[str, float]:
+    """The board fit's shares within ±10/25/50 % (``explorer.board_fit``) and Spearman's rho."""
     import numpy as np
     from scipy.stats import spearmanr
 
-    e = np.abs(np.array(predicted) / np.array(measured) - 1)
-    return {
-        "within_10": round(float(np.mean(e <= 0.10)), 3),
-        "within_25": round(float(np.mean(e <= 0.25)), 3),
-        "within_50": round(float(np.mean(e <= 0.50)), 3),
-        "spearman": round(float(spearmanr(predicted, measured).statistic), 3),
-    }
+    from explorer.board_fit import _shares as within
+
+    shares = within(np.array(predicted) / np.array(measured) - 1)
+    shares["spearman"] = float(spearmanr(predicted, measured).statistic)
+    return {k: round(v, 3) for k, v in shares.items()}
 
 
 def _write_table(path: Path, target: str, values: dict[str, float], source: Path) -> None:
