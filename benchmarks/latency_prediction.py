@@ -30,6 +30,8 @@ network taken just before it), the median ratio times the reference's median rea
 calibrating. On a machine whose speed jumps between runs (a shared VM) the raw median of a
 network is not within ±10 % of its own next median, and only these can check a ±10 % model.
 ``--device FILE`` scores an existing calibrated profile instead of calibrating.
+``--record FILE.json.gz`` also keeps the calibration's samples and the held-out networks'
+graphs and times, for ``benchmarks/latency_refit.py`` to refit and score without measuring.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from explorer.export import export_onnx
 from explorer.latency import kernel_model_for
 from explorer.latency._backends import ort_feed, ort_session
 from explorer.latency._sampling import _paced, _Probe, speed_scatter
+from explorer.latency.learned import predict_graph
 from explorer.prediction import predict_latency
 
 CLOCK_KEY = "cpu_ms"  # set from --clock in main()
@@ -210,6 +213,12 @@ def main() -> int:
         help="previous model: fit it (explorer calibrate --method roofline; default) or use "
         "the roofline fitted in the same calibration run (--quick)",
     )
+    ap.add_argument(
+        "--record",
+        default=None,
+        help="also write the calibration samples and held-out measurements here (.json.gz) "
+        "for benchmarks/latency_refit.py",
+    )
     ap.add_argument("--no-standard", action="store_true", help="skip the five standard CNNs")
     ap.add_argument("--max-macs", type=float, default=4e8)
     ap.add_argument("--rounds", type=int, default=None)
@@ -219,6 +228,8 @@ def main() -> int:
     args = ap.parse_args()
     global CLOCK_KEY
     CLOCK_KEY = f"{args.clock}_ms"
+    if args.record and args.device:
+        ap.error("--record keeps a fresh calibration's samples: leave out --device")
     n_cands = args.candidates or (18 if args.quick else 60)
     rounds = args.rounds or (6 if args.quick else 8)
     old_mode = args.old or ("same" if args.quick else "fit")
@@ -287,7 +298,7 @@ def main() -> int:
         noise = split_noise(cands)
         noise_paced = split_noise(cands, "paced_ratios")
         log("predicting")
-        rows = []
+        rows, held_out = [], []
         predict_s, predict_cpu_s = [], []  # wall and process CPU time (a shared machine)
         for c, nz, nz_paced in zip(cands, noise, noise_paced, strict=True):
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -297,6 +308,17 @@ def main() -> int:
             predict_s.append(time.perf_counter() - start)
             predict_cpu_s.append(time.process_time() - cpu_start)
             previous = predict_latency(c["profile"], old_dev)
+            if args.record:  # the graph the prediction described (cached: no second export)
+                graph = predict_graph(c["model"], c["inputs"], kernels)
+                held_out.append(
+                    {
+                        "name": c["profile"].model,
+                        "family": c["family"],
+                        "graph": graph,
+                        "paced_ms": statistics.median(c["paced_ratios"]) * (paced_then or 1.0),
+                        "learned_ms": learned.ms,
+                    }
+                )
             rows.append(
                 {
                     "model": c["profile"].model,
@@ -395,6 +417,17 @@ def main() -> int:
         )
     )
     print(f"wrote {out}")
+    if args.record:
+        from latency_refit import write_data
+
+        write_data(
+            args.record,
+            samples=run.samples,
+            meta=dict(kernels.meta) | {"threads": kernels.threads},
+            held_out=held_out,
+            environment=environment(),
+        )
+        print(f"recorded the samples and held-out measurements in {args.record}")
     return 0
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from explorer.latency._kernels import describe, nchwc_block, transpose_path
+from explorer.latency._kernels import KernelGraph, describe, nchwc_block, transpose_path
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,16 @@ def test_nodes_carry_the_sizes_that_decide_their_time(graph):
     # and all the bytes their network moves, the cache the other nodes leave them
     assert {n.network_bytes for n in graph.nodes} == {sum(n.bytes for n in graph.nodes)}
     assert graph.network_bytes > 4 * 3 * 32 * 32
+
+
+def test_a_graph_survives_json_with_every_feature(graph):
+    # what a recorded benchmark run keeps (benchmarks/latency_refit.py): a graph read back
+    # equals the described one, down to the features the regressors price and its attributes
+    back = KernelGraph.from_dict(json.loads(json.dumps(graph.to_dict())))
+    assert back == graph and (back.level, back.block) == (graph.level, graph.block)
+    assert [n.features() for n in back.nodes] == [n.features() for n in graph.nodes]
+    assert [n.attrs for n in back.nodes] == [n.attrs for n in graph.nodes]
+    assert any(n.attrs for n in back.nodes) and any(n.perm or n.kernel for n in back.nodes)
 
 
 class _Pools(nn.Module):

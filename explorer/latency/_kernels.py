@@ -274,6 +274,7 @@ class KernelNode:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready values (``from_dict`` rebuilds an equal node)."""
         return {
             "name": self.name,
             "op": self.op,
@@ -288,7 +289,22 @@ class KernelNode:
             "stride": list(self.stride),
             "flops": self.flops,
             "bytes": self.bytes,
+            "weight_bytes": self.weight_bytes,
+            "axis_size": self.axis_size,
+            "axis_inner": self.axis_inner,
+            "perm": list(self.perm),
+            "network_bytes": self.network_bytes,
+            "attrs": dict(self.attrs),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KernelNode:
+        shapes = {
+            k: tuple(tuple(int(v) for v in s) for s in d.get(k, ())) for k in ("inputs", "outputs")
+        }
+        ints = {k: tuple(int(v) for v in d.get(k, ())) for k in ("kernel", "stride", "perm")}
+        rest = {k: v for k, v in d.items() if k not in (*shapes, *ints)}
+        return cls(**rest, **shapes, **ints)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -310,6 +326,19 @@ class KernelGraph:
         for n in self.nodes:
             out[n.kind] = out.get(n.kind, 0) + 1
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``from_dict`` rebuilds an equal graph)."""
+        return {
+            "level": self.level,
+            "block": self.block,
+            "nodes": [n.to_dict() for n in self.nodes],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KernelGraph:
+        nodes = tuple(KernelNode.from_dict(n) for n in d["nodes"])
+        return cls(nodes=nodes, level=d["level"], block=int(d["block"]))
 
 
 def _ort_options(level: str, threads: int = 1) -> Any:
