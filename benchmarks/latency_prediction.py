@@ -308,6 +308,7 @@ def main() -> int:
             predict_s.append(time.perf_counter() - start)
             predict_cpu_s.append(time.process_time() - cpu_start)
             previous = predict_latency(c["profile"], old_dev)
+            paced_ms = statistics.median(c["paced_ratios"]) * (paced_then or 1.0)
             if args.record:  # the graph the prediction described (cached: no second export)
                 graph = predict_graph(c["model"], c["inputs"], kernels)
                 held_out.append(
@@ -315,7 +316,7 @@ def main() -> int:
                         "name": c["profile"].model,
                         "family": c["family"],
                         "graph": graph,
-                        "paced_ms": statistics.median(c["paced_ratios"]) * (paced_then or 1.0),
+                        "paced_ms": paced_ms,
                         "learned_ms": learned.ms,
                     }
                 )
@@ -329,7 +330,7 @@ def main() -> int:
                     "measured_ms": c["measured_ms"],
                     "wall_ms": c["wall_ms"],
                     "cpu_ms": c["cpu_ms"],
-                    "paced_ms": statistics.median(c["paced_ratios"]) * (paced_then or 1.0),
+                    "paced_ms": paced_ms,
                     "noise_paced": nz_paced,
                     "learned_ms": learned.ms,
                     "previous_ms": previous.ms,
