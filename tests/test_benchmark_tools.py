@@ -1,0 +1,90 @@
+"""The latency benchmarks' reporting helpers: the runs table and the noise spreads."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, _BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+latency_runs = _load("latency_runs")
+machine_noise = _load("machine_noise")
+
+
+def _run(learned: float, paced: float | None, **extra) -> dict:
+    overall = {
+        "learned": {"within_10pct": learned, "spearman": 0.9},
+        "previous": {"within_10pct": 0.25},
+        "noise_within_10pct": 0.5,
+    }
+    if paced is not None:
+        overall |= {
+            "learned_paced": {"within_10pct": paced, "spearman": 0.99},
+            "previous_paced": {"within_10pct": 0.4},
+            "noise_paced_within_10pct": 1.0,
+        }
+    return {
+        "results": {"all": overall},
+        "calibration": {"networks": 700},
+        "drift": {"speed_scatter_calibrating": 0.05},
+        "environment": {"cpu": "Example(R) CPU"},
+        **extra,
+    }
+
+
+def test_the_runs_table_reads_each_run_and_skips_other_files(tmp_path: Path) -> None:
+    files = {
+        "latency_prediction_day1_busy.json": _run(0.5, 0.875),
+        "latency_prediction_day1.json": _run(0.8, None),
+        "latency_prediction_cross.json": {"what": "an offline cross-scoring", "scores": []},
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_text(json.dumps(data), encoding="utf-8")
+    text, skipped = latency_runs.table(sorted(tmp_path.glob("*.json")))
+    assert [p.name for p in skipped] == ["latency_prediction_cross.json"]
+    lines = text.splitlines()
+    assert len(lines) == 2 + 2  # header, rule, two runs
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    busy = next(line for line in lines if "`day1_busy`" in line)
+    # a paced run: its speed-normalised share, noise floor, ρ and previous model are the paced ones
+    assert "| busy |" in busy and "88 % (100 %)" in busy and "0.990" in busy and "| 40 % |" in busy
+    assert "Example CPU" in busy and "±5 %" in busy
+    plain = next(line for line in lines if "`day1`" in line)
+    # before pacing: no speed-normalised column, the raw share and the raw ρ
+    assert "| idle |" in plain and "| – | 80 % (50 %) | 0.900 | 25 % |" in plain
+
+
+def test_noise_spreads_separate_a_shared_speed_from_the_runs_own_noise() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    speed = np.exp(rng.normal(0, 0.15, n))  # the machine's speed, run to run
+    reference = 0.4 * speed * np.exp(rng.normal(0, 0.01, n))
+    stream = 2.0 * np.exp(rng.normal(0, 0.15, n))  # unrelated to the network's speed
+    network = 3.0 * speed * np.exp(rng.normal(0, 0.02, n))
+    times = {
+        "network": list(network),
+        "reference": list(reference),
+        "stream": list(stream),
+    }
+    out = machine_noise.spreads(times, ["reference", "stream"])
+    assert out["runs"] == n
+    assert out["raw"] == pytest.approx(0.15, rel=0.15)
+    # dividing by a reading that shares the network's speed leaves only the two own noises
+    assert out["over_reference"] == pytest.approx(np.hypot(0.01, 0.02), rel=0.2)
+    # dividing by an unrelated one adds its noise instead
+    assert out["over_stream"] == pytest.approx(np.hypot(0.15, 0.15), rel=0.15)
+    assert out["mix_weights"][0] == pytest.approx(1.0, abs=0.05)
+    assert abs(out["mix_weights"][1]) < 0.05
+    assert out["window_medians"] == n // machine_noise.WINDOW
