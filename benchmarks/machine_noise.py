@@ -15,11 +15,9 @@ network it reports the spread (sd of the log time) of:
 - the medians of windows of 100 rounds, raw and divided by the reference's window median
   (the drift over tens of seconds that a long median inherits).
 
-Then it times 24 seeded family networks the way ``explorer calibrate`` samples them (export,
-profiled runs, paced whole runs, 0.2 s), three rounds, each round two ways: one network at a
-time, its runs back to back (``_sampling.measure_kernels``), and eight at a time, their runs
-interleaved in visits (``_sampling.measure_group``, as the calibration now does); it reports
-how far one such timing repeats (sd of the log, each round's median divided out).
+Then it times 24 seeded family networks the way ``explorer calibrate`` samples them
+(``_sampling.measure_kernels``: export, profiled runs, paced whole runs, 0.2 s), three rounds,
+and reports how far one such timing repeats (sd of the log, each round's median divided out).
 
 On a machine whose speed jumps at the scale of single runs, dividing by a reading taken a few
 milliseconds earlier takes little out; only medians over many runs converge. The learned
@@ -123,38 +121,27 @@ def spreads(times: dict[str, list[float]], refs: list[str]) -> dict[str, float]:
 
 
 def calibration_repeats(tmp: Path, *, rounds: int) -> dict[str, object]:
-    """Time the ``SAMPLED_*`` networks as a calibration samples them, ``rounds`` times each,
-    two ways in turn: one network at a time, its runs back to back (``measure_kernels``), and
-    in groups of ``_sampling._GROUP`` whose runs are interleaved (``measure_group``, as
-    ``explorer calibrate`` does). How far one timing repeats, paced (as the calibration uses
-    it) and raw, for each way."""
+    """Time ``SAMPLED`` networks as a calibration samples them, ``rounds`` times each (round
+    after round): how far one timing repeats, paced (as the calibration uses it) and raw."""
     import search_spaces as ss
-    from explorer.latency import _sampling
+    from explorer.latency._sampling import _Probe, measure_kernels
 
     models = []
     for family in SAMPLED_FAMILIES:
         for seed in range(300, 300 + SAMPLED_SEEDS):
             model = ss.build(ss.sample(family, seed=seed)).eval()
-            models.append((f"{family}#{seed}", model, tuple(ss.example_inputs(model)), False))
-    probe = _sampling._Probe(tmp, level="all", threads=1)
+            models.append((f"{family}#{seed}", model, tuple(ss.example_inputs(model))))
+    probe = _Probe(tmp, level="all", threads=1)
     probe.take()
-    ways = ("alone", "grouped")
-    paced = {w: np.zeros((len(models), rounds)) for w in ways}
-    raw = {w: np.zeros((len(models), rounds)) for w in ways}
+    paced = np.zeros((len(models), rounds))
+    raw = np.zeros((len(models), rounds))
     for r in range(rounds):
-        for way in ways:
-            if way == "alone":
-                samples = [_sampling.measure_kernels(*m[:3], pace=probe) for m in models]
-            else:
-                samples = []
-                for i in range(0, len(models), _sampling._GROUP):
-                    group = models[i : i + _sampling._GROUP]
-                    samples += _sampling.measure_group(group, pace=probe)
-            for i, sample in enumerate(samples):
-                raw[way][i, r] = np.log(sample.measured_ms)
-                # measured_ms is its median paced ratio times its own median reading: the
-                # ratio alone (in reference runs) is what the calibration learns from
-                paced[way][i, r] = np.log(sample.measured_ms / sample.reference_ms)
+        for i, (name, model, inputs) in enumerate(models):
+            sample = measure_kernels(name, model, inputs, pace=probe)
+            raw[i, r] = np.log(sample.measured_ms)
+            # measured_ms is its median paced ratio times its own median reading: the ratio
+            # alone (in reference runs) is what the calibration learns from, up to one scale
+            paced[i, r] = np.log(sample.measured_ms / sample.reference_ms)
 
     def repeat_sd(m: np.ndarray) -> float:
         m = m - np.median(m, axis=0)  # each round's overall speed divided out
@@ -163,8 +150,8 @@ def calibration_repeats(tmp: Path, *, rounds: int) -> dict[str, object]:
     return {
         "networks": len(models),
         "rounds": rounds,
-        **{f"sd_paced_{w}": repeat_sd(paced[w]) for w in ways},
-        **{f"sd_raw_{w}": repeat_sd(raw[w]) for w in ways},
+        "sd_paced": repeat_sd(paced),
+        "sd_raw": repeat_sd(raw),
     }
 
 
@@ -233,12 +220,10 @@ def main() -> int:
             f"  {r.get('window_raw', float('nan')):.3f} "
             f"{r.get('window_over_reference', float('nan')):.3f}"
         )
-    for way in ("alone", "grouped"):
-        print(
-            f"calibration-style timings of {samples['networks']} networks, {samples['rounds']} "
-            f"rounds, {way}: sd of the log {samples[f'sd_paced_{way}']:.3f} paced, "
-            f"{samples[f'sd_raw_{way}']:.3f} raw"
-        )
+    print(
+        f"calibration-style timings of {samples['networks']} networks, {samples['rounds']} rounds:"
+        f" sd of the log {samples['sd_paced']:.3f} paced, {samples['sd_raw']:.3f} raw"
+    )
     write_results(
         Path(args.out),
         {"seconds": args.seconds, "window": WINDOW, "networks": results, "samples": samples},

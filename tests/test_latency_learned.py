@@ -554,11 +554,8 @@ def test_collect_gives_every_sample_at_the_median_speed_of_the_readings(monkeypa
             reference_ms=reference_ms,
         )
 
-    def fake_group(items, *, pace, **_k):
-        return [fake_measure(name, pace=pace) for name, *_ in items]
-
     monkeypatch.setattr(_sampling, "sample_sources", fake_sources)
-    monkeypatch.setattr(_sampling, "measure_group", fake_group)
+    monkeypatch.setattr(_sampling, "measure_kernels", fake_measure)
     monkeypatch.setattr(_sampling, "_PROBE_EVERY_S", 0.05)
     samples, readings = _sampling.collect(budget_s=2.0)  # the reference's export included
     assert len(samples) >= 5
@@ -597,12 +594,8 @@ def test_collect_stops_where_the_time_kept_for_the_fits_begins(monkeypatch):
         asked.append((nodes, reference_ms))
         return 0.0 if nodes < 14 else 1e9  # 7 networks of 2 nodes, then the fits take it all
 
-    def fake_group(items, *, pace, **_k):
-        return [fake_measure(name, pace=pace) for name, *_ in items]
-
     monkeypatch.setattr(_sampling, "sample_sources", fake_sources)
-    monkeypatch.setattr(_sampling, "measure_group", fake_group)
-    monkeypatch.setattr(_sampling, "_GROUP", 1)  # asked before every network
+    monkeypatch.setattr(_sampling, "measure_kernels", fake_measure)
     samples, readings = _sampling.collect(budget_s=60.0, reserve=reserve)
     assert len(samples) == 7
     assert [n for n, _ in asked] == [0, 2, 4, 6, 8, 10, 12, 14]
@@ -644,43 +637,3 @@ def test_a_sample_is_described_from_its_own_profile_as_describe_describes_it(tmp
     assert sum(n.kind == "reorder" for n in profiled) >= 1
     assert {n.network_bytes for n in profiled} == {sample.graph.network_bytes}  # reorders too
     assert all(t > 0 for _, t in sample.nodes) and sample.measured_ms > 0
-
-
-def test_a_group_of_networks_is_measured_in_interleaved_visits(tmp_path, monkeypatch):
-    """measure_group visits every network once a round, spreading each one's runs over the
-    group's time; a network that cannot be exported costs only its own entry."""
-    from explorer.latency import _sampling
-
-    torch.manual_seed(0)
-    small = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten()).eval()
-    dense = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 4)).eval()
-
-    class Broken(nn.Module):
-        def forward(self, x):
-            raise RuntimeError("cannot trace")
-
-    inputs_small, inputs_dense = (torch.randn(1, 3, 12, 12),), (torch.randn(2, 16),)
-    visited: list[str] = []
-    original = _sampling._visit
-
-    def recording_visit(t, visits_left, pace):
-        visited.append(t.name)
-        original(t, visits_left, pace)
-
-    monkeypatch.setattr(_sampling, "_visit", recording_visit)
-    probe = _sampling._Probe(tmp_path, level="all", threads=1)
-    items = [
-        ("small", small, inputs_small, True),
-        ("broken", Broken(), inputs_small, False),
-        ("dense", dense, inputs_dense, False),
-    ]
-    results = _sampling.measure_group(items, target_s=0.02, visits=3, pace=probe)
-    assert isinstance(results[1], Exception)
-    assert visited == ["small", "dense"] * 3  # round by round, not one network's runs at once
-    for (name, model, inputs, keep), sample in zip(items[::2], results[::2], strict=True):
-        assert sample.name == name and sample.graph == describe(model, inputs)
-        assert all(t > 0 for _, t in sample.nodes) and sample.measured_ms > 0
-        assert (sample.module is model) == keep
-        assert sample.reference_ms > 0
-    # every visit to each of its two sessions began with a reading of the reference
-    assert len(probe.paced) >= 2 * 2 * 3

@@ -26,7 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,8 @@ from ._timing import paused_gc, runs_to_fill
 
 __all__ = [
     "KernelSample",
-    "measure_group",
     "measure_kernels",
+    "profile_nodes",
     "random_cnn",
     "random_heavy",
     "random_op",
@@ -111,127 +111,43 @@ def _reorder_node(event: dict[str, Any], network_bytes: float) -> KernelNode:
     )
 
 
-# A network's runs are not timed back to back but in visits spread over its group's time:
-# consecutive runs share the machine's state (on a 2-core AMD EPYC VM one run's time
-# correlated 0.5 with the next), so 0.1 s of them in a row repeated with an sd of 5.7 % there
-# (18 family networks, four repeats, paced), the same runs in ten visits among 17 other
-# networks' with 2.0 %.
-_GROUP = 8  # networks measured together, their visits interleaved
-_VISITS = 8  # visits each network's runs (profiled, then whole) are spread over
-
-
-@dataclass(kw_only=True)
-class _Timing:
-    """One network being measured: its two sessions (profiled, whole) and what their paced
-    runs have read so far."""
-
-    name: str
-    module: nn.Module
-    inputs: tuple[torch.Tensor, ...]
-    keep_module: bool
-    path: Path
-    tmp: Path
-    profiled: Any
-    profiled_feed: dict[str, np.ndarray]
-    profiled_runs: int
-    whole: Any
-    whole_feed: dict[str, np.ndarray]
-    whole_runs: int
-    profiled_refs: list[float] = field(default_factory=list)
-    whole_pairs: list[tuple[float, float]] = field(default_factory=list)
-    readings: list[float] = field(default_factory=list)
-
-
-def _open(
-    name: str,
-    module: nn.Module,
-    inputs: tuple[torch.Tensor, ...],
+def profile_nodes(
+    path: Path,
     *,
     level: str,
-    threads: int,
     target_s: float,
-    keep_module: bool,
+    threads: int = 1,
     tmp: Path,
-) -> _Timing:
-    """Export ``module``, open its profiled session (ONNX Runtime saves the optimised graph
-    and profiles every node; the first run allocates and gives the shapes) and its plain one,
-    and decide how many runs each gets: the profiled about ``target_s`` / 2 (5 to 60), the
-    whole one as long, or an eighth of it for a network of fewer than ``_MIN_NETWORK_NODES``
-    nodes (its whole time only feeds the roofline fit)."""
-    import onnx
+    pace: _Probe,
+) -> tuple[KernelGraph, list[tuple[KernelNode, float]]]:
+    """Let ONNX Runtime optimise the model at ``path`` and run it under its profiler for about
+    ``target_s`` seconds (5 to 60 runs after two untimed ones), paced (``_paced``). Returns
+    its optimised graph (``describe_optimised``: the first run's profile gives the shapes)
+    and (node, typical time) pairs, each run's node times divided by the reference network's
+    reading before that run: in reference runs, not µs.
+
+    One session serves both: the description costs no session and no run of its own.
+    Nodes join the profile by name; reorder nodes, which the runtime renames between its saved
+    graph and its profile, are described from the profile's own shapes instead.
+    """
     import onnxruntime as ort
 
-    from explorer.export import export_onnx
-
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / "m.onnx"
-    export_onnx(module.eval(), tuple(inputs), path, check=False)
     opts = _ort_options(level, threads)
     opts.optimized_model_filepath = str(tmp / "opt.onnx")
     opts.enable_profiling = True
     opts.profile_file_prefix = str(tmp / "nodes")
-    profiled = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    profiled_feed = _feed(profiled)
-    profiled.run(None, profiled_feed)  # allocates: untimed, and its profile gives the shapes
-    begin = time.perf_counter()
-    profiled.run(None, profiled_feed)
-    once = time.perf_counter() - begin
-    profiled_runs = runs_to_fill(once, target_s=target_s / 2, lo=5, hi=60)
-    nodes = len(onnx.load(str(tmp / "opt.onnx"), load_external_data=False).graph.node)
-    whole_s = target_s / 2 if nodes >= _MIN_NETWORK_NODES else target_s / 8
-    whole = ort.InferenceSession(
-        str(path), _ort_options(level, threads), providers=["CPUExecutionProvider"]
-    )
-    whole_feed = _feed(whole)
-    begin = time.perf_counter()
-    whole.run(None, whole_feed)
-    once = time.perf_counter() - begin
-    return _Timing(
-        name=name,
-        module=module,
-        inputs=tuple(inputs),
-        keep_module=keep_module,
-        path=path,
-        tmp=tmp,
-        profiled=profiled,
-        profiled_feed=profiled_feed,
-        profiled_runs=profiled_runs,
-        whole=whole,
-        whole_feed=whole_feed,
-        whole_runs=runs_to_fill(once, target_s=whole_s, lo=5, hi=200),
-    )
-
-
-def _visit(t: _Timing, visits_left: int, pace: _Probe) -> None:
-    """One visit: an even share of the profiled runs still to do, then of the whole ones,
-    each paced (``_paced``: re-warmed after every reading of the reference)."""
-    first = len(pace.paced)
-    left = t.profiled_runs - len(t.profiled_refs)
-    if left > 0:
-        pairs = _paced(lambda: t.profiled.run(None, t.profiled_feed), -(-left // visits_left), pace)
-        t.profiled_refs += [ref for _ms, ref in pairs]
-    left = t.whole_runs - len(t.whole_pairs)
-    if left > 0:
-        t.whole_pairs += _paced(
-            lambda: t.whole.run(None, t.whole_feed), -(-left // visits_left), pace
-        )
-    t.readings += pace.paced[first:]
-
-
-def _close(t: _Timing, *, level: str) -> KernelSample:
-    """End ``t``'s profile and make its sample: the optimised graph described with the shapes
-    of its first run, each node's typical time over its paced runs and the whole network's
-    median, given at the median of the readings its runs were divided by (in ms, not in
-    reference runs: ``KernelSample.reference_ms``).
-
-    Nodes join the profile by name; reorder nodes, which the runtime renames between its saved
-    graph and its profile, are described from the profile's own shapes instead.
-    """
-    events = json.loads(Path(t.profiled.end_profiling()).read_text(encoding="utf-8"))
-    calls = len(t.profiled_refs) + 2
-    inputs = {name: value.shape for name, value in t.profiled_feed.items()}
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = _feed(session)
+    session.run(None, feed)  # allocates: untimed, and its profile gives the shapes
+    start = time.perf_counter()
+    session.run(None, feed)
+    runs = runs_to_fill(time.perf_counter() - start, target_s=target_s, lo=5, hi=60)
+    refs = [ref for _ms, ref in _paced(lambda: session.run(None, feed), runs, pace)]
+    events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    calls = runs + 2
+    inputs = {name: value.shape for name, value in feed.items()}
     shapes = profiled_shapes(events, inputs, runs=calls)
-    graph = describe_optimised(t.path, t.tmp / "opt.onnx", shapes, level=level)
+    graph = describe_optimised(path, tmp / "opt.onnx", shapes, level=level)
     times: dict[str, list[float]] = {}
     first: dict[str, dict[str, Any]] = {}
     for e in events:
@@ -240,83 +156,54 @@ def _close(t: _Timing, *, level: str) -> KernelSample:
             times.setdefault(name, []).append(float(e["dur"]))
             first.setdefault(name, e)
     by_name = {n.name: n for n in graph.nodes if n.kind != "reorder"}
-    reference_ms = statistics.median(t.readings)  # from reference runs to ms
-    nodes = []
+    network_bytes = graph.network_bytes
+    out = []
     for name, durations in times.items():
         if len(durations) != calls:  # a name shared by several nodes: ambiguous
             continue
         # The mean of the middle half of the timed runs: the profiler reads whole µs, so a
         # minimum is biased low by a µs on small nodes (and lower, the more runs), and on a
         # shared machine a node descheduled mid-run reads many times its cost (the tails).
-        timed = [d / ref for d, ref in zip(durations[2:], t.profiled_refs, strict=True) if ref]
+        timed = [d / ref for d, ref in zip(durations[2:], refs, strict=True) if ref > 0]
         middle = sorted(timed)
         quarter = len(middle) // 4
         middle = middle[quarter : len(middle) - quarter]
-        typical = sum(middle) / len(middle) * reference_ms
+        typical = sum(middle) / len(middle)
         if first[name]["args"].get("op_name") in ("ReorderInput", "ReorderOutput"):
-            nodes.append((_reorder_node(first[name], graph.network_bytes), typical))
+            out.append((_reorder_node(first[name], network_bytes), typical))
         elif name in by_name:
-            nodes.append((by_name[name], typical))
-    whole = statistics.median(ms / ref for ms, ref in t.whole_pairs if ref > 0)
-    return KernelSample(
-        name=t.name,
-        graph=graph,
-        nodes=tuple(nodes),
-        measured_ms=whole * reference_ms,
-        module=t.module if t.keep_module else None,
-        inputs=t.inputs if t.keep_module else (),
-        reference_ms=reference_ms,
-    )
+            out.append((by_name[name], typical))
+    return graph, out
 
 
-def measure_group(
-    items: Sequence[tuple[str, nn.Module, tuple[torch.Tensor, ...], bool]],
+def time_whole(
+    path: Path,
     *,
-    level: str = "all",
+    level: str,
+    target_s: float,
     threads: int = 1,
-    target_s: float = 0.2,
-    visits: int = _VISITS,
     pace: _Probe,
-) -> list[KernelSample | Exception]:
-    """Measure several networks together: each (name, module, inputs, keep_module) exported,
-    described and profiled node by node (``_open``), then its runs, profiled and whole, spread
-    over ``visits`` visits, every network visited once a round (``_visit``), so that each one's
-    runs meet the machine in as many states as its neighbours' do. Every run is divided by a
-    reading of the reference network ``pace`` taken just before it. One entry per item, in
-    order: its sample, or the exception that stopped it (an exporter or runtime failure costs
-    that network only).
-    """
-    out: list[KernelSample | Exception | None] = [None] * len(items)
-    open_: dict[int, _Timing] = {}
-    with tempfile.TemporaryDirectory(prefix="explorer-kcal-") as tmp:
-        for i, (name, module, inputs, keep) in enumerate(items):
-            try:
-                open_[i] = _open(
-                    name,
-                    module,
-                    inputs,
-                    level=level,
-                    threads=threads,
-                    target_s=target_s,
-                    keep_module=keep,
-                    tmp=Path(tmp) / str(i),
-                )
-            except Exception as exc:
-                out[i] = exc
-        for round_ in range(visits):
-            for i, t in list(open_.items()):
-                try:
-                    _visit(t, visits - round_, pace)
-                except Exception as exc:
-                    out[i] = exc
-                    del open_[i]
-        for i, t in open_.items():
-            try:
-                out[i] = _close(t, level=level)
-            except Exception as exc:
-                out[i] = exc
-        open_.clear()  # the sessions go before their directory
-    return [r if r is not None else RuntimeError("not measured") for r in out]
+) -> float:
+    """One inference without the profiler: the median of each run's thread-CPU time over the
+    reference network's reading before it (``_paced``), in reference runs. Three untimed runs
+    after the first warm a network under ``_REWARM_BELOW_MS``; a slower one is warm after its
+    first (and re-warms within its first run after every reading)."""
+    import onnxruntime as ort
+
+    opts = _ort_options(level, threads)
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = _feed(session)
+
+    def fn() -> object:
+        return session.run(None, feed)
+
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    runs = runs_to_fill(once, target_s=target_s, lo=5, hi=200)
+    for _ in range(3 if once * 1e3 < _REWARM_BELOW_MS else 0):
+        fn()
+    return statistics.median(ms / ref for ms, ref in _paced(fn, runs, pace) if ref > 0)
 
 
 def measure_kernels(
@@ -330,24 +217,35 @@ def measure_kernels(
     keep_module: bool = False,
     pace: _Probe,
 ) -> KernelSample:
-    """Export ``module``, describe its optimised graph, profile its nodes and time it whole,
-    on its own (``measure_group`` of one, its runs in one visit).
+    """Export ``module``, describe its optimised graph, profile its nodes and time it whole.
 
     Each run is divided by a reading of the reference network ``pace`` taken just before it,
     and the sample's times are given at the median speed of its own readings
     (``KernelSample.reference_ms``): a speed change between two runs is divided out.
     """
-    (result,) = measure_group(
-        [(name, module, inputs, keep_module)],
-        level=level,
-        threads=threads,
-        target_s=target_s,
-        visits=1,
-        pace=pace,
+    from explorer.export import export_onnx
+
+    first = len(pace.paced)
+    with tempfile.TemporaryDirectory(prefix="explorer-kcal-") as tmp:
+        path = Path(tmp) / "m.onnx"
+        export_onnx(module.eval(), tuple(inputs), path, check=False)
+        graph, nodes = profile_nodes(
+            path, level=level, target_s=target_s / 2, threads=threads, tmp=Path(tmp), pace=pace
+        )
+        # a network of a few nodes: its whole time only feeds the roofline fit (the learned
+        # model's per-inference terms are fitted on larger ones), so it is timed for less
+        whole_s = target_s / 2 if len(graph.nodes) >= _MIN_NETWORK_NODES else target_s / 8
+        runs_whole = time_whole(path, level=level, target_s=whole_s, threads=threads, pace=pace)
+    reference_ms = statistics.median(pace.paced[first:])  # from reference runs to ms
+    return KernelSample(
+        name=name,
+        graph=graph,
+        nodes=tuple((node, runs_node * reference_ms) for node, runs_node in nodes),
+        measured_ms=runs_whole * reference_ms,
+        module=module if keep_module else None,
+        inputs=tuple(inputs) if keep_module else (),
+        reference_ms=reference_ms,
     )
-    if isinstance(result, Exception):
-        raise result
-    return result
 
 
 # --- sources -----------------------------------------------------------------------------
@@ -907,10 +805,9 @@ def collect(
     the samples and the reference network's longer readings every few seconds, (time, ms)
     pairs (``speed_scatter``).
 
-    Networks are measured ``_GROUP`` at a time, their runs interleaved (``measure_group``).
     ``reserve(nodes, reference_ms)`` is the time to keep back for what follows (the fits) once
     ``nodes`` nodes are sampled on a machine that runs the reference network in
-    ``reference_ms``: no group is started that could end inside it (the longest one so far
+    ``reference_ms``: no network is started that could end inside it (the longest one so far
     taken as the next one's time).
 
     ``keep_small_modules`` keeps the modules of the suite's and the random convolutions'
@@ -928,28 +825,34 @@ def collect(
         def spent() -> float:  # the share of the sampling time (budget less reserve) spent
             return min(1.0, (time.perf_counter() - start) / max(budget_s - held, 1e-9))
 
-        while True:
+        for name, module, inputs in sources:
             began = time.perf_counter()
+            elapsed = began - start
             held = reserve(nodes, statistics.median(ms for _, ms in probe.readings))
-            if began - start + longest + held >= budget_s:
-                break
-            group = []
-            for name, module, inputs in itertools.islice(sources, _GROUP):
-                whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
-                group.append((name, module, inputs, keep_small_modules and not whole_network))
-            if not group:
+            if elapsed + longest + held >= budget_s:
                 break
             if time.perf_counter() - probe.readings[-1][0] >= _PROBE_EVERY_S:
                 probe.take()
-            results = measure_group(group, level=level, threads=threads, pace=probe)
-            for (name, *_), result in zip(group, results, strict=True):
-                if isinstance(result, Exception):  # an exporter or runtime failure
-                    progress(spent(), f"skipped {name}: {type(result).__name__}")
-                    continue
-                samples.append(result)
-                nodes += len(result.nodes)
-                progress(spent(), name)
+            try:
+                whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
+                small = keep_small_modules and not whole_network
+                samples.append(
+                    measure_kernels(
+                        name,
+                        module,
+                        inputs,
+                        level=level,
+                        threads=threads,
+                        keep_module=small,
+                        pace=probe,
+                    )
+                )
+            except Exception as exc:  # an exporter or runtime failure skips one network
+                progress(spent(), f"skipped {name}: {type(exc).__name__}")
+                continue
+            nodes += len(samples[-1].nodes)
             longest = max(longest, time.perf_counter() - began)
+            progress(spent(), name)
         probe.take()
     typical = statistics.median(probe.paced) if probe.paced else 1.0
     normalised = [_divide_out(s, s.reference_ms / typical) for s in samples]
