@@ -92,7 +92,7 @@ def table(paths: list[Path]) -> tuple[str, list[Path]]:
             rows.append(r)
     lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     for r in sorted(rows, key=lambda r: (r["added"], r["run"])):
-        scatter = "–" if r["scatter"] is None else f"±{r['scatter'] * 100:.0f} %"
+        scatter = "–" if r["scatter"] is None else "±" + _pct(r["scatter"])
         paced = "–" if r["paced"] is None else f"{_pct(r['paced'])} ({_pct(r['paced_noise'])})"
         lines.append(
             f"| {r['added']} | `{r['run']}` | {r['cpu']} | {r['core0']} | {r['networks'] or '–'} | "

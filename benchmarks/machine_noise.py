@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.latency._timing import time_runs
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _results import write_results
@@ -88,11 +90,7 @@ def _session(module: nn.Module, inputs: tuple, path: Path) -> Callable[[], objec
 
 def _once_ms(run: Callable[[], object], rewarm: int) -> float:
     """Thread-CPU ms of one run after ``rewarm`` untimed ones."""
-    for _ in range(rewarm):
-        run()
-    start = time.thread_time_ns()
-    run()
-    return (time.thread_time_ns() - start) / 1e6
+    return time_runs(run, runs=1, warmup=rewarm, clock="cpu")[0]
 
 
 def _sd(values: np.ndarray) -> float:
@@ -121,8 +119,9 @@ def spreads(times: dict[str, list[float]], refs: list[str]) -> dict[str, float]:
 
 
 def calibration_repeats(tmp: Path, *, rounds: int) -> dict[str, object]:
-    """Time ``SAMPLED`` networks as a calibration samples them, ``rounds`` times each (round
-    after round): how far one timing repeats, paced (as the calibration uses it) and raw."""
+    """Time ``SAMPLED_SEEDS`` networks of each of ``SAMPLED_FAMILIES`` as a calibration
+    samples them, ``rounds`` times each (round after round): how far one timing repeats,
+    paced (as the calibration uses it) and raw."""
     import search_spaces as ss
     from explorer.latency._sampling import _Probe, measure_kernels
 
