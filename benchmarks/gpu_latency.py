@@ -20,6 +20,9 @@ the eager target and the CUDA-graph target as ``explorer calibrate --from-measur
 their GPU the same way) and prints their leave-one-model-out error beside the uncalibrated
 roofline's; with several passes, the noise floor (each pass against the others' median); and
 per pass, the error of summing that pass's own per-operator eager costs (no fit).
+``score PROFILE DIR...`` prices every network of the passes with a profile written on the
+same machine by ``explorer calibrate --backend torch --torch-device cuda`` (no fit to these
+networks) and prints how far it is from their eager times, overall and by group.
 ``benchmarks/results/gpu_h200/`` holds three passes on an H200 and their ``fit.json``."""
 
 from __future__ import annotations
@@ -421,6 +424,44 @@ def _op_cost_sum(profile: Any, costs: dict[str, dict[str, float]]) -> float:
     return us / 1e3
 
 
+def score(profile_path: Path, directories: list[Path], out: Path | None) -> None:
+    """How well a profile from ``explorer calibrate --backend torch --torch-device cuda``
+    predicts the eager times measured in ``directories`` (each network's median over them)."""
+    import device_profiles
+    from explorer.prediction import predict_latency
+
+    device = device_profiles.load_file(profile_path)
+    passes = [
+        {_key(e): e for e in json.loads((d / "kernels.json").read_text())} for d in directories
+    ]
+    keys = [k for k in passes[0] if all(k in p for p in passes)]
+    measured = [statistics.median(p[k]["eager_ms"] for p in passes) for k in keys]
+    profiles = _profiles(keys)
+    predicted = [predict_latency(profiles[k], device).ms for k in keys]
+    report: dict[str, Any] = {
+        "profile": str(profile_path), "passes": [str(d) for d in directories],
+        "networks": len(keys), "all": _shares(predicted, measured), "by_group": {},
+        "rows": [{"model": k, "measured_ms": m, "predicted_ms": p}
+                 for k, m, p in zip(keys, measured, predicted, strict=True)],
+    }  # fmt: skip
+    print(f"{profile_path.name} on {len(keys)} networks: {report['all']}")
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        model = key.split("|")[0]
+        group = model.split(":")[0] if ":" in model and "zoo" not in model else "presets"
+        groups.setdefault("standard CNNs" if "zoo" in model else group, []).append(i)
+    for group, idx in groups.items():
+        shares = _shares([predicted[i] for i in idx], [measured[i] for i in idx])
+        report["by_group"][group] = shares | {"n": len(idx)}
+        print(f"  {group:14s} n={len(idx):3d} {shares}")
+    worst = sorted(report["rows"], key=lambda r: -abs(r["predicted_ms"] / r["measured_ms"] - 1))
+    print("  worst: " + ", ".join(
+        f"{r['model'][:28]} {r['predicted_ms'] / r['measured_ms'] - 1:+.0%}" for r in worst[:6]
+    ))  # fmt: skip
+    if out:
+        out.write_text(json.dumps(report, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -434,10 +475,16 @@ def main() -> None:
     f = sub.add_parser("fit", help="fit the targets to measure runs and report their errors")
     f.add_argument("dirs", type=Path, nargs="+", help="one or more measure --out folders")
     f.add_argument("--out", type=Path, help="also write the report as JSON")
+    c = sub.add_parser("score", help="score a calibrated eager-CUDA profile on measure runs")
+    c.add_argument("profile", type=Path, help="explorer calibrate --backend torch's .toml")
+    c.add_argument("dirs", type=Path, nargs="+", help="one or more measure --out folders")
+    c.add_argument("--out", type=Path, help="also write the report as JSON")
     args = parser.parse_args()
     if args.command == "measure":
         measure(args.out, args.per_family, args.runs, device=args.device,
                 reverse=args.reverse, bench_only=args.bench_only)  # fmt: skip
+    elif args.command == "score":
+        score(args.profile, args.dirs, args.out)
     else:
         fit(args.dirs, args.out)
 

@@ -197,6 +197,73 @@ def test_calibrate_host_writes_a_usable_profile(tmp_path: Path, capsys, monkeypa
     assert statistics.median(errors) < 0.15 and max(errors) < 0.5, errors
 
 
+_EAGER_KEEP = ("conv3x3_16-32_s1_56", "gconv3x3_4x16-32_28", "linear_1x512-512", "bn_64x28",
+               "relu6_64x28", "tiny_add_x1", "tiny_add_x8", "gru_8x32-32")  # fmt: skip
+
+
+def _short_suite(monkeypatch) -> None:
+    from explorer.latency import _calibrate, _eager
+
+    full = _calibrate._suite()
+    monkeypatch.setattr(_eager, "_suite", lambda: [s for s in full if s[0] in _EAGER_KEEP])
+
+
+def test_calibrate_torch_eager_fits_a_cost_per_operator_class(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """`explorer calibrate --backend torch` (PyTorch eager, here on the CPU; a GPU is the same
+    with CUDA events): nothing fused, one fitted cost per operator class, and the profile it
+    writes prices models with `--device host-torch`."""
+    _short_suite(monkeypatch)
+    monkeypatch.setenv("EXPLORER_DEVICES", str(tmp_path / "devices"))
+    code, out, err = run_cli(
+        capsys, "calibrate", "--backend", "torch", "--networks", "0", "--format", "json"
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert Path(d["path"]) == tmp_path / "devices" / "host-torch.toml"  # not the ORT host's
+    host = device_profiles.get("host-torch")
+    cal = host.calibration
+    assert host.kind == "cpu" and "PyTorch" in host.name and "eager" in cal.source
+    assert not cal.fuse_elementwise  # eager runs the ReLU after a convolution on its own
+    assert {"conv3x3", "gconv", "linear", "norm", "activation", "rnn"} <= set(cal.kind_overhead_us)
+    assert cal.overhead_us_for("rnn") > cal.overhead_us_for("activation")  # a GRU's 8 steps
+    errors = [abs(s["predicted_ms"] / s["measured_ms"] - 1) for s in d["samples"]]
+    assert len(errors) == len(_EAGER_KEEP) and statistics.median(errors) < 0.15, errors
+    code, out, err = run_cli(capsys, "profile", "ding2025", "--device", "host-torch",
+                             "--format", "json")  # fmt: skip
+    assert code == 0, err
+    predicted = json.loads(out)["devices"]["host-torch"]
+    assert predicted["calibrated"] and predicted["predicted_ms"] > predicted["roofline_ms"] > 0
+
+
+def test_calibrate_torch_refuses_what_it_cannot_do(capsys, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EXPLORER_DEVICES", str(tmp_path / "devices"))
+    code, out, err = run_cli(capsys, "calibrate", "--backend", "torch", "--method", "learned")
+    assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+    assert "roofline" in err
+    code, _, err = run_cli(capsys, "calibrate", "--backend", "tflite")
+    assert code == 2 and "--backend must be ort or torch" in err
+    if not torch.cuda.is_available():
+        code, _, err = run_cli(capsys, "calibrate", "--backend", "torch", "--torch-device", "cuda")
+        assert code == 2 and "needs CUDA" in err and err.count("\n") == 1
+    assert not (tmp_path / "devices").exists()  # nothing written
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_calibrate_torch_on_cuda_is_a_gpu_profile(monkeypatch) -> None:
+    from explorer.latency import calibrate_torch
+
+    _short_suite(monkeypatch)
+    run = calibrate_torch(torch_device="cuda", networks=0)
+    profile, cal = run.profile, run.profile.calibration
+    assert profile.kind == "gpu" and cal.threads is None and "CUDA events" in cal.source
+    assert profile.peak_gflops_fp32 > 1000  # any CUDA GPU beats a teraFLOP/s in FP32
+    errors = [abs(p / m - 1) for _, m, p in run.samples]
+    assert statistics.median(errors) < 0.15, run.samples
+
+
 def test_calibration_networks_are_small_and_disjoint_from_the_benchmark() -> None:
     """The family networks timed by `explorer calibrate` (seeds >= 1000, under the size cap)."""
     import search_spaces as ss

@@ -126,8 +126,10 @@ def test_size_efficiency_grouped_calls_and_strided_copies() -> None:
     assert extra == pytest.approx(2 * 4000 / 10e9 * 1e3 + 3e-3)
 
 
-def test_vectorised_fit_prices_like_predict_latency() -> None:
-    """The fitter's array pricing equals predict_latency on real family profiles."""
+@pytest.mark.parametrize("processor", ["cpu", "gpu"])
+def test_vectorised_fit_prices_like_predict_latency(processor: str) -> None:
+    """The fitter's array pricing equals predict_latency on real family profiles, on a CPU and
+    on a GPU (where a grouped convolution is one launch, not one per group)."""
     import search_spaces as ss
     from explorer import profile_model
     from explorer.latency._fit import _design, _price_ms
@@ -144,8 +146,9 @@ def test_vectorised_fit_prices_like_predict_latency() -> None:
         kind_half_channels={"conv": 10.0, "linear": 3.0},
         kind_half_reduction={"conv": 5.0, "matmul": 20.0}, fuse_elementwise=True,
     )  # fmt: skip
-    dev = replace(DEVICE, calibration=cal)
-    priced = _price_ms(_design(DEVICE, profiles, fuse_elementwise=True), cal)
+    device = replace(DEVICE, kind=processor)
+    dev = replace(device, calibration=cal)
+    priced = _price_ms(_design(device, profiles, fuse_elementwise=True), cal)
     for p, ms in zip(profiles, priced, strict=True):
         assert ms == pytest.approx(predict_latency(p, dev).ms, rel=1e-12)
 

@@ -292,6 +292,20 @@ def test_fake_tensor_profile_is_identical_to_real_run(mode):
     assert not real.uncounted_ops
 
 
+@pytest.mark.parametrize("meta", [True, False])
+def test_profile_inside_inference_mode_counts_the_same(meta):
+    """Under torch.inference_mode() PyTorch dispatches conv2d, linear and batch norm whole;
+    a profile taken there (as a benchmark script would) once counted them as zero MACs."""
+    model = Mixed().eval()
+    x = torch.randn(2, 3, 12, 12)
+    outside = profile_model(model, x, meta=meta)
+    with torch.inference_mode():
+        inside = profile_model(model, x, meta=meta)
+        made_inside = profile_model(model, torch.randn(2, 3, 12, 12), meta=meta)
+    assert outside.macs > 0 and not outside.uncounted_ops
+    assert inside == outside and made_inside == outside
+
+
 def test_peak_activation_follows_lifetimes_not_sum_of_outputs():
     model = nn.Sequential(*(nn.Linear(1000, 1000) for _ in range(5)))
     x = torch.randn(1, 1000)

@@ -8,6 +8,7 @@ import typer
 
 from ._app import app
 from ._output import Format, err_console, print_json, print_table
+from ._torch_device import torch_device_option
 
 
 @app.command("calibrate")
@@ -15,7 +16,12 @@ def calibrate_command(
     threads: int = typer.Option(
         1, "--threads", min=1, max=1024, help="ONNX Runtime threads to calibrate for."
     ),
-    name: str = typer.Option("host", "--name", help="Key of the written profile."),
+    name: str = typer.Option(
+        None,
+        "--name",
+        help="Key of the written profile (default host; with --backend torch, host-cuda or "
+        "host-torch).",
+    ),
     out: Path = typer.Option(None, "--out", help="Output .toml (default: the user device dir)."),
     from_measurements: Path = typer.Option(
         None,
@@ -41,10 +47,17 @@ def calibrate_command(
         "5m", "--time", help="Budget for learned kernels, e.g. 90s, 5m (more: better fit)."
     ),
     method: str = typer.Option(
-        "learned",
+        None,
         "--method",
-        help="learned (per-kernel regressors + roofline, within --time) or roofline (only).",
+        help="learned (per-kernel regressors + roofline, within --time; the default) or "
+        "roofline (only; the one --backend torch has).",
     ),
+    backend: str = typer.Option(
+        "ort",
+        "--backend",
+        help="ort (ONNX Runtime) or torch (PyTorch eager, as `explorer bench --backend torch`).",
+    ),
+    torch_device: str = torch_device_option("cpu", help="With --backend torch: cpu or cuda[:i]."),
     exclude_family: list[str] = typer.Option(
         [], "--exclude-family", help="Leave a search-space family out of the samples."
     ),
@@ -59,6 +72,11 @@ def calibrate_command(
     model goes to HOST.kernels.json beside the profile. Run it on a board and copy both files
     back to predict for that board. Profiles go to $EXPLORER_DEVICES if set, else
     ~/.config/explorer/devices.
+
+    `--backend torch --torch-device cuda` calibrates PyTorch eager on this machine's GPU
+    instead (the operator suite and family networks timed with CUDA events, one fitted cost
+    per operator class): `--device host-cuda` then predicts `explorer bench --backend torch
+    --torch-device cuda`.
     """
     import device_profiles
     from explorer.errors import UsageError
@@ -76,6 +94,17 @@ def calibrate_command(
         return
     if cross_validate:
         raise UsageError("--cross-validate is only for --from-measurements")
+    if backend not in ("ort", "torch"):
+        raise UsageError(f"--backend must be ort or torch, got {backend!r}")
+    if backend == "torch" and method not in (None, "roofline"):
+        raise UsageError(
+            "--backend torch calibrates with --method roofline only (the learned kernels are "
+            "ONNX Runtime's optimised nodes); leave --method out"
+        )
+    method = method or ("learned" if backend == "ort" else "roofline")
+    if name is None:
+        name = "host" if backend == "ort" else "host-torch"
+        name = "host-cuda" if backend == "torch" and torch_device.startswith("cuda") else name
     extra: dict = {}
     if method == "learned":
         if device:
@@ -111,13 +140,17 @@ def calibrate_command(
     else:
         if device:
             raise UsageError("--device is only for --from-measurements; use --name for host")
-        run = calibrate_host(
-            threads=threads,
-            name=name,
-            clock=clock,
-            networks=networks,
-            log=(lambda _: None) if quiet else (lambda m: err_console.print(m, highlight=False)),
-        )
+        log = (lambda _: None) if quiet else (lambda m: err_console.print(m, highlight=False))
+        if backend == "torch":
+            from explorer.latency import calibrate_torch
+
+            run = calibrate_torch(
+                torch_device=torch_device, threads=threads, name=name, networks=networks, log=log
+            )
+        else:
+            run = calibrate_host(
+                threads=threads, name=name, clock=clock, networks=networks, log=log
+            )
         profile = run.profile
         extra = {"seconds": run.seconds, "samples": run.to_dict()["samples"]}
     path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"

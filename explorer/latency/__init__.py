@@ -7,7 +7,8 @@
 Backends (``ort``, ``torch``, ``tensorrt``) share one protocol and return a frozen
 ``LatencyResult`` with the raw timings and the environment. ``calibrate_host`` measures this
 machine and returns a ``host`` device profile; ``calibrate_from_measurements`` fits a device's
-calibration from ``explorer bench --format json`` results taken on that device.
+calibration from ``explorer bench --format json`` results taken on that device;
+``calibrate_torch`` calibrates PyTorch eager (CPU or CUDA) on this machine.
 
 Learned kernels: ``calibrate_host_learned`` (what ``explorer calibrate`` runs) samples and
 profiles networks node by node and fits a ``KernelModel``, saved as ``KEY.kernels.json`` beside
@@ -35,6 +36,7 @@ __all__ = [
     "calibrate_from_measurements",
     "calibrate_host",
     "calibrate_host_learned",
+    "calibrate_torch",
     "get_backend",
     "kernel_file_for",
     "kernel_model_for",
@@ -62,6 +64,10 @@ def __getattr__(name: str):  # calibration pulls in profiling and the fits: load
         from . import _calibrate
 
         return getattr(_calibrate, name)
+    if name == "calibrate_torch":
+        from . import _eager
+
+        return _eager.calibrate_torch
     if name in ("calibrate_host_learned", "LearnedRun", "NOISY_SCATTER"):
         from . import _host_learned
 

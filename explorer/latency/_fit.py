@@ -54,6 +54,7 @@ def _design(
 ) -> _Design:
     peak = device.peak_gflops_fp32 * 1e9
     bandwidth = device.bandwidth_gb_s * 1e9
+    processor = getattr(device, "processor", None) or device.kind  # as predict_latency
     classes = sorted({calibration_class(o) for p in profiles for o in p.ops})
     index = {k: i for i, k in enumerate(classes)}
     rows: list[tuple[float, ...]] = []
@@ -72,7 +73,7 @@ def _design(
                     fused,
                     channels,
                     reduction,
-                    op_calls(op),
+                    op_calls(op, processor=processor),
                 )
             )
     a = np.array(rows, dtype=float).reshape(-1, 9)

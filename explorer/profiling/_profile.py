@@ -54,7 +54,9 @@ def profile_model(
     inputs = (
         tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     )
-    with _padded_transformers(model):
+    # Under torch.inference_mode() PyTorch dispatches conv2d, linear and batch_norm whole,
+    # not as the aten operators the counting rules know: every count would be zero.
+    with _padded_transformers(model), torch.inference_mode(False):
         try:
             recorder, used_meta = _run(model, inputs, name=name, meta=meta)
         except Exception as exc:
