@@ -126,6 +126,7 @@ def fit_calibration(
     per_kind: bool = True,
     per_kind_overhead: bool = False,
     size_efficiency: bool = True,
+    weights: Sequence[float] | None = None,
 ) -> Calibration:
     """Fit fractions and overheads so that ``predict_latency`` matches measured times.
 
@@ -138,6 +139,7 @@ def fit_calibration(
             noisy measurements per-class overheads soak up what the fractions should explain).
         size_efficiency: fit the half-performance channels and reduction of the dense
             classes (``Calibration.size_efficiency``); needs ``per_kind``.
+        weights: how much each sample counts (default: all alike).
     """
     from scipy.optimize import least_squares
 
@@ -183,8 +185,10 @@ def fit_calibration(
             source=source,
         )
 
+    scale = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else 1.0
+
     def residuals(theta: np.ndarray) -> np.ndarray:
-        return np.log(_price_ms(design, unpack(theta))) - np.log(measured)
+        return (np.log(_price_ms(design, unpack(theta))) - np.log(measured)) * scale
 
     theta0 = [math.log(0.5), math.log(0.5), math.log(2.0), math.log(5.0)]
     lo = [math.log(_MIN_FRACTION)] * 2 + [math.log(1e-3)] * 2
