@@ -182,6 +182,11 @@ def calibrate_command(
         speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out, run by run)"
         rows.append(("machine speed while sampling", speeds))
         rows.append(("speed, second to second", f"±{extra['speed_scatter']:.1%}"))
+    networks_fitted = [x for x in extra.get("samples", ()) if "#" in x["name"]]  # family#seed
+    if networks_fitted:
+        errors = [abs(x["predicted_ms"] / x["measured_ms"] - 1) for x in networks_fitted]
+        shares = " / ".join(f"{sum(e <= t for e in errors) / len(errors):.0%}" for t in (0.1, 0.25))
+        rows.append((f"its {len(errors)} networks within ±10 / 25 % (fitted on them)", shares))
     if "seconds" in extra:
         rows.append(("took", f"{extra['seconds']:.1f} s"))
     print_table(rows, ["field", "value"], title=f"calibrated {profile.key}")

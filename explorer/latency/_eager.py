@@ -203,7 +203,8 @@ def calibrate_torch(
             "best FP32 rate (matrix products, the suite), bandwidth = best copy rate",
         ),
         notes="Measured roofs and eager per-operator costs of this device, not datasheet "
-        "figures; predicts `explorer bench --backend torch` on it, not ONNX Runtime or TensorRT.",
+        "figures (the peak is the best rate seen: cuDNN runs FP32 convolutions in TF32); predicts "
+        "`explorer bench --backend torch` on it, not ONNX Runtime or TensorRT.",
         alternatives={"dram": {"bandwidth_gb_s": round(dram, 2), "source": "largest copy"}},
     )
     # Family networks (named family#seed) weigh as much as all the micro-benchmarks together:
