@@ -244,6 +244,10 @@ def test_calibrate_torch_refuses_what_it_cannot_do(capsys, monkeypatch, tmp_path
     assert "roofline" in err
     code, _, err = run_cli(capsys, "calibrate", "--backend", "tflite")
     assert code == 2 and "--backend must be ort or torch" in err
+    code, _, err = run_cli(capsys, "calibrate", "--torch-device", "cuda")  # ort: on the CPU
+    assert code == 2 and "is for --backend torch" in err
+    code, _, err = run_cli(capsys, "calibrate", "--backend", "torch", "--device", "cuda")
+    assert code == 2 and "--torch-device" in err and err.count("\n") == 1
     if not torch.cuda.is_available():
         code, _, err = run_cli(capsys, "calibrate", "--backend", "torch", "--torch-device", "cuda")
         assert code == 2 and "needs CUDA" in err and err.count("\n") == 1

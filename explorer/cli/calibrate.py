@@ -14,7 +14,11 @@ from ._torch_device import torch_device_option
 @app.command("calibrate")
 def calibrate_command(
     threads: int = typer.Option(
-        1, "--threads", min=1, max=1024, help="ONNX Runtime threads to calibrate for."
+        1,
+        "--threads",
+        min=1,
+        max=1024,
+        help="Threads to calibrate for (ONNX Runtime's, or PyTorch's on a CPU).",
     ),
     name: str = typer.Option(
         None,
@@ -96,6 +100,16 @@ def calibrate_command(
         raise UsageError("--cross-validate is only for --from-measurements")
     if backend not in ("ort", "torch"):
         raise UsageError(f"--backend must be ort or torch, got {backend!r}")
+    if backend == "ort" and torch_device != "cpu":
+        raise UsageError(
+            f"--torch-device {torch_device} is for --backend torch (PyTorch eager); "
+            "ONNX Runtime is calibrated on the CPU"
+        )
+    if backend == "torch" and device:
+        raise UsageError(
+            f"--device names a board (with --from-measurements); for where PyTorch runs use "
+            f"--torch-device (got --device {device!r})"
+        )
     if backend == "torch" and method not in (None, "roofline"):
         raise UsageError(
             "--backend torch calibrates with --method roofline only (the learned kernels are "
