@@ -220,6 +220,7 @@ def test_calibrate_torch_eager_fits_a_cost_per_operator_class(
         capsys, "calibrate", "--backend", "torch", "--networks", "0", "--format", "json"
     )
     assert code == 0, err
+    assert "warning: PyTorch eager on a CPU is priced less well" in err  # and not trusted
     d = json.loads(out)
     assert Path(d["path"]) == tmp_path / "devices" / "host-torch.toml"  # not the ORT host's
     host = device_profiles.get("host-torch")

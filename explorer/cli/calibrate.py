@@ -158,6 +158,14 @@ def calibrate_command(
         if backend == "torch":
             from explorer.latency import calibrate_torch
 
+            if not torch_device.startswith("cuda"):  # printed with --format json too
+                err_console.print(
+                    "warning: PyTorch eager on a CPU is priced less well than on a GPU (unseen "
+                    "networks came out about 30 % fast where it was checked); for a CPU the "
+                    "default ONNX Runtime calibration is the one to trust",
+                    highlight=False,
+                )
+
             run = calibrate_torch(
                 torch_device=torch_device, threads=threads, name=name, networks=networks, log=log
             )
