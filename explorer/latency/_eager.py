@@ -112,9 +112,7 @@ def _time_suite(
     prepared = []
     for name, module, inputs in suite:
         module.eval()
-        # counted on the CPU and outside inference mode (where convolutions dispatch to
-        # operators the counter does not know)
-        profile = profile_model(module, inputs, name=name)
+        profile = profile_model(module, inputs, name=name)  # counted on the CPU, before moving
         module = module.to(device)
         on_device = tuple(t.to(device) for t in inputs)
         run = functools.partial(module, *on_device)
