@@ -274,6 +274,30 @@ def test_cli_show_by_alias_and_by_path(tmp_path: Path, capsys) -> None:
     assert code == 0 and "My board" in stdout and "4.000" in stdout
 
 
+def test_cli_show_lists_each_class_launch_cost(tmp_path: Path, capsys) -> None:
+    """An eager calibration fits a launch cost per operator class: show says them, not only
+    the figure the classes without their own take."""
+    from dataclasses import replace
+
+    from explorer.cli.devices import _kernel_costs
+
+    cal = dp.Calibration(
+        compute_fraction=0.5,
+        bandwidth_fraction=0.5,
+        overhead_us=2.0,
+        call_overhead_us=3.0,
+        kind_overhead_us={"rnn": 111.0, "conv": 23.0},
+    )
+    text = _kernel_costs(cal)  # conv3x3 takes conv's figure when it has none of its own
+    assert text == "µs per kernel by class: conv 23, conv3x3 23, rnn 111; 2 for any other class"
+    assert _kernel_costs(replace(cal, kind_overhead_us={})) == "2 µs per kernel"
+    base = dp.load_file(write(tmp_path / "b.toml", key="eager-board"))
+    path = tmp_path / "eager-board.toml"
+    path.write_text(dp.to_toml(replace(base, calibration=cal)), "utf-8")
+    code, stdout, _ = run_cli("devices", "show", str(path), capsys=capsys)
+    assert code == 0 and "by class" in stdout and "111" in stdout  # in the table (wrapped)
+
+
 @pytest.mark.parametrize(
     ("arg", "needle"),
     [("rpi6", "did you mean 'rpi5'"), ("nowhere/board.toml", "does not exist")],

@@ -123,6 +123,16 @@ def _fit_summary(target) -> str:
     return f"{cv.points} points; leave-one-model-out {shares}"
 
 
+def _kernel_costs(cal) -> str:
+    """What a kernel costs: one figure, or, where classes have their own (an eager or a
+    grouped-convolution cost), each of them and the figure the other classes take."""
+    own = cal.kind_overhead_us
+    if not own:
+        return f"{cal.overhead_us:.3g} µs per kernel"
+    by_class = ", ".join(f"{k} {v:.3g}" for k, v in sorted(own.items(), key=lambda kv: kv[1]))
+    return f"µs per kernel by class: {by_class}; {cal.overhead_us:.3g} for any other class"
+
+
 def _target_rows(device, name: str, target) -> list[tuple[str, str]]:
     tags = [t for t, on in (("default", name == device.default_target_name),
                             ("selected", name == device.target.name)) if on]  # fmt: skip
@@ -137,7 +147,7 @@ def _target_rows(device, name: str, target) -> list[tuple[str, str]]:
         shares = ", ".join(f"{k} {v:.3g}" for k, v in cal.kind_compute_fraction.items())
         rows += [
             (f"  {name}: fixed costs",
-             f"{cal.overhead_us:.3g} µs per kernel, {cal.call_overhead_us:.3g} µs per inference"),
+             f"{_kernel_costs(cal)}, {cal.call_overhead_us:.3g} µs per inference"),
             (f"  {name}: efficiencies",
              f"compute {cal.compute_fraction:.3g}" + (f" ({shares})" if shares else "")
              + f", bandwidth {cal.bandwidth_fraction:.3g}, work exponent {cal.work_exponent:.3g}"),
