@@ -1,4 +1,5 @@
-"""The latency benchmarks' reporting helpers: the runs table and the noise spreads."""
+"""The latency benchmarks' reporting helpers: the runs table, the noise spreads and the
+score of an eager-GPU calibration."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _load(name: str):
 
 latency_runs = _load("latency_runs")
 machine_noise = _load("machine_noise")
+gpu_latency = _load("gpu_latency")
 
 
 def _run(learned: float, paced: float | None, **extra) -> dict:
@@ -88,3 +90,38 @@ def test_noise_spreads_separate_a_shared_speed_from_the_runs_own_noise() -> None
     assert out["mix_weights"][0] == pytest.approx(1.0, abs=0.05)
     assert abs(out["mix_weights"][1]) < 0.05
     assert out["window_medians"] == n // machine_noise.WINDOW
+
+
+def test_gpu_score_prices_a_pass_with_a_profile_and_groups_the_errors(tmp_path: Path) -> None:
+    """`gpu_latency.py score PROFILE PASS`: each network priced with the profile against its
+    measured eager time; shares and groups follow from errors set by construction."""
+    import device_profiles
+    from explorer.prediction import predict_latency
+
+    path = tmp_path / "gpu.toml"
+    path.write_text(
+        'key = "gpu-x"\nname = "X"\nkind = "gpu"\nbandwidth_gb_s = 1000.0\n'
+        "sources = ['test']\n[peak_gflops]\nfp32 = 10000.0\n[calibration]\n"
+        "compute_fraction = 0.5\nbandwidth_fraction = 0.5\noverhead_us = 10.0\n"
+        "call_overhead_us = 20.0\nfuse_elementwise = false\n",
+        encoding="utf-8",
+    )
+    device = device_profiles.load_file(path)
+    errors = {"ding2025": 0.05, "hybrid_ding_lu": -0.2, "ding:num_classes=8": 0.6}
+    profiles = gpu_latency._profiles([f"{m}|" for m in errors])
+    entries = []
+    for model, error in errors.items():  # measured so that predicted / measured - 1 = error
+        predicted = predict_latency(profiles[f"{model}|"], device).ms
+        entries.append({"model": model, "input_shape": "", "eager_ms": predicted / (1 + error)})
+    (tmp_path / "pass").mkdir()
+    (tmp_path / "pass" / "kernels.json").write_text(json.dumps(entries), encoding="utf-8")
+    gpu_latency.score(path, [tmp_path / "pass"], tmp_path / "score.json")
+    report = json.loads((tmp_path / "score.json").read_text(encoding="utf-8"))
+    assert report["networks"] == 3
+    assert report["all"]["within_10"] == pytest.approx(1 / 3, abs=1e-3)
+    assert report["all"]["within_25"] == pytest.approx(2 / 3, abs=1e-3)
+    assert report["all"]["within_50"] == pytest.approx(2 / 3, abs=1e-3)
+    assert report["by_group"]["presets"]["n"] == 2 and report["by_group"]["ding"]["n"] == 1
+    for row in report["rows"]:
+        error = errors[row["model"].split("|")[0]]
+        assert row["predicted_ms"] / row["measured_ms"] - 1 == pytest.approx(error, rel=1e-9)
