@@ -69,7 +69,7 @@ def _roofs(device: torch.device, log: Callable[[str], None]) -> tuple[float, flo
         copies = measure_bandwidths(log)
         return peak, max(copies.values()), copies[max(copies)]
     rates = {}
-    for mb in (16, 1024):  # in the L2 cache (tens of MB on large GPUs), then well beyond it
+    for mb in (16, 256):  # in the L2 cache (tens of MB on large GPUs), then well beyond it
         big = torch.empty(mb * 2**20 // 4, device=device)
         ms = _median_ms(big.clone, device, runs=20)
         rates[mb] = 2 * big.numel() * 4 / ms / 1e6  # bytes read and written
@@ -169,6 +169,11 @@ def calibrate_torch(
         raise UsageError(
             f"--torch-device {torch_device} needs CUDA, which this machine lacks (torch "
             f"{torch.__version__}); run it on the GPU machine, or use --torch-device cpu"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(
+            f"--torch-device {torch_device}: this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), numbered from 0"
         )
     gpu = device.type == "cuda"
     name = name or ("host-cuda" if gpu else "host-torch")
