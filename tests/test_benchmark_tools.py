@@ -1,5 +1,5 @@
-"""The latency benchmarks' reporting helpers: the runs table, the noise spreads and the
-score of an eager-GPU calibration."""
+"""The latency benchmarks' reporting helpers: the runs table, the noise spreads, the score
+of an eager-GPU calibration and the per-kind table of a network's mispriced nodes."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def _load(name: str):
 latency_runs = _load("latency_runs")
 machine_noise = _load("machine_noise")
 gpu_latency = _load("gpu_latency")
+latency_nodes = _load("latency_nodes")
 
 
 def _run(learned: float, paced: float | None, **extra) -> dict:
@@ -125,3 +126,18 @@ def test_gpu_score_prices_a_pass_with_a_profile_and_groups_the_errors(tmp_path: 
     for row in report["rows"]:
         error = errors[row["model"].split("|")[0]]
         assert row["predicted_ms"] / row["measured_ms"] - 1 == pytest.approx(error, rel=1e-9)
+
+
+def test_node_kinds_are_priced_relative_to_their_own_network() -> None:
+    """A kind priced like the rest of its network reads 1 whatever the machine's speed; one
+    priced too fast reads below 1 by its share of the error."""
+    speed = 1.5  # the machine now against the recording: every prediction 1.5x the measurement
+    rows = [("conv", 100.0, 150.0), ("conv", 300.0, 450.0), ("matmul", 50.0, 75.0)]
+    rows += [("deep_conv", 200.0, 0.5 * speed * 200.0)]  # priced twice too fast
+    table = {r["kind"]: r for r in latency_nodes.by_kind(rows)}
+    assert [r["kind"] for r in latency_nodes.by_kind(rows)][0] == "conv"  # dearest first
+    assert table["conv"]["nodes"] == 2 and table["conv"]["measured_us"] == 400.0
+    overall = (150 + 450 + 75 + 150) / 650
+    assert table["conv"]["relative"] == pytest.approx(speed / overall)
+    assert table["deep_conv"]["relative"] == pytest.approx(0.5 * speed / overall)
+    assert table["matmul"]["measured_share"] == pytest.approx(50 / 650)
