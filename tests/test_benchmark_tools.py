@@ -135,7 +135,7 @@ def test_node_kinds_are_priced_relative_to_their_own_network() -> None:
     rows = [("conv", 100.0, 150.0), ("conv", 300.0, 450.0), ("matmul", 50.0, 75.0)]
     rows += [("deep_conv", 200.0, 0.5 * speed * 200.0)]  # priced twice too fast
     table = {r["kind"]: r for r in latency_nodes.by_kind(rows)}
-    assert [r["kind"] for r in latency_nodes.by_kind(rows)][0] == "conv"  # dearest first
+    assert latency_nodes.by_kind(rows)[0]["kind"] == "conv"  # dearest first
     assert table["conv"]["nodes"] == 2 and table["conv"]["measured_us"] == 400.0
     overall = (150 + 450 + 75 + 150) / 650
     assert table["conv"]["relative"] == pytest.approx(speed / overall)
