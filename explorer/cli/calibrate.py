@@ -116,9 +116,8 @@ def calibrate_command(
             "ONNX Runtime's optimised nodes); leave --method out"
         )
     method = method or ("learned" if backend == "ort" else "roofline")
-    if name is None:
-        name = "host" if backend == "ort" else "host-torch"
-        name = "host-cuda" if backend == "torch" and torch_device.startswith("cuda") else name
+    if name is None and backend == "ort":
+        name = "host"  # calibrate_torch names its own: host-cuda or host-torch
     extra: dict = {}
     if method == "learned":
         if device:
@@ -158,7 +157,7 @@ def calibrate_command(
         if backend == "torch":
             from explorer.latency import calibrate_torch
 
-            if not torch_device.startswith("cuda"):  # printed with --format json too
+            if torch_device.split(":")[0] == "cpu":  # printed with --format json too
                 err_console.print(
                     "warning: PyTorch eager on a CPU is priced less well than on a GPU (unseen "
                     "networks came out about 30 % fast where it was checked); for a CPU the "

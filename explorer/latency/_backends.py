@@ -178,6 +178,32 @@ class OrtBackend:
             )
 
 
+def torch_device(name: str) -> torch.device:
+    """``cpu`` or ``cuda[:i]`` as a device this machine has (``--torch-device``).
+
+    Raises:
+        UsageError: another kind of device, CUDA on a machine without it, or a CUDA device
+            number the machine lacks.
+    """
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--torch-device must be cpu or cuda[:i], got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            f"--torch-device {name} needs CUDA, which this machine lacks (torch "
+            f"{torch.__version__}); run it on the GPU machine, or use --torch-device cpu"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(
+            f"--torch-device {name}: this machine has {torch.cuda.device_count()} CUDA "
+            "device(s), numbered from 0"
+        )
+    return device
+
+
 class TorchBackend:
     """PyTorch eager: CPU (``threads`` intra-op threads) or CUDA (events + synchronisation)."""
 
@@ -191,13 +217,7 @@ class TorchBackend:
         settings: BenchSettings,
         name: str = "model",
     ) -> LatencyResult:
-        device = torch.device(settings.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError(
-                f"--device {settings.device} needs CUDA, which this machine lacks; use --device cpu"
-            )
-        if device.type not in ("cpu", "cuda"):
-            raise UsageError(f"torch backend runs on cpu or cuda, got {settings.device!r}")
+        device = torch_device(settings.device)
         if settings.precision != "fp32":
             raise UsageError(
                 f"the torch backend times fp32 only, got --precision {settings.precision}; "

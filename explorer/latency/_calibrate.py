@@ -461,6 +461,15 @@ def calibrate_host(
     )
 
 
+def best_roofs(samples: list[_Sample], *, peak: float, bandwidth: float) -> tuple[float, float]:
+    """(GFLOP/s, GB/s): the measured ``peak`` and ``bandwidth``, or the rate a sample reached
+    where it is higher, so that every fitted fraction is a share of something the machine
+    really reached."""
+    peak = max(peak, *(s.profile.total_flops / (s.measured_ms * 1e6) for s in samples))
+    rates = (s.profile.traffic_bytes / (s.measured_ms * 1e6) for s in samples)
+    return peak, max(bandwidth, *rates)
+
+
 def host_calibration(
     samples: list[_Sample],
     *,
@@ -477,10 +486,7 @@ def host_calibration(
     # fitted fraction is a share of something this machine really reached. The working sets of
     # these networks mostly fit in cache, so the bandwidth roof is the cache-resident copy
     # rate; the DRAM rate (largest copy) is kept under alternatives.
-    peak = max(peak, *(s.profile.total_flops / (s.measured_ms * 1e6) for s in samples))
-    bandwidth = max(
-        *copies.values(), *(s.profile.traffic_bytes / (s.measured_ms * 1e6) for s in samples)
-    )
+    peak, bandwidth = best_roofs(samples, peak=peak, bandwidth=max(copies.values()))
     dram = copies[max(copies)]
     device = DeviceProfile(
         key=name,

@@ -25,12 +25,19 @@ from torch import nn
 
 from device_profiles import DeviceProfile
 from explorer.environment import cpu_model
-from explorer.errors import UsageError
 from explorer.prediction import predict_latency
 from explorer.profiling import profile_model
 
 from ._backends import BenchSettings, _time_cuda
-from ._calibrate import CalibrationRun, _family_networks, _Sample, _suite, measure_bandwidths
+from ._backends import torch_device as resolve_torch_device
+from ._calibrate import (
+    CalibrationRun,
+    _family_networks,
+    _Sample,
+    _suite,
+    best_roofs,
+    measure_bandwidths,
+)
 from ._fit import fit_calibration
 from ._timing import runs_to_fill, time_runs, torch_threads
 
@@ -157,24 +164,10 @@ def calibrate_torch(
         log: where progress lines go.
 
     Raises:
-        UsageError: CUDA asked for on a machine without it, or an unknown device.
+        UsageError: CUDA asked for on a machine without it, or an unknown device
+            (``explorer.latency._backends.torch_device``).
     """
-    try:
-        device = torch.device(torch_device)
-    except RuntimeError as exc:
-        raise UsageError(f"--torch-device must be cpu or cuda, got {torch_device!r}") from exc
-    if device.type not in ("cpu", "cuda"):
-        raise UsageError(f"--torch-device must be cpu or cuda, got {torch_device!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(
-            f"--torch-device {torch_device} needs CUDA, which this machine lacks (torch "
-            f"{torch.__version__}); run it on the GPU machine, or use --torch-device cpu"
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise UsageError(
-            f"--torch-device {torch_device}: this machine has {torch.cuda.device_count()} CUDA "
-            "device(s), numbered from 0"
-        )
+    device = resolve_torch_device(torch_device)
     gpu = device.type == "cuda"
     name = name or ("host-cuda" if gpu else "host-torch")
     start = time.perf_counter()
@@ -186,11 +179,9 @@ def calibrate_torch(
         samples = _time_suite(
             device, networks=networks, runs_target_s=runs_target_s, passes=passes, log=log
         )
-    # As for the ONNX Runtime host: the roofs are the best rates seen anywhere, so each fitted
-    # fraction is a share of something this device reached (cuDNN runs FP32 convolutions in
-    # TF32 by default, faster than any FP32 matrix product).
-    peak = max(peak, *(s.profile.total_flops / (s.measured_ms * 1e6) for s in samples))
-    bandwidth = max(bandwidth, *(s.profile.traffic_bytes / (s.measured_ms * 1e6) for s in samples))
+    # As for the ONNX Runtime host (cuDNN runs FP32 convolutions in TF32 by default, faster
+    # than any FP32 matrix product)
+    peak, bandwidth = best_roofs(samples, peak=peak, bandwidth=bandwidth)
     if gpu:
         what = f"{torch.cuda.get_device_name(device)} (PyTorch {torch.__version__} eager, CUDA)"
     else:

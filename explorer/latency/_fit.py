@@ -19,6 +19,7 @@ from explorer.errors import UsageError
 from explorer.prediction import (
     PER_CALL_CLASSES,
     SIZED_CLASSES,
+    _processor,
     calibration_class,
     fused_flags,
     op_calls,
@@ -54,7 +55,7 @@ def _design(
 ) -> _Design:
     peak = device.peak_gflops_fp32 * 1e9
     bandwidth = device.bandwidth_gb_s * 1e9
-    processor = getattr(device, "processor", None) or device.kind  # as predict_latency
+    processor = _processor(device)  # a grouped convolution is one launch on a GPU
     classes = sorted({calibration_class(o) for p in profiles for o in p.ops})
     index = {k: i for i, k in enumerate(classes)}
     rows: list[tuple[float, ...]] = []
