@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from explorer.data import FeatureSet, Split
 from explorer.errors import ExplorerError, UsageError
+from explorer.latency._backends import torch_device
 from explorer.metrics import Metrics, compute_metrics
 
 if TYPE_CHECKING:
@@ -127,11 +128,12 @@ class TrainResult:
 
 
 def _resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA where the machine has it, else the CPU) or a device this machine has: the
+    same check as ``bench`` and ``calibrate`` make of ``--torch-device`` (a malformed name or a
+    CUDA device the machine lacks is one line, not a traceback mid-training)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device={name!r} was asked for but CUDA is not available: use cpu")
-    return torch.device(name)
+    return torch_device(name)
 
 
 class _Batches:

@@ -179,3 +179,21 @@ def test_cli_train_writes_a_safe_checkpoint(tmp_path, capsys, monkeypatch) -> No
     assert len(raw["extra"]["audio_normalization"]["mean"]) == 40
     model = load_checkpoint(out).build_model()
     assert model.input_spec.height == 64
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("cuda:abc", "must be cpu or cuda[:i], got 'cuda:abc'"),
+        ("mps", "must be cpu or cuda[:i], got 'mps'"),
+        ("cuda:7", "needs CUDA" if not torch.cuda.is_available() else "CUDA device(s)"),
+    ],
+)
+def test_a_torch_device_the_machine_lacks_is_one_line_before_training(name, message) -> None:
+    from explorer.training import _resolve_device
+
+    with pytest.raises(UsageError) as caught:
+        _resolve_device(name)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert _resolve_device("cpu") == torch.device("cpu")
+    assert _resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
