@@ -177,6 +177,7 @@ def calibrate_command(
     path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"
     write_text_atomic(path, device_profiles.to_toml(profile), what="--out")
     from explorer.latency import kernel_file_for
+    from explorer.latency._calibrate import family_of
 
     side = kernel_file_for(path)
     if kernels is not None:
@@ -203,7 +204,7 @@ def calibrate_command(
         speeds = f"{1 / high:.2f}-{1 / low:.2f} of its median (divided out, run by run)"
         rows.append(("machine speed while sampling", speeds))
         rows.append(("speed, second to second", f"±{extra['speed_scatter']:.1%}"))
-    networks_fitted = [x for x in extra.get("samples", ()) if "#" in x["name"]]  # family#seed
+    networks_fitted = [x for x in extra.get("samples", ()) if family_of(x["name"])]
     if networks_fitted:
         errors = [abs(x["predicted_ms"] / x["measured_ms"] - 1) for x in networks_fitted]
         shares = " / ".join(f"{sum(e <= t for e in errors) / len(errors):.0%}" for t in (0.1, 0.25))

@@ -295,6 +295,19 @@ class _Sample:
     measured_ms: float
 
 
+def network_name(family: str, seed: int) -> str:
+    """The name of a calibration sample that is a whole network of a family: ``family#seed``
+    (the benchmarks name their held-out networks the same way)."""
+    return f"{family}#{seed}"
+
+
+def family_of(name: str) -> str | None:
+    """The family of a sample named by ``network_name``; None for a micro-benchmark, a random
+    network or a single operator."""
+    family, sep, _ = name.partition("#")
+    return family if sep else None
+
+
 def _family_networks(per_family: int) -> list[tuple[str, nn.Module, tuple[torch.Tensor, ...]]]:
     """Seeded small samples of every search-space family, as whole networks.
 
@@ -313,7 +326,7 @@ def _family_networks(per_family: int) -> list[tuple[str, nn.Module, tuple[torch.
             inputs = ss.example_inputs(model)
             macs = profile_model(model, inputs, meta=True).macs
             if macs <= _NETWORK_MAX_MACS:
-                out.append((f"{family}#{seed}", model, inputs))
+                out.append((network_name(family, seed), model, inputs))
                 taken += 1
             seed += 1
     return out
@@ -481,7 +494,7 @@ def host_calibration(
     start: float,
 ) -> CalibrationRun:
     """The ``host`` profile with the roofline calibration fitted to measured ``samples``."""
-    networks_timed = sum("#" in s.name for s in samples)  # family networks are "family#seed"
+    networks_timed = sum(family_of(s.name) is not None for s in samples)
     # The roofs are the best rates seen anywhere (copies, GEMMs, the suite itself), so every
     # fitted fraction is a share of something this machine really reached. The working sets of
     # these networks mostly fit in cache, so the bandwidth roof is the cache-resident copy

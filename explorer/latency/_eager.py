@@ -36,6 +36,7 @@ from ._calibrate import (
     _Sample,
     _suite,
     best_roofs,
+    family_of,
     measure_bandwidths,
 )
 from ._fit import fit_calibration
@@ -201,10 +202,10 @@ def calibrate_torch(
         "`explorer bench --backend torch` on it, not ONNX Runtime or TensorRT.",
         alternatives={"dram": {"bandwidth_gb_s": round(dram, 2), "source": "largest copy"}},
     )
-    # Family networks (named family#seed) weigh as much as all the micro-benchmarks together:
+    # Family networks weigh as much as all the micro-benchmarks together:
     # in a network each operator costs more than alone (its module's Python call, the views
     # between operators), and with equal weights the fit priced unseen networks 19-26 % fast.
-    is_network = ["#" in s.name for s in samples]
+    is_network = [family_of(s.name) is not None for s in samples]
     networks_timed = sum(is_network)
     weight = (len(samples) - networks_timed) / max(networks_timed, 1)
     cal = fit_calibration(

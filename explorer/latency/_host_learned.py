@@ -19,6 +19,7 @@ from explorer.errors import UsageError
 from ._calibrate import (
     CalibrationRun,
     _Sample,
+    family_of,
     host_calibration,
     measure_bandwidths,
     measure_peak_gflops,
@@ -121,7 +122,7 @@ def calibrate_host_learned(
         clock="cpu",
         start=start,
     )
-    families = sorted({s.name.split("#")[0] for s in samples if "#" in s.name})
+    families = sorted({f for s in samples if (f := family_of(s.name))})
     kernels = fit_samples(
         samples,
         threads=threads,

@@ -573,7 +573,7 @@ def sample_sources(
     operator suite is done, its turns go to random convolutions."""
     import search_spaces as ss
 
-    from ._calibrate import _suite
+    from ._calibrate import _suite, network_name
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -612,7 +612,7 @@ def sample_sources(
                 model = ss.build(ss.sample(family, seed=s)).eval()
                 inputs = ss.example_inputs(model)
                 if _rough_macs(model, inputs) <= max_macs:
-                    yield f"{family}#{s}", model, inputs
+                    yield network_name(family, s), model, inputs
                     break
             continue
         yield name, module.eval(), (torch.randn(shape),)
@@ -814,6 +814,8 @@ def collect(
     samples (not of family networks, random CNNs or random operators) in the returned
     samples, for the roofline fit.
     """
+    from ._calibrate import family_of
+
     start = time.perf_counter()
     samples: list[KernelSample] = []
     with tempfile.TemporaryDirectory(prefix="explorer-probe-") as tmp:
@@ -834,7 +836,9 @@ def collect(
             if time.perf_counter() - probe.readings[-1][0] >= _PROBE_EVERY_S:
                 probe.take()
             try:
-                whole_network = "#" in name or name.startswith(("cnn_", "op_", "heavy_"))
+                whole_network = family_of(name) is not None or name.startswith(
+                    ("cnn_", "op_", "heavy_")
+                )
                 small = keep_small_modules and not whole_network
                 samples.append(
                     measure_kernels(
