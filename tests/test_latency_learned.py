@@ -640,3 +640,39 @@ def test_a_sample_is_described_from_its_own_profile_as_describe_describes_it(tmp
     assert sum(n.kind == "reorder" for n in profiled) >= 1
     assert {n.network_bytes for n in profiled} == {sample.graph.network_bytes}  # reorders too
     assert all(t > 0 for _, t in sample.nodes) and sample.measured_ms > 0
+
+
+def test_shape_inference_of_a_weight_heavy_network_runs_without_its_weights(tmp_path):
+    import onnx
+
+    from explorer.export import export_onnx
+    from explorer.latency import _kernels
+
+    class Net(nn.Module):  # 0.45 M weights in a conv and a dense layer, reshapes between
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(64, 512, 3, padding=1)
+            self.fc = nn.Linear(512, 300)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x).mean((2, 3)).reshape(x.shape[0], 128, 4)
+            return self.fc(y.reshape(x.shape[0], -1))
+
+    torch.manual_seed(0)
+    path = tmp_path / "m.onnx"
+    export_onnx(Net().eval(), (torch.randn(2, 64, 8, 8),), path, check=False)
+    model = onnx.load(str(path))
+    light = _kernels._shape_only(model)
+    big = {i.name for i in model.graph.initializer if math.prod(i.dims) > 16}
+    assert big and not big & {i.name for i in light.graph.initializer}  # the weights are gone
+    assert big <= {i.name for i in light.graph.input}  # as inputs of the same shape
+    assert light.ByteSize() < model.ByteSize() / 50
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    expected = {v.name: _kernels._dims(v) for v in inferred.graph.value_info}
+    shapes = _kernels._known_shapes(model)
+    assert expected and all(shapes[name] == dims for name, dims in expected.items() if dims)
+    assert shapes[model.graph.output[0].name] == (2, 300)
+    # a network of few weights is inferred as it is: copying its graph would cost more
+    export_onnx(nn.Conv2d(3, 4, 3).eval(), (torch.randn(1, 3, 8, 8),), path, check=False)
+    small = onnx.load(str(path))
+    assert _kernels._shape_only(small) is small

@@ -414,12 +414,49 @@ def _dims(vi: Any) -> tuple[int, ...] | None:
     return tuple(dims) if all(d > 0 for d in dims) or not dims else None
 
 
+_FLOAT_TYPES = (1, 10, 11, 16)  # float, float16, double, bfloat16 (onnx.TensorProto)
+_SHAPE_ONLY_ABOVE = 250_000  # weights (elements) past which shape inference runs without them
+
+
+def _shape_only(model: Any) -> Any:
+    """``model``, or where its weights are large (``_SHAPE_ONLY_ABOVE``) a copy whose
+    floating-point initializers of more than 16 elements are graph inputs of the same type and
+    shape: shape inference needs their shapes, not their values (integer and small constants,
+    which can be reshape targets or resize scales, stay). ONNX serialises the model it infers,
+    and serialising a ResNet's 44 MB of weights twice was a quarter of predicting it."""
+    import onnx
+    from onnx import helper
+
+    graph = model.graph
+    heavy = [i for i in graph.initializer if i.data_type in _FLOAT_TYPES and math.prod(i.dims) > 16]
+    if sum(math.prod(i.dims) for i in heavy) < _SHAPE_ONLY_ABOVE:
+        return model  # copying the graph would cost more than serialising its weights
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    light.graph.name = graph.name
+    light.graph.node.extend(graph.node)
+    light.graph.input.extend(graph.input)
+    light.graph.output.extend(graph.output)
+    light.graph.value_info.extend(graph.value_info)
+    declared = {i.name for i in graph.input}
+    light.graph.input.extend(
+        helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
+        for i in heavy
+        if i.name not in declared
+    )
+    weights = {i.name for i in heavy}
+    light.graph.initializer.extend(i for i in graph.initializer if i.name not in weights)
+    return light
+
+
 def _known_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     """Shapes of every value ONNX shape inference can give in ``model``."""
     import onnx
 
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        inferred = onnx.shape_inference.infer_shapes(_shape_only(model), strict_mode=False)
     except Exception:  # contributed operators can trip the checker: keep what is declared
         inferred = model
     shapes: dict[str, tuple[int, ...]] = {}
@@ -427,7 +464,7 @@ def _known_shapes(model: Any) -> dict[str, tuple[int, ...]]:
         d = _dims(vi)
         if d is not None:
             shapes[vi.name] = d
-    for init in inferred.graph.initializer:
+    for init in model.graph.initializer:
         shapes[init.name] = tuple(int(d) for d in init.dims)
     return shapes
 
