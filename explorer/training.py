@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from explorer.data import FeatureSet, Split
 from explorer.errors import ExplorerError, UsageError
-from explorer.latency._backends import torch_device
+from explorer.latency import torch_device
 from explorer.metrics import Metrics, compute_metrics
 
 if TYPE_CHECKING:

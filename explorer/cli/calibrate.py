@@ -176,8 +176,7 @@ def calibrate_command(
         extra = {"seconds": run.seconds, "samples": run.to_dict()["samples"]}
     path = out or device_profiles.user_device_dir() / f"{profile.key}.toml"
     write_text_atomic(path, device_profiles.to_toml(profile), what="--out")
-    from explorer.latency import kernel_file_for
-    from explorer.latency._calibrate import family_of
+    from explorer.latency import family_of, kernel_file_for
 
     side = kernel_file_for(path)
     if kernels is not None:

@@ -8,7 +8,9 @@ Backends (``ort``, ``torch``, ``tensorrt``) share one protocol and return a froz
 ``LatencyResult`` with the raw timings and the environment. ``calibrate_host`` measures this
 machine and returns a ``host`` device profile; ``calibrate_from_measurements`` fits a device's
 calibration from ``explorer bench --format json`` results taken on that device;
-``calibrate_torch`` calibrates PyTorch eager (CPU or CUDA) on this machine.
+``calibrate_torch`` calibrates PyTorch eager (CPU or CUDA) on this machine. ``torch_device``
+checks a ``--torch-device`` name against this machine; ``family_of`` tells a calibration sample
+that is a family network (named ``family#seed``) from the others.
 
 Learned kernels: ``calibrate_host_learned`` (what ``explorer calibrate`` runs) samples and
 profiles networks node by node and fits a ``KernelModel``, saved as ``KEY.kernels.json`` beside
@@ -21,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._backends import BACKENDS, Backend, BenchSettings, get_backend
+from ._backends import BACKENDS, Backend, BenchSettings, get_backend, torch_device
 from ._result import LatencyResult, latency_frame
 
 __all__ = [
@@ -37,11 +39,13 @@ __all__ = [
     "calibrate_host",
     "calibrate_host_learned",
     "calibrate_torch",
+    "family_of",
     "get_backend",
     "kernel_file_for",
     "kernel_model_for",
     "latency_frame",
     "load_kernel_model",
+    "torch_device",
 ]
 
 
@@ -60,7 +64,7 @@ def bench(
 
 
 def __getattr__(name: str):  # calibration pulls in profiling and the fits: load when asked
-    if name in ("calibrate_host", "calibrate_from_measurements"):
+    if name in ("calibrate_host", "calibrate_from_measurements", "family_of"):
         from . import _calibrate
 
         return getattr(_calibrate, name)
