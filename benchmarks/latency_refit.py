@@ -128,6 +128,9 @@ def score(path: str | Path) -> dict[str, Any]:
             g: metrics(measured[m], predicted[m]) | {"n": int(m.sum())} for g, m in groups.items()
         },
         "bias": float(np.median(ratio) - 1),
+        # the range every prediction states (``KernelModel.meta["range_pct"]``): how often it holds
+        "range_pct": float(model.meta["range_pct"]),
+        "in_range": float(np.mean(np.abs(ratio - 1) <= model.meta["range_pct"] / 100)),
         "own_nodes": {
             "networks": len(own),
             "within_10pct": float(np.mean(np.abs(own - 1) <= 0.10)),
@@ -162,6 +165,7 @@ def main() -> int:
                 f"  {group:10s} {m['n']:3d} | ±10% {m['within_10pct']:4.0%}  ±20% "
                 f"{m['within_20pct']:4.0%}  MdAPE {m['mdape_pct']:4.1f}%  rho {m['spearman']:.3f}"
             )
+        print(f"  the stated range ±{r['range_pct']:.1f} % holds for {r['in_range']:.0%}")
         print("  outside ±10 %: " + ", ".join(f"{n} {e:+.0%}" for e, n in r["misses"]))
         own = r["own_nodes"]
         print(

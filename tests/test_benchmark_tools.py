@@ -1,5 +1,6 @@
 """The latency benchmarks' reporting helpers: the runs table, the noise spreads, the score
-of an eager-GPU calibration and the per-kind table of a network's mispriced nodes."""
+of an eager-GPU calibration, the per-kind table of a network's mispriced nodes and how often
+a prediction's stated range holds."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ latency_runs = _load("latency_runs")
 machine_noise = _load("machine_noise")
 gpu_latency = _load("gpu_latency")
 latency_nodes = _load("latency_nodes")
+latency_prediction = _load("latency_prediction")
 
 
 def _run(learned: float, paced: float | None, **extra) -> dict:
@@ -141,3 +143,25 @@ def test_node_kinds_are_priced_relative_to_their_own_network() -> None:
     assert table["conv"]["relative"] == pytest.approx(speed / overall)
     assert table["deep_conv"]["relative"] == pytest.approx(0.5 * speed / overall)
     assert table["matmul"]["measured_share"] == pytest.approx(50 / 650)
+
+
+def test_the_stated_range_is_scored_against_both_kinds_of_measured_time() -> None:
+    """A network counts as inside when its time lies within the low and high ms its prediction
+    states, the ends included; raw and speed-normalised times are scored apart."""
+
+    def row(measured: float, paced: float, learned: float = 1.0) -> dict:
+        return {
+            "learned_ms": learned,
+            "low_ms": 0.8 * learned,
+            "high_ms": 1.2 * learned,
+            "previous_ms": learned,
+            "measured_ms": measured,
+            "paced_ms": paced,
+            "noise": 0.0,
+            "noise_paced": 0.0,
+        }
+
+    rows = [row(1.0, 1.0), row(1.2, 0.8), row(1.5, 1.1), row(0.7, 1.3), row(4.0, 4.0, 4.0)]
+    scored = latency_prediction.report(rows, "all")
+    assert scored["in_range"] == 0.6  # 1.5 and 0.7 ms fall outside 0.8-1.2
+    assert scored["in_range_paced"] == 0.8  # only 1.3 ms does
