@@ -3,14 +3,17 @@
     python benchmarks/latency_nodes.py RUN.json.gz kumar#1 kumar#7 [--kind nchwc_conv]
 
 A network whose prediction is off by the same amount run after run (a persistent error, which
-no amount of re-measuring removes) is mispriced somewhere in its nodes. This script refits the
+no amount of re-measuring removes) is mispriced in its nodes or in the per-inference terms
+that turn node times into a whole time. This script refits the
 kernel model on a recorded calibration (``latency_prediction.py --record``, as
 ``latency_refit.py`` does), profiles each named network's nodes on this machine now (the
 calibration's own paced profiling), and prints, for each kind of node, the measured and
 predicted microseconds and their ratio *relative to the whole network's ratio*: the machine's
 speed now against the recording's divides out, and a kind priced too fast or too slow against
-the rest of its own network stands out. ``--kind`` also lists that kind's nodes one by one with
-their shapes. Networks are named as the benchmark names them: ``family#seed``.
+the rest of its own network stands out. It also prints the whole time the network's own
+measured nodes give through the per-inference terms: off by much, the terms misprice it
+whatever the nodes' prices. ``--kind`` also lists that kind's nodes one by one with their
+shapes. Networks are named as the benchmark names them: ``family#seed``.
 
 Run it pinned to one otherwise idle core (``taskset -c 1``); each network is profiled for
 about three seconds.
@@ -93,6 +96,12 @@ def main() -> int:
                   f"ms whole, predicted {model.predict_ms(sample.graph):.3f} ms; node times "
                   f"predicted / measured {overall:.2f} (the machine's speed against the "
                   "recording's, and the network's own error)")  # fmt: skip
+            # the error split in two: the nodes' prices, and the per-inference terms that turn
+            # the measured nodes themselves into a whole time
+            own_ms = model.whole_us(sum(measured.values()), len(measured)) / 1e3
+            own_error = own_ms / sample.measured_ms - 1
+            print(f"  from its own measured nodes through the per-inference terms: {own_ms:.3f} "
+                  f"ms ({own_error:+.1%} of the whole it measured)")  # fmt: skip
             for r in by_kind(rows):
                 print(f"  {r['kind']:28s} {r['nodes']:4d} nodes {r['measured_us']:9.1f} µs "
                       f"({r['measured_share']:5.1%}) predicted {r['predicted_us']:9.1f} µs, "

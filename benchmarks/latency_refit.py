@@ -128,9 +128,10 @@ def score(path: str | Path) -> dict[str, Any]:
             g: metrics(measured[m], predicted[m]) | {"n": int(m.sum())} for g, m in groups.items()
         },
         "bias": float(np.median(ratio) - 1),
-        # the range every prediction states (``KernelModel.meta["range_pct"]``): how often it holds
+        # the range every prediction states (``KernelModel.meta["range_pct"]`` either side of
+        # it, as ``explorer profile`` gives it): how often the measured time lies inside
         "range_pct": float(model.meta["range_pct"]),
-        "in_range": float(np.mean(np.abs(ratio - 1) <= model.meta["range_pct"] / 100)),
+        "in_range": float(np.mean(np.abs(1 / ratio - 1) <= model.meta["range_pct"] / 100)),
         "own_nodes": {
             "networks": len(own),
             "within_10pct": float(np.mean(np.abs(own - 1) <= 0.10)),
