@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="profiling per network")
     args = parser.parse_args()
 
-    from latency_refit import read_data
+    from latency_refit import own_nodes_ratio, read_data
 
     import search_spaces as ss
     from explorer.latency._host_learned import fit_samples
@@ -98,10 +98,10 @@ def main() -> int:
                   "recording's, and the network's own error)")  # fmt: skip
             # the error split in two: the nodes' prices, and the per-inference terms that turn
             # the measured nodes themselves into a whole time
-            own_ms = model.whole_us(sum(measured.values()), len(measured)) / 1e3
-            own_error = own_ms / sample.measured_ms - 1
-            print(f"  from its own measured nodes through the per-inference terms: {own_ms:.3f} "
-                  f"ms ({own_error:+.1%} of the whole it measured)")  # fmt: skip
+            own = own_nodes_ratio(model, sample)
+            print(f"  from its own measured nodes through the per-inference terms: "
+                  f"{own * sample.measured_ms:.3f} ms ({own - 1:+.1%} of the whole it "
+                  "measured)")  # fmt: skip
             for r in by_kind(rows):
                 print(f"  {r['kind']:28s} {r['nodes']:4d} nodes {r['measured_us']:9.1f} µs "
                       f"({r['measured_share']:5.1%}) predicted {r['predicted_us']:9.1f} µs, "

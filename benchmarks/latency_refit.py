@@ -28,7 +28,7 @@ import numpy as np
 
 from explorer.latency._host_learned import fit_samples
 from explorer.latency._kernels import KernelGraph, KernelNode
-from explorer.latency._learned import _MIN_NETWORK_NODES
+from explorer.latency._learned import _MIN_NETWORK_NODES, KernelModel
 from explorer.latency._sampling import KernelSample
 
 FORMAT = "explorer-latency-data"
@@ -96,6 +96,13 @@ def read_data(path: str | Path) -> tuple[list[KernelSample], dict[str, Any], lis
     return samples, data["meta"], held_out
 
 
+def own_nodes_ratio(model: KernelModel, sample: KernelSample) -> float:
+    """``sample``'s whole time as the fitted per-inference terms make it from its own profiled
+    node times (no regressor involved), over the whole time it measured."""
+    own_us = model.whole_us(sum(us for _, us in sample.nodes), len(sample.nodes))
+    return own_us / (sample.measured_ms * 1e3)
+
+
 def score(path: str | Path) -> dict[str, Any]:
     """Refit on the samples recorded at ``path`` and score the held-out networks."""
     from latency_prediction import metrics
@@ -110,11 +117,7 @@ def score(path: str | Path) -> dict[str, Any]:
     # profiled node times through the fitted per-inference terms (no regressor involved); its
     # two timings are 0.1 s each, moments apart, on a machine whose runs scatter by 10-20 %
     own = np.array(
-        [
-            model.whole_us(sum(us for _, us in s.nodes), len(s.nodes)) / (s.measured_ms * 1e3)
-            for s in samples
-            if len(s.nodes) >= _MIN_NETWORK_NODES
-        ]
+        [own_nodes_ratio(model, s) for s in samples if len(s.nodes) >= _MIN_NETWORK_NODES]
     )
     families = sorted({h["family"] for h in held_out})
     groups = {"all": np.ones(len(held_out), dtype=bool)} | {
