@@ -165,3 +165,8 @@ def test_the_stated_range_is_scored_against_both_kinds_of_measured_time() -> Non
     scored = latency_prediction.report(rows, "all")
     assert scored["in_range"] == 0.6  # 1.5 and 0.7 ms fall outside 0.8-1.2
     assert scored["in_range_paced"] == 0.8  # only 1.3 ms does
+    # a prediction without an upper bound (a roofline profile) states no range: not counted
+    unbounded = row(9.0, 9.0) | {"high_ms": None}
+    assert latency_prediction.report([*rows, unbounded], "all")["in_range"] == 0.6
+    roofline_only = [row(t, t, t) | {"high_ms": None} for t in (1.0, 2.0, 3.0)]
+    assert latency_prediction.report(roofline_only, "all")["in_range_paced"] is None
