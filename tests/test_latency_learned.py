@@ -433,7 +433,7 @@ def test_sources_take_turns_and_every_family_gets_its_turn():
 
     names = [n for n, _m, _x in itertools.islice(sample_sources(seed=0), 66)]
     assert sum(n.startswith("heavy_") for n in names) == 6  # one turn in eleven
-    assert sum(n.startswith("stem") for n in names) == 12  # two in eleven
+    assert sum(n.startswith("stem") for n in names) == 6
     assert sum(n.startswith("op_") for n in names) == 12
     assert sum(n.startswith("cnn_") for n in names) == 12
     # the family networks, and only they, are told apart by name (the fits weigh them)

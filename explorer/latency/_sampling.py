@@ -562,12 +562,8 @@ def random_heavy(rng: np.random.Generator) -> tuple[str, nn.Module, tuple[int, .
 # 10 % under or better with 28-84 of them added (more did not help); 13 % under in the
 # quiet run of benchmarks/latency_prediction.py with this order. Stems (one in eleven, ~70
 # in a 5-minute calibration) added offline to four saved calibrations: 0.823 -> 0.842 of the
-# benchmark's 65 networks within ±10 % (200 of them: 0.846). Two in eleven since 2026-12-05,
-# in place of the random convolutions' own turn (they still take the suite's turns once it is
-# done): half the random convolutions dropped from ten recorded calibrations left the
-# benchmark's score as it was (0.832 -> 0.838 within ±10 %), and family-like stems at a batch
-# of 4-25 priced the frame-batched first convolutions better (hybrid#2 +17 -> +10 %).
-_TURNS = ("suite", "stem", "cnn", "family", "op", "suite", "heavy", "cnn", "family", "op", "stem")
+# benchmark's 65 networks within ±10 % (200 of them: 0.846).
+_TURNS = ("suite", "conv", "cnn", "family", "op", "suite", "heavy", "cnn", "family", "op", "stem")
 
 
 def sample_sources(
