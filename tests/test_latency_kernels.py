@@ -39,8 +39,7 @@ def test_batch_norm_and_activations_are_fused_into_the_convolutions(graph):
     assert [c.features()["activation"] for c in convs] == [1.0, 2.0, 0.0]
     if nchwc_block():  # x86: channel-blocked convolutions and a reorder back to NCHW
         assert [c.op for c in convs] == ["nchwc:Conv"] * 3
-        # the first reads the 3-channel NCHW image as it is, with a kernel of its own
-        assert [c.kind for c in convs] == ["nchwc_conv:nchw", "nchwc_dwconv", "nchwc_conv"]
+        assert [c.kind for c in convs] == ["nchwc_conv", "nchwc_dwconv", "nchwc_conv"]
         assert "nchwc:ReorderOutput" in ops
     else:  # a runtime without NCHWc kernels fuses into FusedConv
         assert convs[0].op == "ms:FusedConv"

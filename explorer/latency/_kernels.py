@@ -205,9 +205,7 @@ class KernelNode:
     ``kind`` names the regressor that predicts it (``conv``, ``dwconv``, ``gconv``,
     ``nchwc_conv``, ``nchwc_dwconv``, ``nchwc_pool``, ``reorder``, ``matmul``, ``pool``,
     ``reduce``, ``norm``, ``rnn``, ``attention``, ``softmax``, ``move``, ``view``,
-    ``elementwise``, ``math``; the last seven followed by ``:OP``, e.g. ``math:Softplus``;
-    ``nchwc_conv:nchw`` a channel-blocked convolution that reads an NCHW input of fewer
-    channels than the block);
+    ``elementwise``, ``math``; the last seven followed by ``:OP``, e.g. ``math:Softplus``);
     ``op`` is the runtime's operator (``domain:type`` for contributed ones) and
     ``activation`` what is fused into it.
     """
@@ -585,7 +583,7 @@ def _shapes(model: Any, original: dict[str, tuple[int, ...]], block: int) -> dic
     return shapes
 
 
-def _kind(op_type: str, domain: str, groups: int, weight: tuple[int, ...], block: int) -> str:
+def _kind(op_type: str, domain: str, groups: int, weight: tuple[int, ...]) -> str:
     prefix = "nchwc_" if domain == _NCHWC else ""
     if op_type in _CONV_OPS:
         # by the weights (the input's shape may be a padded NCHWc one): one input and one
@@ -594,10 +592,6 @@ def _kind(op_type: str, domain: str, groups: int, weight: tuple[int, ...], block
             return prefix + "dwconv"
         if groups > 1:
             return prefix + "gconv"
-        if prefix and len(weight) > 1 and weight[1] < block:
-            # fewer input channels than the block: the runtime reads the NCHW input as it is
-            # (a first layer, an attention gate) with a kernel of its own
-            return "nchwc_conv:nchw"
         return prefix + "conv"
     if op_type in ("ReorderInput", "ReorderOutput"):
         return "reorder"
@@ -654,7 +648,6 @@ def _node(
     shapes: dict[str, Any],
     initializers: set[str],
     consts: dict[str, Any] | None = None,
-    block: int = 0,
 ) -> KernelNode:
     a = _attrs(node)
     ins = tuple(shapes.get(i, ()) for i in node.input if i)
@@ -705,7 +698,7 @@ def _node(
     activation = str(a.get("activation", ""))
     if op_type in ("FusedGemm", "FusedMatMul"):
         activation = str(a.get("activation", ""))
-    kind = _kind(op_type, node.domain, groups, ins[1] if len(ins) > 1 else (), block)
+    kind = _kind(op_type, node.domain, groups, ins[1] if len(ins) > 1 else ())
     if kind in _BY_OP:  # one operator's cost per element differs from another's many times
         kind = f"{kind}:{op_type}"  # (ONNX Runtime's Softplus ~35x a Sigmoid)
     axes_input = (consts or {}).get(node.input[1]) if len(node.input) > 1 else None
@@ -830,7 +823,7 @@ def describe_optimised(
         for i in model.graph.initializer
         if i.data_type == 7 and math.prod(i.dims) <= 16
     }
-    nodes = [_node(n, shapes, initializers, consts, block) for n in model.graph.node]
+    nodes = [_node(n, shapes, initializers, consts) for n in model.graph.node]
     total = sum(n.bytes for n in nodes)
     return KernelGraph(
         nodes=tuple(replace(n, network_bytes=total) for n in nodes), level=level, block=block

@@ -57,12 +57,11 @@ __all__ = [
 ]
 
 FORMAT = "explorer-kernel-latency"
-VERSION = 9  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
+VERSION = 8  # 2: nodes priced as profiled, the profiler's cost taken off per network; 3: a
 # fused activation described by what it costs (``activation``); 4: the size correction; 5: the
 # contiguous runs a broadcast or a transpose walks (``spans``); 6: the share of a window's
 # output positions its padding reaches (``border``); 7: the bytes its whole network moves
-# (``network_bytes``); 8: which of the runtime's routines a transpose takes (``transpose_path``);
-# 9: a channel-blocked convolution of an NCHW input is a kind of its own (``nchwc_conv:nchw``)
+# (``network_bytes``); 8: which of the runtime's routines a transpose takes (``transpose_path``)
 FEATURES = (
     "flops",
     "bytes",
