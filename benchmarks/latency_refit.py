@@ -113,6 +113,8 @@ def score(path: str | Path) -> dict[str, Any]:
     measured = np.array([h["paced_ms"] for h in held_out])
     recorded = np.array([h["learned_ms"] for h in held_out])
     ratio = predicted / measured
+    ranges = [model.stated_range(ms) for ms in predicted]
+    inside = [lo <= m <= hi for (lo, hi), m in zip(ranges, measured, strict=True)]
     # what the samples themselves allow: each calibration network's whole time from its own
     # profiled node times through the fitted per-inference terms (no regressor involved); its
     # two timings are 0.1 s each, moments apart, on a machine whose runs scatter by 10-20 %
@@ -131,10 +133,10 @@ def score(path: str | Path) -> dict[str, Any]:
             g: metrics(measured[m], predicted[m]) | {"n": int(m.sum())} for g, m in groups.items()
         },
         "bias": float(np.median(ratio) - 1),
-        # the range every prediction states (``KernelModel.meta["range_pct"]`` either side of
-        # it, as ``explorer profile`` gives it): how often the measured time lies inside
+        # the range every prediction states (``KernelModel.stated_range``, as ``explorer
+        # profile`` gives it): how often the measured time lies inside
         "range_pct": float(model.meta["range_pct"]),
-        "in_range": float(np.mean(np.abs(1 / ratio - 1) <= model.meta["range_pct"] / 100)),
+        "in_range": float(np.mean(inside)),
         "own_nodes": {
             "networks": len(own),
             "within_10pct": float(np.mean(np.abs(own - 1) <= 0.10)),

@@ -350,10 +350,8 @@ def _learned_prediction(base: Prediction, model: Any, inputs: tuple[Any, ...], k
         for n, t in zip(graph.nodes, node_us, strict=True)
     )
     ms = (kernels.call_us + float(node_us.sum())) / 1e3
-    spread = float(kernels.meta.get("range_pct", 20.0)) / 100
-    return replace(
-        base, ms=ms, calibrated=True, ops=ops, low_ms=ms * (1 - spread), high_ms=ms * (1 + spread)
-    )
+    low, high = kernels.stated_range(ms)
+    return replace(base, ms=ms, calibrated=True, ops=ops, low_ms=low, high_ms=high)
 
 
 def _roofline_prediction(profile: ModelProfile, device: DeviceProfile | Target) -> Prediction:
