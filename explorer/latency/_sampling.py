@@ -5,12 +5,13 @@ the roofline calibration (one operator class each), random single convolutions (
 depthwise, grouped, 1-D; sizes from 1 px to 112 px, square or not, strides and fused
 activations drawn at random), random small CNNs of common blocks (inverted residuals with
 squeeze-excitation, basic residual blocks, fire and channel-shuffle blocks), seeded samples of
-every search-space family (seeds from 1000, disjoint from the benchmark's), and random single
-operators of the other kinds networks run (elementwise math such as Softplus and Tanh,
-GRU/LSTM, linear layers, attention, layer norms, reductions over any axis, broadcast gates,
-transposes, pools) at 1 K to 2 M elements, so every regressor interpolates, and stacks of
-weight-heavy layers (up to 80 MB of weights, as in the deep stages of standard CNNs) whose
-weights stream from memory (one turn in ten). Each is exported, described as ONNX Runtime
+every search-space family (seeds from 1000, disjoint from the benchmark's; four turns in
+thirteen, the most of any source), and random single operators of the other kinds networks
+run (elementwise math such as Softplus and Tanh, GRU/LSTM, linear layers, attention, layer
+norms, reductions over any axis, broadcast gates, transposes, pools) at 1 K to 2 M elements,
+so every regressor interpolates, and stacks of weight-heavy layers (up to 80 MB of weights,
+as in the deep stages of standard CNNs) whose weights stream from memory (one turn in
+thirteen). Each is exported, described as ONNX Runtime
 optimises it, profiled node by node with the runtime's profiler, and timed whole without
 the profiler. A fixed reference network is read every few milliseconds in between, and each
 run of a sample is divided by the reading before it (``_paced``), so neither a slow spell of a
