@@ -577,7 +577,7 @@ _TURNS = (
 )  # fmt: skip
 # The seeds family networks are drawn from: disjoint from the benchmark's (0-199), and room
 # for long calibrations (a 15-minute one draws ~140 networks of each family, some seeds
-# skipped as too large; the range ended at 1200 until 2026-12)
+# skipped as too large; seeds 1000-1199 until 2026-12)
 _FAMILY_SEEDS = (1000, 2000)
 
 
