@@ -1,4 +1,4 @@
-"""Do the calibration and the benchmark time a network alike? Three ways, same networks, same probe.
+"""Do the calibration and the benchmark time a network alike? Four ways, same networks, same probe.
 
     taskset -c 1 python benchmarks/timing_styles.py              # 48 networks, two passes, ~6 min
     taskset -c 1 python benchmarks/timing_styles.py --networks 12 --passes 1
@@ -6,11 +6,12 @@
 The learned host latency model is fitted on whole-network times taken the way ``explorer
 calibrate`` takes them, and ``benchmarks/latency_prediction.py`` scores it against times taken
 its own way. Seeded family networks (calibration seeds, 1000 and up) are timed here, in turn,
-in three ways, every run divided by a reading of the calibration's reference network taken
-just before it (``_sampling._paced``, one probe for all three), and also taken raw:
+in four ways, every run divided by a reading of the calibration's reference network taken
+just before it (``_sampling._paced``, one probe for all four), and also taken raw:
 
 - *calibration*: a fresh session per network, timed as ``_sampling.time_whole`` times the
-  calibration's samples (a first run, three more under 5 ms, then 0.1 s of paced runs);
+  calibration's samples (a first run, three more under 5 ms, then 0.1 s of paced runs; its
+  steps written out here because ``time_whole`` returns only the paced median, not raw ms);
 - *interleaved*: every network's session open at once, four rounds over all of them, each turn
   a re-warming run and a paced burst of a quarter of those runs, as the benchmark's
   ``measure_interleaved`` times the held-out networks;
@@ -19,7 +20,7 @@ just before it (``_sampling._paced``, one probe for all three), and also taken r
 - *fresh rounds*: the four rounds over all networks, each turn in a fresh session opened for
   it (other networks between a network's bursts, but no session kept open).
 
-The passes alternate (calibration, interleaved, bursts, then again), so a drift of the
+The ways alternate (calibration, interleaved, bursts, fresh rounds, then again), so a drift of the
 machine's speed over minutes shows as a difference between passes of one way, not between the
 ways. Reports each way's median ratio to the calibration's, per size band and overall, paced
 (the median of a network's run-over-reading ratios) and raw (the median of its runs' thread
