@@ -6,7 +6,9 @@
 The table is read from the results files themselves (the CPU from the environment each run
 recorded, the date from the commit that added the file), so the record of the runs in
 ``benchmarks/results/host_latency_log.md`` is not transcribed by hand. A run named ``*busy*``
-(or listed in ``_BUSY``) had the other core working; the others had it idle. Files without a
+(or listed in ``_BUSY``) had the other core working; the others had it idle. "Held-out
+sessions" says how the held-out networks were timed: in a fresh session every turn, or (runs
+before 2026-12-05) with every session open through the rounds. Files without a
 benchmark run's results (offline cross-scorings, an idle-machine stability check) are listed
 as skipped.
 """
@@ -26,7 +28,8 @@ PREFIX = "latency_prediction"
 _BUSY = {"amd2"}  # the test suite on core 0
 
 HEADER = (
-    "| added (UTC) | run | CPU | core 0 | networks sampled | speed scatter calibrating | "
+    "| added (UTC) | run | CPU | core 0 | held-out sessions | networks sampled | "
+    "speed scatter calibrating | "
     "within ±10 %, speed-normalised (noise floor) | within ±10 %, raw (noise floor) | ρ | "
     "previous model |"
 )
@@ -68,6 +71,8 @@ def row(path: Path) -> dict[str, Any] | None:
         "run": name,
         "cpu": data.get("environment", {}).get("cpu", "?").replace("(R)", ""),
         "core0": "busy" if "busy" in name or name in _BUSY else "idle",
+        # runs before 2026-12-05 timed the held-out networks with every session open
+        "sessions": data.get("held_out_sessions", "open"),
         "networks": data.get("calibration", {}).get("networks"),
         "scatter": data.get("drift", {}).get("speed_scatter_calibrating"),
         "paced": paced["within_10pct"] if paced else None,
@@ -95,7 +100,8 @@ def table(paths: list[Path]) -> tuple[str, list[Path]]:
         scatter = "–" if r["scatter"] is None else "±" + _pct(r["scatter"])
         paced = "–" if r["paced"] is None else f"{_pct(r['paced'])} ({_pct(r['paced_noise'])})"
         lines.append(
-            f"| {r['added']} | `{r['run']}` | {r['cpu']} | {r['core0']} | {r['networks'] or '–'} | "
+            f"| {r['added']} | `{r['run']}` | {r['cpu']} | {r['core0']} | {r['sessions']} | "
+            f"{r['networks'] or '–'} | "
             f"{scatter} | {paced} | {_pct(r['raw'])} ({_pct(r['raw_noise'])}) | "
             f"{r['spearman']:.3f} | {_pct(r['previous'])} |"
         )

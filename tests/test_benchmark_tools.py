@@ -51,7 +51,7 @@ def _run(learned: float, paced: float | None, **extra) -> dict:
 
 def test_the_runs_table_reads_each_run_and_skips_other_files(tmp_path: Path) -> None:
     files = {
-        "latency_prediction_day1_busy.json": _run(0.5, 0.875),
+        "latency_prediction_day1_busy.json": _run(0.5, 0.875, held_out_sessions="fresh"),
         "latency_prediction_day1.json": _run(0.8, None),
         "latency_prediction_cross.json": {"what": "an offline cross-scoring", "scores": []},
     }
@@ -64,11 +64,13 @@ def test_the_runs_table_reads_each_run_and_skips_other_files(tmp_path: Path) -> 
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     busy = next(line for line in lines if "`day1_busy`" in line)
     # a paced run: its speed-normalised share, noise floor, ρ and previous model are the paced ones
-    assert "| busy |" in busy and "88 % (100 %)" in busy and "0.990" in busy and "| 40 % |" in busy
+    assert "| busy | fresh |" in busy and "88 % (100 %)" in busy
+    assert "0.990" in busy and "| 40 % |" in busy
     assert "Example CPU" in busy and "±5 %" in busy
     plain = next(line for line in lines if "`day1`" in line)
     # before pacing: no speed-normalised column, the raw share and the raw ρ
-    assert "| idle |" in plain and "| – | 80 % (50 %) | 0.900 | 25 % |" in plain
+    # a file from before the field: its held-out sessions were held open
+    assert "| idle | open |" in plain and "| – | 80 % (50 %) | 0.900 | 25 % |" in plain
 
 
 def test_noise_spreads_separate_a_shared_speed_from_the_runs_own_noise() -> None:
