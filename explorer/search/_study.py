@@ -68,20 +68,47 @@ def _storage(url: str, *, heartbeat_s: int) -> optuna.storages.RDBStorage:
             f"--storage {_redact(url)!r} is not a storage URL: use sqlite:///path/study.db or "
             "postgresql://user@host/db"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_s,
-                grace_period=3 * heartbeat_s,
-            )
-    except Exception as exc:  # bad URL, unreachable server, unwritable file
-        raise ExplorerError(
-            f"cannot open the study storage {_redact(url)!r}: {type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:300]}; check the URL, the server and its permissions"
-        ) from None
+    # two processes opening a new SQLite study at once (a search and a worker or a dashboard
+    # started together) both create its tables: one fails on the other's lock or rows, and
+    # opened again it finds the tables made (2026-12-05: 8 of 30 such starts failed)
+    deadline = time.monotonic() + (_SQLITE_CREATE_WAIT_S if url.startswith("sqlite:") else 0)
+    delay = 0.05
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=3 * heartbeat_s,
+                )
+        except Exception as exc:  # bad URL, unreachable server, unwritable file
+            if _creation_race(exc) and time.monotonic() + delay < deadline:
+                time.sleep(delay)
+                delay = min(2 * delay, 1.0)
+                continue
+            raise ExplorerError(
+                f"cannot open the study storage {_redact(url)!r}: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}; check the URL, the server and its "
+                "permissions"
+            ) from None
+
+
+_SQLITE_CREATE_WAIT_S = 60.0  # as long as a connection waits for a lock (_sqlite_connector)
+
+
+def _creation_race(exc: Exception) -> bool:
+    """Whether opening a SQLite storage failed on another process creating the same tables:
+    its lock ("database is locked"), a table it made first ("already exists") or the version
+    row it wrote first (UNIQUE constraint)."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and (
+        "locked" in str(exc) or "already exists" in str(exc)
+    )
 
 
 def _sqlite_connector(path: Path) -> Callable[[], Any]:
