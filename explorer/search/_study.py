@@ -52,7 +52,8 @@ class TrialEvent:
 
 def _storage(url: str, *, heartbeat_s: int) -> optuna.storages.RDBStorage:
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
+    sqlite = url.startswith("sqlite:///")
+    if sqlite:
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs["creator"] = _sqlite_connector(path)
@@ -71,7 +72,7 @@ def _storage(url: str, *, heartbeat_s: int) -> optuna.storages.RDBStorage:
     # two processes opening a new SQLite study at once (a search and a worker or a dashboard
     # started together) both create its tables: one fails on the other's lock or rows, and
     # opened again it finds the tables made (2026-12-05: 8 of 30 such starts failed)
-    deadline = time.monotonic() + (_SQLITE_CREATE_WAIT_S if url.startswith("sqlite:") else 0)
+    deadline = time.monotonic() + (_SQLITE_CREATE_WAIT_S if sqlite else 0)
     delay = 0.05
     while True:
         try:
