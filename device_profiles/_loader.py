@@ -347,7 +347,8 @@ def list_devices() -> list[DeviceProfile]:
     return [unique[k] for k in sorted(unique)]
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """Whether ``get`` reads ``text`` as a file's path (a .toml, a separator or ``~``)."""
     return text.endswith(".toml") or os.sep in text or "/" in text or text.startswith("~")
 
 
@@ -385,7 +386,7 @@ def resolve(address: str) -> Target:
 def _get_board(text: str) -> DeviceProfile:
     if not text:
         raise DeviceError("device is empty: give a key such as rpi4 (see `explorer devices`)")
-    if _looks_like_path(text):
+    if looks_like_path(text):
         return load_file(text)
     names = _registry()
     profile = names.get(normalise_name(text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -402,3 +403,29 @@ def test_the_search_limits_numpy_blas_threads_as_it_does_torch_threads(tmp_path:
         run_search(tiny_config(tmp_path, trials=2, threads=1), train_fn=recording)
         assert blas_threads() == before
     assert seen and all(s == {1} for s in seen)
+
+
+def test_a_profile_file_outside_the_registry_is_a_search_target_workers_read_again(
+    tmp_path: Path,
+) -> None:
+    """``--device FILE`` (say ``explorer calibrate --out FILE``'s profile): the study labels
+    the file's key and stores the file's absolute path, which a worker (``load_stored_config``)
+    reads again; the key alone names no known device here."""
+    import device_profiles
+    from explorer.search._study import load_stored_config
+
+    text = device_profiles.to_toml(device_profiles.get("orin-nano"))
+    board = tmp_path / "boards" / "my-board.toml"
+    board.parent.mkdir()
+    board.write_text(text.replace('key = "orin-nano"', 'key = "my-board"', 1), encoding="utf-8")
+    with pytest.raises(device_profiles.DeviceError):
+        device_profiles.get("my-board")
+    budgets = (parse_budget("1e8flops"), parse_budget(f"50ms@{board}"))
+    config = tiny_config(tmp_path / "run", device=str(board), budgets=budgets, trials=1)
+    assert run_search(config, write_report=False).counts["complete"] == 1
+    rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
+    assert rows[0]["objective"] == "predicted_ms_my-board" and float(rows[0]["cost"]) > 0
+    stored = load_stored_config(config.storage_url, "tiny")
+    assert stored.device == "my-board"
+    assert stored.device_files == {"my-board": str(board.resolve())}
+    assert run_search(replace(stored, trials=2), write_report=False).counts["complete"] == 2

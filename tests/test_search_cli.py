@@ -71,3 +71,20 @@ def test_a_trained_preset_the_front_does_not_dominate_is_named_so() -> None:
     )
     assert _dominance_text({"dominated_by": None, "trained": True}) == "not dominated by the front"
     assert _dominance_text({"dominated_by": None, "trained": False}) == ""
+
+
+@pytest.mark.parametrize(
+    ("device", "name"),
+    [
+        ("orin-nano", "orin-nano_20ms"),
+        ("/tmp/calib/host.toml", "tmp-calib-host.toml_20ms"),
+        ("./host.toml", "host.toml_20ms"),
+    ],
+)
+def test_the_default_study_name_is_valid_for_a_profile_given_as_a_path(
+    device: str, name: str
+) -> None:
+    from explorer.budget import parse_budget
+    from explorer.search._settings import default_study_name
+
+    assert default_study_name(device, (parse_budget("20ms"),)) == name

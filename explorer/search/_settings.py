@@ -148,6 +148,8 @@ class SearchConfig:
     paper_starts: bool = True
     threads: int = 1
     workers: int = 1
+    # profile files outside the registry, by key: their absolute paths (``--device FILE``)
+    device_files: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -243,8 +245,11 @@ class SearchConfig:
 
 
 def default_study_name(device: str, budgets: tuple[Budget, ...]) -> str:
-    """``orin-nano_1e9flops``: the same command names the same study, so it resumes."""
-    parts = [re.sub(r"[^A-Za-z0-9._@-]+", "", device.replace("/", "-")) or "device"]
+    """``orin-nano_1e9flops``: the same command names the same study, so it resumes. A
+    profile given as a path (``--device /abs/host.toml``) names it without the leading
+    separators a study name may not start with (``abs-host.toml_20ms``)."""
+    name = re.sub(r"[^A-Za-z0-9._@-]+", "", device.replace("/", "-")).lstrip("._@-")
+    parts = [name or "device"]
     parts += [re.sub(r"[^A-Za-z0-9._@-]+", "", t) for t in budgets_to_texts(budgets)]
     return "_".join(p for p in parts if p)
 

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -300,7 +300,13 @@ def open_study(
     if stored is None:
         study.set_user_attr(StudyKey.SETTINGS, config.to_dict())
     else:
-        old = SearchConfig.from_dict(stored).problem()
+        import device_profiles
+
+        old_config = SearchConfig.from_dict(stored)
+        # an older study stored budget devices as typed (an alias, a path): compare addresses
+        with contextlib.suppress(device_profiles.DeviceError):
+            old_config = _normalise_budget_devices(old_config)
+        old = old_config.problem()
         new = config.problem()
         diff = [f"{k} {old[k]!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
         if diff:
@@ -505,25 +511,51 @@ def _run_loop(
 def _devices(config: SearchConfig) -> tuple[Any, dict[str, Any]]:
     import device_profiles
 
-    target = device_profiles.get(config.device)
+    target = _device(config.device, config.device_files)
     devices = {d.key: d for d in device_profiles.list_devices()}
     for budget in config.budgets:
         if budget.device is not None:
-            dev = device_profiles.get(budget.device)
+            dev = _device(budget.device, config.device_files)
             devices.setdefault(dev.address, dev)  # KEY:TARGET budgets price that target
     devices.pop(target.address, None)
     return target, {target.address: target, **dict(sorted(devices.items()))}
 
 
-def _normalise_budget_devices(config: SearchConfig) -> SearchConfig:
-    """Budgets name devices by alias or path; store their keys so labels are stable."""
+def _device(address: str, files: Mapping[str, str]) -> Any:
+    """The profile ``address`` (or alias, or path) names; a key in ``files`` (profile files
+    outside the registry) is read from its file again."""
     import device_profiles
 
-    budgets = tuple(
-        replace(b, device=device_profiles.get(b.device).address) if b.device else b
-        for b in config.budgets
+    key, target = device_profiles.split_address(address)
+    path = files.get(key)
+    return device_profiles.get(f"{path}:{target}" if path and target else path or address)
+
+
+def _normalise_budget_devices(config: SearchConfig) -> SearchConfig:
+    """Budgets name devices by alias or path; store their addresses so labels are stable,
+    and in ``device_files`` the absolute path of each profile file whose key names no
+    profile read from that file (``explorer calibrate --out FILE``'s, say), so ``_devices``,
+    workers and a resumed run read the same file again."""
+    import device_profiles
+
+    files = dict(config.device_files)
+
+    def address(text: str) -> str:
+        profile = _device(text, files)
+        if device_profiles.looks_like_path(text):
+            try:
+                registered = device_profiles.get(profile.key).origin
+            except device_profiles.DeviceError:
+                registered = ""
+            if not registered or Path(registered).resolve() != Path(profile.origin).resolve():
+                files[profile.key] = str(Path(profile.origin).resolve())
+        return profile.address
+
+    budgets = tuple(  # stored as ``20ms@ADDRESS``: workers parse the address back
+        replace(b, device=address(b.device), text="") if b.device else b for b in config.budgets
     )
-    return replace(config, device=device_profiles.get(config.device).address, budgets=budgets)
+    device = address(config.device)
+    return replace(config, device=device, budgets=budgets, device_files=files)
 
 
 def _confirm_stage(
