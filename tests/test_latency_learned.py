@@ -217,6 +217,35 @@ def test_predict_latency_uses_the_kernel_model_beside_the_profile(tmp_path):
     assert len(FEATURES) == features(graph.nodes).shape[1]
 
 
+def test_a_model_built_again_from_its_config_reuses_the_graph_a_changed_one_does_not(
+    monkeypatch,
+):
+    """The search prices a candidate, then builds it again to train it: the second build is
+    not exported again. The same Config with another structure (pruned, say) is."""
+    import search_spaces as ss
+    from explorer.latency import _kernels, _learned
+
+    described = []
+    real = _kernels.describe
+    monkeypatch.setattr(_kernels, "describe", lambda *a, **k: described.append(1) or real(*a, **k))
+    monkeypatch.setattr(_learned, "_GRAPHS", type(_learned._GRAPHS)())
+    config = ss.sample("ding", seed=3)
+    first = ss.build(config)
+    graph = _learned._graph_of(first, ss.example_inputs(first), "all")
+    again = ss.build(config)
+    assert _learned._graph_of(again, ss.example_inputs(again), "all") is graph
+    assert len(described) == 1
+    changed = ss.build(config)
+    name, conv = next((n, m) for n, m in changed.named_modules() if isinstance(m, nn.Conv2d))
+    parent, _, leaf = name.rpartition(".")
+    wider = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, groups=conv.groups, bias=conv.bias is not None)  # fmt: skip
+    wider.weight.data = conv.weight.data.clone()
+    setattr(changed.get_submodule(parent) if parent else changed, leaf, nn.Sequential(wider))
+    other = _learned._graph_of(changed, ss.example_inputs(changed), "all")
+    assert len(described) == 2 and other is not graph
+
+
 def test_a_non_default_target_uses_the_kernel_file_only_where_it_runs_what_was_measured(
     tmp_path,
 ):

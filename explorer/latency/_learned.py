@@ -24,10 +24,10 @@ whose content does not match its digest is refused with a one-line error.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -765,24 +765,59 @@ def fit_kernel_model(
     return model
 
 
-_GRAPHS: dict[tuple[int, str], tuple[Any, KernelGraph]] = {}
+# Described graphs, most recent last. A model built from a family Config is found by that
+# Config and its structure, so a model built again from the same Config reuses its graph: the
+# search's screen prices a candidate, then its trial builds it again to train (describing one
+# took 0.05-1.8 s in a search, most of it torch's ONNX export). Any other model is found by its
+# identity while it lives.
+_GRAPHS: OrderedDict[tuple[Any, ...], tuple[Any, KernelGraph]] = OrderedDict()
+_GRAPHS_KEPT = 64  # more than one trial's screen prices (8 by default, at most 32 draws)
+
+
+def _structure(model: Any) -> tuple[Any, ...]:
+    """Every submodule's class and every parameter's and buffer's shape: a model pruned or
+    changed after it was built from its Config differs here."""
+    modules = tuple((name, type(m).__qualname__) for name, m in model.named_modules())
+    tensors = tuple(
+        (name, tuple(t.shape)) for name, t in (*model.named_parameters(), *model.named_buffers())
+    )
+    return modules + tensors
+
+
+def _graph_key(model: Any, inputs: tuple[Any, ...], level: str) -> tuple[Any, ...]:
+    shapes = tuple(tuple(getattr(t, "shape", ())) for t in inputs)
+    config = getattr(model, "config", None)
+    try:
+        hash(config)
+    except TypeError:  # not a frozen Config
+        config = None
+    if config is not None:
+        return ("config", config, _structure(model), shapes, level)
+    return ("id", id(model), shapes, level)
 
 
 def _graph_of(model: Any, inputs: tuple[Any, ...], level: str) -> KernelGraph:
-    """The model's optimised graph, described once per model object (a search prices one
-    candidate on several devices)."""
+    """The model's optimised graph, described once per Config and structure (or per model
+    object: ``_GRAPHS``); a search prices one candidate on several devices, and twice."""
     import weakref
 
     from ._kernels import describe
 
-    key = (id(model), level)
+    key = _graph_key(model, inputs, level)
     hit = _GRAPHS.get(key)
-    if hit is not None and hit[0]() is model:
+    if hit is not None and (key[0] == "config" or hit[0]() is model):
+        _GRAPHS.move_to_end(key)
         return hit[1]
     graph = describe(model, tuple(inputs), level=level)
-    _GRAPHS.clear()  # keep one: candidates come one at a time
-    with contextlib.suppress(TypeError):  # not weak-referenceable: not cached
-        _GRAPHS[key] = (weakref.ref(model), graph)
+    try:
+        ref = weakref.ref(model)
+    except TypeError:  # not weak-referenceable: found by its Config only
+        if key[0] == "id":
+            return graph
+        ref = None
+    _GRAPHS[key] = (ref, graph)
+    while len(_GRAPHS) > _GRAPHS_KEPT:
+        _GRAPHS.popitem(last=False)
     return graph
 
 
