@@ -834,7 +834,10 @@ def describe(model: Any, inputs: tuple[Any, ...], *, level: str = "all") -> Kern
     """Export ``model`` on ``inputs`` to ONNX and describe ONNX Runtime's optimised graph."""
     from explorer.export import export_onnx
 
+    from ._export_helper import export_elsewhere
+
     with tempfile.TemporaryDirectory(prefix="explorer-kernels-") as tmp:
         path = Path(tmp) / "model.onnx"
-        export_onnx(model, tuple(inputs), path, check=False)
+        if not export_elsewhere(model, tuple(inputs), path):  # a family model: see there
+            export_onnx(model, tuple(inputs), path, check=False)
         return describe_onnx(path, level=level)

@@ -774,16 +774,6 @@ _GRAPHS: OrderedDict[tuple[Any, ...], tuple[Any, KernelGraph]] = OrderedDict()
 _GRAPHS_KEPT = 64  # more than one trial's screen prices (8 by default, at most 32 draws)
 
 
-def _structure(model: Any) -> tuple[Any, ...]:
-    """Every submodule's class and every parameter's and buffer's shape: a model pruned or
-    changed after it was built from its Config differs here."""
-    modules = tuple((name, type(m).__qualname__) for name, m in model.named_modules())
-    tensors = tuple(
-        (name, tuple(t.shape)) for name, t in (*model.named_parameters(), *model.named_buffers())
-    )
-    return modules + tensors
-
-
 def _graph_key(model: Any, inputs: tuple[Any, ...], level: str) -> tuple[Any, ...]:
     shapes = tuple(tuple(getattr(t, "shape", ())) for t in inputs)
     config = getattr(model, "config", None)
@@ -792,7 +782,9 @@ def _graph_key(model: Any, inputs: tuple[Any, ...], level: str) -> tuple[Any, ..
     except TypeError:  # not a frozen Config
         config = None
     if config is not None:
-        return ("config", config, _structure(model), shapes, level)
+        from ._export_helper import structure
+
+        return ("config", config, structure(model), shapes, level)
     return ("id", id(model), shapes, level)
 
 

@@ -1,0 +1,58 @@
+"""The export helper: a family model exported in a process without ONNX Runtime gives the
+graph the model's own export gives; a changed model is exported where it is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+import search_spaces as ss
+from explorer.export import export_onnx
+from explorer.latency import _export_helper
+from explorer.latency._kernels import describe_onnx
+
+
+@pytest.fixture
+def helper(monkeypatch):
+    """A helper of this test's own, started and ready (the second export starts it)."""
+    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
+    state = {"asked": 0, "child": None, "ready": None, "broken": False}
+    monkeypatch.setattr(_export_helper, "_state", state)
+    assert _export_helper._helper() is None and state["child"] is None  # one export: none
+    assert _export_helper._helper() is None and state["child"] is not None
+    assert state["ready"].wait(timeout=120) and not state["broken"]
+    yield state
+    state["child"].stdin.close()  # the helper exits when its stdin closes
+    assert state["child"].wait(timeout=30) == 0
+
+
+def _kernels(path: Path) -> list[tuple]:
+    # the runtime numbers the reorders it inserts (ReorderOutput_token_364): names aside
+    nodes = describe_onnx(path).nodes
+    return [(n.op, n.kind, n.inputs, n.outputs, n.flops, n.bytes) for n in nodes]
+
+
+def test_a_family_model_exported_by_the_helper_is_described_as_its_own_export(helper, tmp_path):
+    model = ss.build(ss.sample("lu", seed=2))
+    inputs = ss.example_inputs(model)
+    assert _export_helper.export_elsewhere(model, inputs, tmp_path / "helper.onnx")
+    export_onnx(model, inputs, tmp_path / "here.onnx", check=False)
+    assert _kernels(tmp_path / "helper.onnx") == _kernels(tmp_path / "here.onnx")
+    pid = helper["child"].pid  # the helper never loaded ONNX Runtime
+    maps = Path(f"/proc/{pid}/maps")
+    if maps.exists():
+        assert "onnxruntime" not in maps.read_text()
+    assert pid != os.getpid()
+
+
+def test_a_model_changed_after_it_was_built_is_exported_where_it_is(helper, tmp_path):
+    model = ss.build(ss.sample("ding", seed=3))
+    name, conv = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, nn.Sequential(conv))
+    assert not _export_helper.export_elsewhere(model, ss.example_inputs(model), tmp_path / "x")
+    plain = nn.Sequential(nn.Linear(4, 2))  # no Config: never sent
+    assert not _export_helper.export_elsewhere(plain, (ss.example_inputs(model)[0],), tmp_path)
