@@ -318,7 +318,9 @@ def main() -> int:
         noise_paced = split_noise(cands, "paced_ratios")
         log("predicting")
         rows, held_out = [], []
-        predict_s, predict_cpu_s = [], []  # wall and process CPU time (a shared machine)
+        # wall and process CPU time (a shared machine; the export helper's CPU is not this
+        # process's: explorer/latency/_export_helper.py)
+        predict_s, predict_cpu_s = [], []
         for c, nz, nz_paced in zip(cands, noise, noise_paced, strict=True):
             start, cpu_start = time.perf_counter(), time.process_time()
             learned = predict_latency(
@@ -426,7 +428,8 @@ def main() -> int:
     print(
         f"prediction time per network (export + ORT optimise + regressors): median "
         f"{statistics.median(predict_s):.2f} s, max {max(predict_s):.2f} s wall; median "
-        f"{statistics.median(predict_cpu_s):.2f} s, max {max(predict_cpu_s):.2f} s CPU"
+        f"{statistics.median(predict_cpu_s):.2f} s, max {max(predict_cpu_s):.2f} s CPU of this "
+        "process (a family model's export runs in the export helper, not counted)"
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

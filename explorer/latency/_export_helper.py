@@ -28,6 +28,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -81,6 +82,10 @@ def serve() -> None:
     from explorer.export import export_onnx
 
     requests = sys.stdin.buffer
+    with tempfile.TemporaryDirectory(prefix="explorer-export-helper-") as tmp:
+        # the exporter's first use costs about 1 s more: paid before the helper is used
+        warm = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+        export_onnx(warm, (torch.zeros(1, 3, 8, 8),), Path(tmp) / "warm.onnx", check=False)
     _send(answers, _READY)
     while True:
         try:
