@@ -23,6 +23,7 @@ stay in the process. ``EXPLORER_EXPORT_HELPER=0`` turns it off.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import struct
@@ -36,6 +37,7 @@ from typing import Any, BinaryIO
 __all__ = ["export_elsewhere", "structure"]
 
 _READY = "ready"
+_log = logging.getLogger(__name__)  # why a model was exported here after all
 _lock = threading.Lock()  # the helper's state
 _pipe = threading.Lock()  # its pipes
 _state: dict[str, Any] = {"asked": 0, "child": None, "ready": None, "broken": False}
@@ -169,7 +171,14 @@ def export_elsewhere(model: Any, inputs: tuple[Any, ...], path: Path) -> bool:
                 _state["broken"] = True
             child.kill()
             return False
-    return not isinstance(built, str) and built == structure(model)
+    if isinstance(built, str) or built != structure(model):
+        _log.debug(
+            "export helper not used for %s: %s",
+            type(model).__name__,
+            built if isinstance(built, str) else "another structure",
+        )
+        return False
+    return True
 
 
 if __name__ == "__main__":
