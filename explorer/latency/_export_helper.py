@@ -34,7 +34,7 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["export_elsewhere", "structure"]
+__all__ = ["export_elsewhere", "family_config", "structure"]
 
 _READY = "ready"
 _log = logging.getLogger(__name__)  # why a model was exported here after all
@@ -53,9 +53,25 @@ def structure(model: Any) -> tuple[Any, ...]:
     return modules + tensors
 
 
-def _send(stream: BinaryIO, obj: Any) -> None:
+def family_config(model: Any) -> Any:
+    """The frozen family Config ``model`` was built from, or None (no Config, or one that is
+    not hashable)."""
+    config = getattr(model, "config", None)
+    try:
+        hash(config)
+    except TypeError:
+        return None
+    return config
+
+
+def _message(obj: Any) -> bytes:
+    """``obj`` pickled, after its length."""
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack("<Q", len(data)) + data)
+    return struct.pack("<Q", len(data)) + data
+
+
+def _send(stream: BinaryIO, obj: Any) -> None:
+    stream.write(_message(obj))
     stream.flush()
 
 
@@ -146,11 +162,7 @@ def export_elsewhere(model: Any, inputs: tuple[Any, ...], path: Path) -> bool:
     Config, the helper not ready or failed, another structure): then export here."""
     import torch
 
-    config = getattr(model, "config", None)
-    try:
-        hash(config)
-    except TypeError:  # not a frozen family Config
-        return False
+    config = family_config(model)
     if config is None or not all(isinstance(t, torch.Tensor) for t in inputs):
         return False
     child = _helper()
@@ -158,12 +170,12 @@ def export_elsewhere(model: Any, inputs: tuple[Any, ...], path: Path) -> bool:
         return False
     arrays = [t.detach().cpu().numpy() for t in inputs]
     try:
-        request = pickle.dumps((config, arrays, str(path), torch.get_num_threads()))
+        request = _message((config, arrays, str(path), torch.get_num_threads()))
     except Exception:  # a Config that does not pickle: this model is exported here
         return False
     with _pipe:  # one request at a time
         try:
-            child.stdin.write(struct.pack("<Q", len(request)) + request)
+            child.stdin.write(request)
             child.stdin.flush()
             built = _receive(child.stdout)
         except (OSError, EOFError, pickle.UnpicklingError):  # the helper died: export here

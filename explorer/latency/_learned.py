@@ -775,15 +775,11 @@ _GRAPHS_KEPT = 64  # more than one trial's screen prices (8 by default, at most 
 
 
 def _graph_key(model: Any, inputs: tuple[Any, ...], level: str) -> tuple[Any, ...]:
-    shapes = tuple(tuple(getattr(t, "shape", ())) for t in inputs)
-    config = getattr(model, "config", None)
-    try:
-        hash(config)
-    except TypeError:  # not a frozen Config
-        config = None
-    if config is not None:
-        from ._export_helper import structure
+    from ._export_helper import family_config, structure
 
+    shapes = tuple(tuple(getattr(t, "shape", ())) for t in inputs)
+    config = family_config(model)
+    if config is not None:
         return ("config", config, structure(model), shapes, level)
     return ("id", id(model), shapes, level)
 
@@ -801,12 +797,12 @@ def _graph_of(model: Any, inputs: tuple[Any, ...], level: str) -> KernelGraph:
         _GRAPHS.move_to_end(key)
         return hit[1]
     graph = describe(model, tuple(inputs), level=level)
-    try:
-        ref = weakref.ref(model)
-    except TypeError:  # not weak-referenceable: found by its Config only
-        if key[0] == "id":
+    ref = None  # a Config's entry is found by its key alone
+    if key[0] == "id":
+        try:
+            ref = weakref.ref(model)
+        except TypeError:  # not weak-referenceable: not cached
             return graph
-        ref = None
     _GRAPHS[key] = (ref, graph)
     while len(_GRAPHS) > _GRAPHS_KEPT:
         _GRAPHS.popitem(last=False)
