@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -59,7 +60,7 @@ from explorer.export import export_onnx
 from explorer.latency import kernel_model_for
 from explorer.latency._backends import ort_feed, ort_session
 from explorer.latency._sampling import _paced, _Probe, speed_scatter
-from explorer.latency.learned import predict_graph
+from explorer.latency.learned import predict_graph, start_export_helper
 from explorer.prediction import predict_latency
 
 CLOCK_KEY = "cpu_ms"  # set from --clock in main()
@@ -155,6 +156,25 @@ def measure_interleaved(cands, tmp: Path, *, rounds: int, budget_s: float, log) 
         c["cpu_ms"] = statistics.median(c["cpu_timings_ms"])
         c["measured_ms"] = c[CLOCK_KEY]
     return probe.readings
+
+
+class _ExportedHere(logging.Handler):
+    """Collects the export helper's debug lines: why a prediction exported in this process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        source = logging.getLogger("explorer.latency._export_helper")
+        source.setLevel(logging.DEBUG)
+        source.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def take(self) -> str | None:
+        """The lines since the last call (None: exported by the helper, or not at all)."""
+        lines, self.lines = self.lines, []
+        return "; ".join(lines) or None
 
 
 def split_noise(cands, key: str | None = None) -> list[float]:
@@ -309,6 +329,9 @@ def main() -> int:
                         "profile": profile_model(model, inputs, name=name),
                     }
                 )
+        # as a search does: the export helper is started before the first price (and before
+        # measuring, so its start-up does not land in a measurement on this core)
+        helper_ready = start_export_helper(wait_s=120)
         log(f"measuring {len(cands)} networks (ONNX Runtime, 1 thread, {rounds} rounds)")
         readings_now = measure_interleaved(
             cands, tmp, rounds=rounds, budget_s=args.round_budget_s, log=log
@@ -321,6 +344,7 @@ def main() -> int:
         # wall and process CPU time (a shared machine; the export helper's CPU is not this
         # process's: explorer/latency/_export_helper.py)
         predict_s, predict_cpu_s = [], []
+        exported_here = _ExportedHere()  # why a family model was exported in this process
         for c, nz, nz_paced in zip(cands, noise, noise_paced, strict=True):
             start, cpu_start = time.perf_counter(), time.process_time()
             learned = predict_latency(
@@ -328,6 +352,7 @@ def main() -> int:
             )
             predict_s.append(time.perf_counter() - start)
             predict_cpu_s.append(time.process_time() - cpu_start)
+            why_here = exported_here.take()
             previous = predict_latency(c["profile"], old_dev)
             paced_ms = statistics.median(c["paced_ratios"]) * (paced_then or 1.0)
             if args.record:  # the graph the prediction described (cached: no second export)
@@ -361,6 +386,7 @@ def main() -> int:
                     "noise": nz,
                     "predict_s": predict_s[-1],
                     "predict_cpu_s": predict_cpu_s[-1],
+                    "exported_here": why_here,
                     "timings_ms": c["timings_ms"],
                     "cpu_timings_ms": c["cpu_timings_ms"],
                     "paced_ratios": c["paced_ratios"],
@@ -431,6 +457,12 @@ def main() -> int:
         f"{statistics.median(predict_cpu_s):.2f} s, max {max(predict_cpu_s):.2f} s CPU of this "
         "process (a family model's export runs in the export helper, not counted)"
     )
+    here = [r for r in rows if r["exported_here"] and r["family"] != "standard"]
+    print(
+        f"export helper ready before measuring: {helper_ready}; family networks exported in "
+        f"this process: {len(here)}"
+        + "".join(f"\n  {r['model']}: {r['exported_here']}" for r in here)
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -446,6 +478,7 @@ def main() -> int:
                 # how the held-out networks were timed: "fresh" (a session a turn) or, in
                 # files from before 2026-12-05, "open" (every session open through the rounds)
                 "held_out_sessions": "fresh",
+                "export_helper_ready": helper_ready,
                 "environment": environment(),
                 "candidates": rows,
             },

@@ -4,6 +4,7 @@ graph the model's own export gives; a changed model is exported where it is."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,32 @@ def helper(monkeypatch):
     monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
     state = {"asked": 0, "child": None, "ready": None, "broken": False}
     monkeypatch.setattr(_export_helper, "_state", state)
-    assert _export_helper._helper() is None and state["child"] is None  # one export: none
-    assert _export_helper._helper() is None and state["child"] is not None
+    assert _export_helper._helper() == "not started" and state["child"] is None  # one export
+    assert _export_helper._helper() == "not started" and state["child"] is not None
     assert state["ready"].wait(timeout=120) and not state["broken"]
     yield state
+    _stop(state)
+
+
+def _stop(state: dict) -> None:
     state["child"].stdin.close()  # the helper exits when its stdin closes
     assert state["child"].wait(timeout=30) == 0
+
+
+def test_a_caller_that_expects_many_exports_starts_the_helper_before_the_first(monkeypatch):
+    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
+    state = {"asked": 0, "child": None, "ready": None, "broken": False}
+    monkeypatch.setattr(_export_helper, "_state", state)
+    assert _export_helper.start(wait_s=120)
+    child = state["child"]
+    assert child is not None and _export_helper.start()  # once
+    assert state["child"] is child
+    assert _export_helper._helper() is child  # the first export uses it
+    _stop(state)
+    monkeypatch.setenv("EXPLORER_EXPORT_HELPER", "0")
+    state.update(child=None, ready=None)
+    assert not _export_helper.start(wait_s=1)
+    assert state["child"] is None and _export_helper._helper() == "turned off"
 
 
 def _kernels(path: Path) -> list[tuple]:
@@ -56,3 +77,37 @@ def test_a_model_changed_after_it_was_built_is_exported_where_it_is(helper, tmp_
     assert not _export_helper.export_elsewhere(model, ss.example_inputs(model), tmp_path / "x")
     plain = nn.Sequential(nn.Linear(4, 2))  # no Config: never sent
     assert not _export_helper.export_elsewhere(plain, (ss.example_inputs(model)[0],), tmp_path)
+
+
+def test_an_interpreter_that_cannot_be_started_again_keeps_exports_here(monkeypatch, tmp_path):
+    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
+    state = {"asked": 0, "child": None, "ready": None, "broken": False}
+    monkeypatch.setattr(_export_helper, "_state", state)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))  # embedded, say
+    assert not _export_helper.start(wait_s=1)
+    assert state["broken"] and state["child"] is None
+    model = ss.build(ss.sample("ding", seed=3))
+    assert not _export_helper.export_elsewhere(model, ss.example_inputs(model), tmp_path / "x")
+    assert _export_helper._helper() == "it failed"  # and it is not tried again
+
+
+def test_a_search_on_a_learned_target_starts_the_helper_before_its_first_price(
+    monkeypatch, tmp_path
+):
+    import explorer.latency.learned as learned
+    from explorer.search._objective import Objective
+    from explorer.search._study import _devices
+    from tests._search_helpers import tiny_config
+
+    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
+    state = {"asked": 0, "child": None, "ready": None, "broken": False}
+    monkeypatch.setattr(_export_helper, "_state", state)
+    config = tiny_config(tmp_path)
+    target, devices = _devices(config)
+    Objective(config, device=target, devices=devices)  # roofline targets: nothing exported
+    assert state["child"] is None
+    # the same search with a kernel file for its target (whether there is one is all it asks)
+    monkeypatch.setattr(learned, "kernel_model_for", lambda dev: dev is target or None)
+    Objective(config, device=target, devices=devices)
+    assert state["child"] is not None and state["ready"].wait(timeout=120)
+    _stop(state)

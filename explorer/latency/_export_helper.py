@@ -17,8 +17,11 @@ The helper is ``python -m explorer.latency._export_helper``, a child that reads 
 its stdin and answers on its stdout (pickles, each after its length; stdout itself is sent to
 stderr there, so a library's print cannot break a message) and exits when its stdin closes. It
 starts at the second export a process asks for (one ``explorer profile`` exports once and pays
-nothing) and is used once it has said it is ready; until then, and if it ever fails, exports
-stay in the process. ``EXPLORER_EXPORT_HELPER=0`` turns it off.
+nothing), or at ``start()`` where a caller knows many will follow (a search pricing candidates
+on a learned target: its start-up, about 1.7 s of CPU on this VM, is then paid before the first
+price, not inside it). It is used once it has said it is ready; until then, and if it ever
+fails, exports stay in the process, and why is logged at debug level.
+``EXPLORER_EXPORT_HELPER=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["export_elsewhere", "family_config", "structure"]
+__all__ = ["export_elsewhere", "family_config", "start", "structure"]
 
 _READY = "ready"
 _log = logging.getLogger(__name__)  # why a model was exported here after all
@@ -121,13 +124,19 @@ def serve() -> None:
 
 
 def _start() -> None:
-    """Start the helper and a thread that waits for its first message (``_READY``)."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "explorer.latency._export_helper"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    """Start the helper and a thread that waits for its first message (``_READY``); where
+    this interpreter cannot be started again (none at ``sys.executable``), mark it failed."""
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "explorer.latency._export_helper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except (OSError, ValueError) as exc:  # exports stay in this process
+        _log.debug("export helper not started: %s", exc)
+        _state["broken"] = True
+        return
     ready = threading.Event()
 
     def wait() -> None:
@@ -144,17 +153,38 @@ def _start() -> None:
     _state["child"], _state["ready"] = child, ready
 
 
-def _helper() -> subprocess.Popen[bytes] | None:
-    """The helper once it is ready; starts it at the second call."""
+def _off() -> bool:
+    return _state["broken"] or os.environ.get("EXPLORER_EXPORT_HELPER", "1") == "0"
+
+
+def start(wait_s: float = 0.0) -> bool:
+    """Start the helper now, if it is not running (and not turned off or failed), for a
+    caller about to export many family models; wait up to ``wait_s`` for it to be ready.
+    Whether it is ready."""
     with _lock:
-        if _state["broken"] or os.environ.get("EXPLORER_EXPORT_HELPER", "1") == "0":
-            return None
+        if not _off() and _state["child"] is None:
+            _start()
+        ready = _state["ready"]
+    return ready is not None and ready.wait(wait_s) and not _state["broken"]
+
+
+def _helper() -> subprocess.Popen[bytes] | str:
+    """The helper once it is ready, starting it at the second call; else why not."""
+    with _lock:
+        if _off():
+            return "turned off" if not _state["broken"] else "it failed"
         _state["asked"] += 1
         if _state["child"] is None:
             if _state["asked"] >= 2:
                 _start()
-            return None
-        return _state["child"] if _state["ready"].is_set() else None
+            return "not started"
+        return _state["child"] if _state["ready"].is_set() else "still starting"
+
+
+def _here(model: Any, why: object) -> bool:
+    """False (export ``model`` in this process), logging why."""
+    _log.debug("export helper not used for %s: %s", type(model).__name__, why)
+    return False
 
 
 def export_elsewhere(model: Any, inputs: tuple[Any, ...], path: Path) -> bool:
@@ -164,32 +194,29 @@ def export_elsewhere(model: Any, inputs: tuple[Any, ...], path: Path) -> bool:
 
     config = family_config(model)
     if config is None or not all(isinstance(t, torch.Tensor) for t in inputs):
-        return False
+        return _here(model, "not a family model on tensors")
     child = _helper()
-    if child is None:
-        return False
+    if isinstance(child, str):
+        return _here(model, child)
     arrays = [t.detach().cpu().numpy() for t in inputs]
     try:
         request = _message((config, arrays, str(path), torch.get_num_threads()))
-    except Exception:  # a Config that does not pickle: this model is exported here
-        return False
+    except Exception as exc:  # a Config that does not pickle: this model is exported here
+        return _here(model, exc)
     with _pipe:  # one request at a time
         try:
             child.stdin.write(request)
             child.stdin.flush()
             built = _receive(child.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError):  # the helper died: export here
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:  # it died: export here
             with _lock:
                 _state["broken"] = True
             child.kill()
-            return False
-    if isinstance(built, str) or built != structure(model):
-        _log.debug(
-            "export helper not used for %s: %s",
-            type(model).__name__,
-            built if isinstance(built, str) else "another structure",
-        )
-        return False
+            return _here(model, exc)
+    if isinstance(built, str):  # the helper's exception
+        return _here(model, built)
+    if built != structure(model):
+        return _here(model, "another structure")
     return True
 
 

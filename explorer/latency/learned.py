@@ -5,6 +5,9 @@ model as that machine's runtime runs it.
     >>> kernels = kernel_model_for(device)  # None: no kernel file for this target
     >>> kernels.predict_ms(predict_graph(model, inputs, kernels))
 
+A caller about to price many family models calls ``start_export_helper()`` first, so the
+process that exports them (``_export_helper``) starts before the first price, not inside it.
+
 A public module of its own, not only names of ``explorer.latency``: the package also exports
 the calibrations, which price with ``explorer.prediction``; prediction importing the package
 would close that circle, importing this module does not.
@@ -12,6 +15,7 @@ would close that circle, importing this module does not.
 
 from __future__ import annotations
 
+from ._export_helper import start as start_export_helper
 from ._kernels import KernelGraph, KernelNode, describe, describe_onnx
 from ._learned import (
     KernelModel,
@@ -33,4 +37,5 @@ __all__ = [
     "kernels_apply",
     "load_kernel_model",
     "predict_graph",
+    "start_export_helper",
 ]

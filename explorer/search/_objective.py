@@ -108,6 +108,10 @@ class Objective:
         self.confirm_note = ""
         self._data: Dataset | None = None
         self._features: dict[InputSpec, tuple[FeatureSet, Split]] = {}
+        from explorer.latency.learned import kernel_model_for, start_export_helper
+
+        if any(kernel_model_for(dev) is not None for dev in self.devices.values()):
+            start_export_helper()  # candidates are exported to be priced: start it now
 
     # --- the trial ----------------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
