@@ -163,3 +163,28 @@ def test_described_transposes_carry_their_routine():
     (transpose,) = (n for n in graph.nodes if n.op == "Transpose")
     assert transpose.features()["transpose_path"] == 5  # (0, 3, 2, 1): element by element
     assert all(n.features()["transpose_path"] == 0 for n in graph.nodes if not n.perm)
+
+
+def _node_set(graph: KernelGraph) -> list[str]:
+    return sorted(json.dumps({**n, "name": None}, sort_keys=True) for n in graph.to_dict()["nodes"])
+
+
+def test_a_graph_described_without_reading_its_weights_is_the_one_read_with_them(tmp_path):
+    """describe_onnx leaves weights over 1 kB out of the optimised model it reads; kept
+    (``keep``), the model has them all. Both give every node the same description."""
+    from explorer.export import export_onnx
+    from explorer.latency._kernels import describe_onnx
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, groups=4), nn.Flatten(1, 2), nn.Linear(30, 300),
+    ).eval()  # fmt: skip
+    export_onnx(model, (torch.randn(2, 3, 32, 32),), tmp_path / "m.onnx", check=False)
+    apart = describe_onnx(tmp_path / "m.onnx")
+    kept = describe_onnx(tmp_path / "m.onnx", keep=tmp_path / "opt.onnx")
+    assert (tmp_path / "opt.onnx").stat().st_size > 4 * (64 * 64 // 4 * 9)  # weights inside
+    # the runtime numbers the reorders it inserts (ReorderOutput_token_364), and may save
+    # the same graph's nodes in another order: names and order aside
+    assert _node_set(apart) == _node_set(kept)
+    assert any(n.kind == "matmul" for n in apart.nodes) and len(apart.nodes) >= 4

