@@ -38,6 +38,7 @@ graphs and times, for ``benchmarks/latency_refit.py`` to refit and score without
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -175,6 +176,28 @@ class _ExportedHere(logging.Handler):
         """The lines since the last call (None: exported by the helper, or not at all)."""
         lines, self.lines = self.lines, []
         return "; ".join(lines) or None
+
+
+class _FullCollections:
+    """Seconds the garbage collector spent in full (generation 2) passes, which a process
+    holding a calibration's samples pays now and then inside a prediction."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
 
 
 def split_noise(cands, key: str | None = None) -> list[float]:
@@ -345,6 +368,7 @@ def main() -> int:
         # process's: explorer/latency/_export_helper.py)
         predict_s, predict_cpu_s = [], []
         exported_here = _ExportedHere()  # why a family model was exported in this process
+        collections = _FullCollections()  # the garbage collector's full passes, timed
         for c, nz, nz_paced in zip(cands, noise, noise_paced, strict=True):
             start, cpu_start = time.perf_counter(), time.process_time()
             learned = predict_latency(
@@ -352,7 +376,7 @@ def main() -> int:
             )
             predict_s.append(time.perf_counter() - start)
             predict_cpu_s.append(time.process_time() - cpu_start)
-            why_here = exported_here.take()
+            why_here, gc_s = exported_here.take(), collections.take()
             previous = predict_latency(c["profile"], old_dev)
             paced_ms = statistics.median(c["paced_ratios"]) * (paced_then or 1.0)
             if args.record:  # the graph the prediction described (cached: no second export)
@@ -387,6 +411,7 @@ def main() -> int:
                     "predict_s": predict_s[-1],
                     "predict_cpu_s": predict_cpu_s[-1],
                     "exported_here": why_here,
+                    "full_gc_s": gc_s,
                     "timings_ms": c["timings_ms"],
                     "cpu_timings_ms": c["cpu_timings_ms"],
                     "paced_ratios": c["paced_ratios"],
@@ -456,6 +481,15 @@ def main() -> int:
         f"{statistics.median(predict_s):.2f} s, max {max(predict_s):.2f} s wall; median "
         f"{statistics.median(predict_cpu_s):.2f} s, max {max(predict_cpu_s):.2f} s CPU of this "
         "process (a family model's export runs in the export helper, not counted)"
+    )
+    slow = [r for r in rows if r["predict_s"] > 1.0]
+    print(
+        f"predictions over 1 s: {len(slow)}"
+        + "".join(
+            f"\n  {r['model']}: {r['predict_s']:.2f} s wall, {r['predict_cpu_s']:.2f} s CPU here, "
+            f"{r['full_gc_s']:.2f} s in full garbage collections"
+            for r in slow
+        )
     )
     here = [r for r in rows if r["exported_here"] and r["family"] != "standard"]
     print(
