@@ -727,3 +727,24 @@ def test_shape_inference_of_a_weight_heavy_network_runs_without_its_weights(tmp_
     export_onnx(nn.Conv2d(3, 4, 3).eval(), (torch.randn(1, 3, 8, 8),), path, check=False)
     small = onnx.load(str(path))
     assert _kernels._shape_only(small) is small
+
+
+def test_a_machine_too_slow_to_sample_in_the_time_is_told_how_long_to_give(
+    tmp_path, capsys, monkeypatch
+):
+    """A board many times slower than the machine 5 minutes is sized for (or an emulator)
+    samples nothing before the time kept for the fits: one line that says how much --time
+    would sample as much, nothing written."""
+    import explorer.latency._host_learned as host_learned
+
+    monkeypatch.setattr(host_learned, "measure_bandwidths", lambda log: {0.5: 20.0, 128.0: 10.0})
+    monkeypatch.setattr(host_learned, "measure_peak_gflops", lambda *a, **k: 0.4)
+    slow_ms = 100 * host_learned._FIT_AT_MS  # the reference runs 100x slower
+    monkeypatch.setattr(host_learned, "collect", lambda **_: ([], [(0.0, slow_ms)]))
+    out = tmp_path / "board.toml"
+    code, _, err = _cli(capsys, "calibrate", "--time", "5m", "--out", str(out))
+    assert code == 2, err
+    error = err.strip().splitlines()[-1]  # after the progress lines, one line
+    assert error.startswith("error: --time 300 s sampled no network"), err
+    assert "100x" in error and error.endswith("run again with --time 500m")
+    assert not out.exists() and not kernel_file_for(out).exists()

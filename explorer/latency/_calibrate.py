@@ -478,9 +478,9 @@ def best_roofs(samples: list[_Sample], *, peak: float, bandwidth: float) -> tupl
     """(GFLOP/s, GB/s): the measured ``peak`` and ``bandwidth``, or the rate a sample reached
     where it is higher, so that every fitted fraction is a share of something the machine
     really reached."""
-    peak = max(peak, *(s.profile.total_flops / (s.measured_ms * 1e6) for s in samples))
+    peak = max([peak, *(s.profile.total_flops / (s.measured_ms * 1e6) for s in samples)])
     rates = (s.profile.traffic_bytes / (s.measured_ms * 1e6) for s in samples)
-    return peak, max(bandwidth, *rates)
+    return peak, max([bandwidth, *rates])
 
 
 def host_calibration(

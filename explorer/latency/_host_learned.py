@@ -9,6 +9,7 @@ convolutions among the samples, so the written profile still works without the k
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -101,7 +102,9 @@ def calibrate_host_learned(
             progress=progress,
             keep_small_modules=True,
         )
-    slowdowns = [s.slowdown for s in samples] or [1.0]
+    if not samples:
+        raise UsageError(_too_slow(time_s, statistics.median(ms for _, ms in readings)))
+    slowdowns = [s.slowdown for s in samples]
     scatter = speed_scatter(readings)
     log(
         f"the machine ran at {1 / max(slowdowns):.2f}-{1 / min(slowdowns):.2f} of its median "
@@ -167,6 +170,19 @@ def fit_samples(
         threads=threads,
         source=source,
         meta=meta,
+    )
+
+
+def _too_slow(time_s: float, reference_ms: float) -> str:
+    """Why a calibration of ``time_s`` sampled nothing on a machine that reads the reference
+    network in ``reference_ms``, and the time that would sample as much as 5 minutes here."""
+    slower = reference_ms / _FIT_AT_MS
+    minutes = math.ceil(time_s * max(slower, 1.0) / 60)
+    return (
+        f"--time {time_s:g} s sampled no network: this machine runs the reference network in "
+        f"{reference_ms:.2f} ms, {slower:.0f}x the {_FIT_AT_MS} ms the default time is sized "
+        f"for, and the fits alone would take about {fit_reserve(0, reference_ms):.0f} s of "
+        f"it; run again with --time {minutes}m"
     )
 
 
