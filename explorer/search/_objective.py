@@ -110,8 +110,10 @@ class Objective:
         self._features: dict[InputSpec, tuple[FeatureSet, Split]] = {}
         from explorer.latency.learned import kernel_model_for, start_export_helper
 
-        if any(kernel_model_for(dev) is not None for dev in self.devices.values()):
-            start_export_helper()  # candidates are exported to be priced: start it now
+        # the devices priced by a learned kernel model: their candidates are exported
+        self._learned = {k for k, dev in self.devices.items() if kernel_model_for(dev) is not None}
+        if self._learned:
+            start_export_helper()  # before the first price, not inside it
 
     # --- the trial ----------------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -224,7 +226,6 @@ class Objective:
         self, model: torch.nn.Module, family: str, devices: Mapping[str, DeviceProfile]
     ) -> tuple[dict[str, int], dict[str, Any]]:
         """``model``'s profile totals and its latency prediction on each of ``devices``."""
-        from explorer.latency.learned import kernel_model_for
         from explorer.prediction import predict_latency
         from explorer.profiling import profile_model
 
@@ -233,7 +234,7 @@ class Objective:
         # runs it too (real tensors), which cost 0.02-0.09 s for lu candidates where fake
         # tensors took 0.15-0.8 s (every operator's shapes new to FakeTensorMode's cache),
         # with the same totals. For roofline targets nothing runs: a large candidate stays free.
-        real = any(kernel_model_for(dev) is not None for dev in devices.values())
+        real = not self._learned.isdisjoint(devices)
         profile = profile_model(model, inputs, name=family, meta=False if real else None)
         predictions = {
             key: predict_latency(profile, dev, model=model, inputs=inputs)
