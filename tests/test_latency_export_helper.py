@@ -16,12 +16,18 @@ from explorer.latency import _export_helper
 from explorer.latency._kernels import describe_onnx
 
 
-@pytest.fixture
-def helper(monkeypatch):
-    """A helper of this test's own, started and ready (the second export starts it)."""
+def _own_state(monkeypatch) -> dict:
+    """A helper state of the test's own, nothing started, the helper not turned off."""
     monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
     state = {"asked": 0, "child": None, "ready": None, "broken": False}
     monkeypatch.setattr(_export_helper, "_state", state)
+    return state
+
+
+@pytest.fixture
+def helper(monkeypatch):
+    """A helper of this test's own, started and ready (the second export starts it)."""
+    state = _own_state(monkeypatch)
     assert _export_helper._helper() == "not started" and state["child"] is None  # one export
     assert _export_helper._helper() == "not started" and state["child"] is not None
     assert state["ready"].wait(timeout=120) and not state["broken"]
@@ -35,9 +41,7 @@ def _stop(state: dict) -> None:
 
 
 def test_a_caller_that_expects_many_exports_starts_the_helper_before_the_first(monkeypatch):
-    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
-    state = {"asked": 0, "child": None, "ready": None, "broken": False}
-    monkeypatch.setattr(_export_helper, "_state", state)
+    state = _own_state(monkeypatch)
     assert _export_helper.start(wait_s=120)
     child = state["child"]
     assert child is not None and _export_helper.start()  # once
@@ -80,9 +84,7 @@ def test_a_model_changed_after_it_was_built_is_exported_where_it_is(helper, tmp_
 
 
 def test_an_interpreter_that_cannot_be_started_again_keeps_exports_here(monkeypatch, tmp_path):
-    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
-    state = {"asked": 0, "child": None, "ready": None, "broken": False}
-    monkeypatch.setattr(_export_helper, "_state", state)
+    state = _own_state(monkeypatch)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))  # embedded, say
     assert not _export_helper.start(wait_s=1)
     assert state["broken"] and state["child"] is None
@@ -99,9 +101,7 @@ def test_a_search_on_a_learned_target_starts_the_helper_before_its_first_price(
     from explorer.search._study import _devices
     from tests._search_helpers import tiny_config
 
-    monkeypatch.delenv("EXPLORER_EXPORT_HELPER", raising=False)
-    state = {"asked": 0, "child": None, "ready": None, "broken": False}
-    monkeypatch.setattr(_export_helper, "_state", state)
+    state = _own_state(monkeypatch)
     config = tiny_config(tmp_path)
     target, devices = _devices(config)
     Objective(config, device=target, devices=devices)  # roofline targets: nothing exported
